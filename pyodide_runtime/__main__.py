@@ -1,0 +1,5 @@
+"""Allow ``python -m pyodide_runtime``."""
+
+from pyodide_runtime.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""The ``pyodide-runtime`` command line.
+
+Each subcommand lives in its own module under :mod:`pyodide_runtime.commands`. A command module defines
+``configure(parser)`` to declare its arguments and ``run(args) -> int`` to do the work; heavy imports belong
+inside ``run`` so that ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pyodide_runtime import __version__
+
+# name -> (module, one-line help). Order is the order shown in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "assets": ("pyodide_runtime.commands.assets", "fetch and verify the self-hosted Pyodide assets"),
+    "simulate": ("pyodide_runtime.commands.simulate", "run peers in one process over a seeded simulated network"),
+}
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyodide-runtime",
+        description="Rollback netcode for two-player gymnasium experiments in the browser, "
+        "with byte-identical research exports.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command that is not part of this build
+        cmd = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.configure(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the pyodide-runtime CLI, one module each."""
