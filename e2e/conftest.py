@@ -1,0 +1,45 @@
+"""Shared fixtures for browser tests: the fetched assets and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium); browser tests need it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def assets_dir() -> Path:
+    from pyodide_runtime.assets import AssetError, open_assets
+
+    try:
+        return open_assets(os.environ.get("PYODIDE_RUNTIME_ASSETS") and Path(os.environ["PYODIDE_RUNTIME_ASSETS"])).root
+    except AssetError as exc:
+        pytest.fail(f"browser tests need the self-hosted assets: {exc}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=chromium_path(),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield b
+        b.close()
