@@ -494,15 +494,27 @@ def fetch_assets(
     lock_path = write_lock(dest, official, names, wheels)
     report.files[LOCK_NAME] = {"sha256": sha256_file(lock_path), "source": "written"}
     progress(f"wrote {lock_path}")
+    previous = _read_manifest(dest)
+    recorded = {
+        name: {**info, "source": previous.get(name, {}).get("source", "cached")} if info["source"] == "cached" else info
+        for name, info in report.files.items()
+    }
     manifest = {
         "pyodide_version": pyodide_version,
         "lock": LOCK_NAME,
         "own_wheel": own.name,
         "own_wheel_sha256": sha256_file(dest / own.name),
-        "files": report.files,
+        "files": recorded,
     }
     (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return report
+
+
+def _read_manifest(dest: Path) -> dict[str, dict[str, str]]:
+    try:
+        return json.loads((dest / MANIFEST_NAME).read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 @dataclass(frozen=True)

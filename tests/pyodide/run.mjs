@@ -12,6 +12,7 @@ if (!assetsDir || !script) {
   process.exit(2);
 }
 const root = path.resolve(assetsDir) + path.sep;
+if (process.env.PYODIDE_TEST_PARAMS === undefined) process.env.PYODIDE_TEST_PARAMS = "{}";
 const { loadPyodide } = await import(pathToFileURL(root + "pyodide.mjs").href);
 const t0 = performance.now();
 const pyodide = await loadPyodide({
@@ -25,6 +26,8 @@ const tBoot = performance.now();
 await pyodide.loadPackage(packages.length ? packages : ["pyodide-runtime"], { messageCallback: () => {} });
 const tPackages = performance.now();
 pyodide.globals.set("SCRIPT_DIR", path.dirname(path.resolve(script)));
+// Test parameters arrive as JSON in PYODIDE_TEST_PARAMS and are visible to the script as `params`.
+pyodide.globals.set("params", pyodide.toPy(JSON.parse(process.env.PYODIDE_TEST_PARAMS)));
 try {
   await pyodide.runPythonAsync(readFileSync(script, "utf8"));
 } catch (err) {
