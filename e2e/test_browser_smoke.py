@@ -11,15 +11,15 @@ pytestmark = pytest.mark.browser
 
 
 def test_page_loads_runtime_and_steps_cartpole_1000_times(browser, assets_dir):
-    mounts = {"/assets/": assets_dir, "/js_bridge/": REPO / "js_bridge", "/": REPO / "e2e" / "pages"}
+    mounts = {"/assets/": assets_dir, "/js_bridge/": REPO / "js_bridge", "/": REPO / "static"}
     console: list[str] = []
     with StaticServer(mounts) as server:
         page = browser.new_page()
         page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
         failed: list[str] = []
         page.on("requestfailed", lambda req: failed.append(req.url))
-        page.goto(f"{server.url}/smoke.html")
-        result = page.evaluate("window.smoke", None)
+        page.goto(f"{server.url}/check.html")
+        result = page.evaluate("window.browserCheck", None)
         page.close()
 
     print("browser smoke result:", {k: result[k] for k in ("steps", "episodes", "total_reward", "timings", "facts")})
@@ -38,14 +38,14 @@ def test_page_loads_runtime_and_steps_cartpole_1000_times(browser, assets_dir):
 
 def test_set_order_is_identical_across_two_tabs(browser, assets_dir):
     """PYTHONHASHSEED=0 gives every participant's tab the same set iteration order."""
-    mounts = {"/assets/": assets_dir, "/js_bridge/": REPO / "js_bridge", "/": REPO / "e2e" / "pages"}
+    mounts = {"/assets/": assets_dir, "/js_bridge/": REPO / "js_bridge", "/": REPO / "static"}
     with StaticServer(mounts) as server:
         orders = []
         for _ in range(2):
             ctx = browser.new_context()
             page = ctx.new_page()
-            page.goto(f"{server.url}/smoke.html")
-            orders.append(page.evaluate("window.smoke")["set_order"])
+            page.goto(f"{server.url}/check.html")
+            orders.append(page.evaluate("window.browserCheck")["set_order"])
             ctx.close()
     assert orders[0] == orders[1]
     assert sorted(orders[0]) == ["apple", "banana", "cherry", "date", "elderberry"]
