@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def chromium_path() -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO
-from static_server import StaticServer
+from e2e_support import REPO, StaticServer
 
 pytestmark = pytest.mark.browser
 

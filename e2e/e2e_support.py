@@ -1,4 +1,4 @@
-"""A tiny threaded static file server for browser tests: URL prefixes mapped to directories."""
+"""Support code for browser tests: the repository root and a tiny threaded static file server."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import http.server
 import mimetypes
 import threading
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 # Module scripts must be served with a JavaScript type, and wasm with application/wasm for streaming compile.
 mimetypes.add_type("text/javascript", ".mjs")
