@@ -6,15 +6,11 @@ same floats (see the README, 'Test layers').
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-RUNNER = Path(__file__).with_name("run.mjs")
 SCRIPTS = Path(__file__).with_name("scripts")
 
 
@@ -31,16 +27,14 @@ def pyodide_assets() -> Path:
 
 @pytest.fixture(scope="session")
 def run_in_pyodide(pyodide_assets: Path):
-    """``run_in_pyodide(script_name, **params) -> dict``: run ``scripts/<name>.py`` in Pyodide, return ``result``."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is needed to run the core inside Pyodide")
+    """``run_in_pyodide(script_name, **params) -> dict`` runs ``scripts/<name>.py`` in a fresh Pyodide.
+
+    Returns ``{"result": ..., "boot_ms": ..., "packages_ms": ...}``.
+    """
+    from pyodide_runtime.pyodide_host import run_in_pyodide as host_run
 
     def run(script: str, timeout: float = 300, **params) -> dict:
-        env = {**os.environ, "PYODIDE_TEST_PARAMS": json.dumps(params)}
-        proc = subprocess.run([node, str(RUNNER), str(pyodide_assets), str(SCRIPTS / f"{script}.py")],
-                              capture_output=True, text=True, timeout=timeout, env=env)
-        assert proc.returncode == 0, f"Pyodide run of {script} failed:\n{proc.stderr[-4000:]}"
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        out = host_run((SCRIPTS / f"{script}.py").read_text(), params, assets=pyodide_assets, timeout=timeout)
+        return {"result": out.result, "boot_ms": out.boot_ms, "packages_ms": out.packages_ms}
 
     return run

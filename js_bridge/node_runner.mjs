@@ -1,5 +1,5 @@
 // Run a Python file inside real Pyodide under Node, with the self-hosted assets and PYTHONHASHSEED=0.
-// Usage: node run.mjs ASSETS_DIR SCRIPT.py [PACKAGE ...]
+// Usage: node node_runner.mjs ASSETS_DIR SCRIPT.py [PACKAGE ...]
 // The packages (default: pyodide-runtime) are loaded from ASSETS_DIR/pyodide-lock.json, hash-checked.
 // Whatever the script assigns to the global `result` is printed as JSON on the last stdout line.
 import { readFileSync } from "node:fs";
@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 
 const [assetsDir, script, ...packages] = process.argv.slice(2);
 if (!assetsDir || !script) {
-  console.error("usage: node run.mjs ASSETS_DIR SCRIPT.py [PACKAGE ...]");
+  console.error("usage: node node_runner.mjs ASSETS_DIR SCRIPT.py [PACKAGE ...]");
   process.exit(2);
 }
 const root = path.resolve(assetsDir) + path.sep;
