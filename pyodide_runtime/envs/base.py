@@ -83,7 +83,8 @@ class Game(ABC):
         """Restore a snapshot made by :meth:`get_state`. The same snapshot may be restored many times."""
 
     def render(self) -> Any:
-        """A frame for the participant's screen: a draw list (JSON-able) or an ``rgb_array``. Optional."""
+        """A frame for the participant's screen: a draw list (JSON-able, format in :mod:`pyodide_runtime.envs.draw`)
+        or an ``rgb_array``; ``None`` when there is nothing to draw. Optional."""
         return None
 
     def describe(self) -> Mapping[str, Any]:

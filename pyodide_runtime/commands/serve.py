@@ -1,0 +1,147 @@
+"""Serve a study: the participant page, the bridge and the self-hosted Pyodide assets, plus rooms, WebRTC
+signaling and the relay fallback, and (with --data-dir) uploads of export bundles.
+
+Send participants the printed study URL. The first two to open it play together; a private room is made with
+POST /rooms or the link ?room=new. Logs are JSON lines on stderr. Stop with Ctrl-C or SIGTERM.
+
+Example::
+
+    pyodide-runtime serve --env pyodide_runtime.envs.examples.coin_chase:make_env --config study.json \\
+        --data-dir data/
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--env", required=True, metavar="SPEC",
+                        help="env factory, 'package.module:function' or 'path/to/file.py:function'")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="study config, a JSON object: env_config (factory argument), session (players, fps...)")
+    parser.add_argument("--study-id",
+                        help="name of the study in upload paths (default: the env's module or file name)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default %(default)s)")
+    parser.add_argument("--assets", type=Path, metavar="DIR",
+                        help="self-hosted Pyodide assets (default: $PYODIDE_RUNTIME_ASSETS or the user cache)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="store uploaded export bundles here (off by default)")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="also accept WebSockets from this origin (https://host[:port], or *); repeatable")
+    parser.add_argument("--force-relay", action="store_true",
+                        help="tell every room to send peer bytes through the server instead of WebRTC")
+    parser.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                        help="STUN/TURN URL handed to the page for WebRTC (stun:host:3478); repeatable")
+    limits = parser.add_argument_group("rooms and limits")
+    limits.add_argument("--room-ttl", type=float, default=6 * 3600.0, metavar="S",
+                        help="room lifetime (default %(default)s s)")
+    limits.add_argument("--idle-ttl", type=float, default=120.0, metavar="S",
+                        help="remove a room nobody has been connected to for this long (default %(default)s s)")
+    limits.add_argument("--seat-grace", type=float, default=120.0, metavar="S",
+                        help="a dropped participant may reclaim their seat for this long (default %(default)s s)")
+    limits.add_argument("--join-timeout", type=float, default=30.0, metavar="S",
+                        help="close a WebSocket that has not joined a room by then (default %(default)s s)")
+    limits.add_argument("--max-rooms", type=int, default=2000, help="rooms alive at once (default %(default)s)")
+    limits.add_argument("--max-connections", type=int, default=4000, help="WebSockets at once (default %(default)s)")
+    limits.add_argument("--max-message-kb", type=float, default=64.0, metavar="KB",
+                        help="largest WebSocket message; bigger closes the socket with 1009 (default %(default)s)")
+    limits.add_argument("--rate", type=float, default=200.0,
+                        help="messages per second per socket (default %(default)s)")
+    limits.add_argument("--burst", type=float, default=400.0, help="message burst per socket (default %(default)s)")
+    limits.add_argument("--rate-drop-limit", type=int, default=2000, metavar="N",
+                        help="close a socket (1008) after N messages were dropped for rate (default %(default)s)")
+    limits.add_argument("--max-upload-mb", type=float, default=64.0, metavar="MB",
+                        help="largest upload (default %(default)s)")
+    limits.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S",
+                        help="time given to uploads in flight at shutdown (default %(default)s s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+
+    from pyodide_runtime.assets import AssetError, open_assets
+    from pyodide_runtime.cli import CommandError
+    from pyodide_runtime.server.eventlog import EventLog
+    from pyodide_runtime.server.rooms import RoomSettings
+    from pyodide_runtime.server.settings import ServerSettings
+    from pyodide_runtime.server.study import StudyError, load_study, validate_env
+    from pyodide_runtime.web import WebFilesError, js_bridge_dir, static_dir
+
+    try:
+        from pyodide_runtime.server.app import create_app, run_app
+    except ImportError as exc:
+        raise CommandError(f"the server needs aiohttp: pip install 'pyodide-runtime[server]' ({exc})") from None
+
+    log = EventLog(sys.stderr)
+    try:
+        assets = open_assets(args.assets, verify=True)
+    except AssetError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        static, js_bridge = static_dir(), js_bridge_dir()
+    except WebFilesError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        study = load_study(args.env, args.config, args.study_id)
+    except StudyError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        settings = ServerSettings(
+            rooms=RoomSettings(
+                size=study.players,
+                idle_ttl=args.idle_ttl,
+                room_ttl=args.room_ttl,
+                seat_grace=args.seat_grace,
+                max_rooms=args.max_rooms,
+            ),
+            max_message_bytes=int(args.max_message_kb * 1024),
+            rate=args.rate,
+            burst=args.burst,
+            rate_drop_limit=args.rate_drop_limit,
+            max_connections=args.max_connections,
+            join_timeout=args.join_timeout,
+            allow_origins=tuple(args.allow_origin),
+            force_relay=args.force_relay,
+            ice_servers=tuple({"urls": url} for url in args.ice_server),
+            data_dir=args.data_dir.resolve() if args.data_dir else None,
+            max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+            shutdown_timeout=args.shutdown_timeout,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if settings.data_dir is not None:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"--data-dir {args.data_dir}: {exc.strerror or exc}") from None
+
+    try:  # last of the checks: it runs the researcher's code
+        warning = validate_env(study)
+    except StudyError as exc:
+        raise CommandError(str(exc)) from None
+    if warning:
+        log("warning", message=warning)
+
+    app = create_app(study, assets, settings, static=static, js_bridge=js_bridge, log=log)
+
+    def on_ready(addresses: list[tuple[str, int]]) -> None:
+        host, port = addresses[0]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+        url = f"http://{shown}:{port}/"
+        log("start", url=url, study=study.id, env=study.env_spec, players=study.players,
+            assets=str(assets.root), uploads=str(settings.data_dir) if settings.data_dir else None,
+            force_relay=settings.force_relay)
+        print(f"Study URL: {url}", flush=True)
+        print(f"Health:    {url}healthz", flush=True)
+
+    try:
+        asyncio.run(run_app(app, args.host, args.port, on_ready=on_ready, log=log))
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return 0
+

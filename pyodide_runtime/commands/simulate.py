@@ -1,0 +1,170 @@
+"""Run peers in one process over a seeded simulated network and write each peer's confirmed records.
+
+Every peer's canonical records go to ``peer<seat>.csv`` (the unconfirmed tail of a partial session to
+``peer<seat>_unconfirmed.csv``), and ``summary.json`` holds the configuration, outcomes, stats and whether the
+peers' files are byte-identical. Exit status 0 when they are and every peer completed, 1 otherwise.
+
+Example::
+
+    pyodide-runtime simulate --episodes 2 --seed 7 --latency-ms 80 --jitter-ms 20 --loss 0.05 \\
+        --away 1:3000-6000:frozen --out runs/sim1
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_ENV = "pyodide_runtime.envs.examples.coin_chase:make_env"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default=DEFAULT_ENV, help="env factory, 'module:function' or 'file.py:function' "
+                        "(default: the bundled Coin Chase example)")
+    parser.add_argument("--env-config", default=None, help="JSON object passed to the env factory")
+    parser.add_argument("--players", type=int, default=2)
+    parser.add_argument("--episodes", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="session seed (episode seeds, network, inputs)")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--input-delay", type=int, default=2)
+    parser.add_argument("--max-prediction", type=int, default=8)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way delay")
+    parser.add_argument("--jitter-ms", type=float, default=0.0)
+    parser.add_argument("--loss", type=float, default=0.0, help="packet loss probability")
+    parser.add_argument("--duplicate", type=float, default=0.0, help="packet duplication probability")
+    parser.add_argument("--reorder", type=float, default=0.0, help="probability of an extra reordering delay")
+    parser.add_argument("--away", action="append", default=[], metavar="SEAT:START-END[:MODE]",
+                        help="seat away from START to END ms (mode hidden, worker or frozen); repeatable")
+    parser.add_argument("--policy", choices=("random", "idle"), default="random", help="participants' inputs")
+    parser.add_argument("--max-seconds", type=float, default=3600.0, help="virtual time limit")
+    parser.add_argument("--out", required=True, help="output directory")
+
+
+def _parse_away(items: list[str]) -> list[Any]:
+    from pyodide_runtime.cli import CommandError
+    from pyodide_runtime.testing import AwaySpan
+
+    spans = []
+    for item in items:
+        try:
+            seat, rest = item.split(":", 1)
+            window, _, mode = rest.partition(":")
+            start, end = window.split("-")
+            spans.append(AwaySpan(int(seat), float(start), float(end), mode or "hidden"))
+        except ValueError as exc:
+            raise CommandError(f"--away {item!r}: expected SEAT:START-END[:MODE] ({exc})") from None
+    return spans
+
+
+def write_records_csv(path: str, records: list[Any]) -> None:
+    """Write canonical records as CSV: one row per frame, each field's canonical JSON in its column."""
+    import csv
+
+    from pyodide_runtime.canonical import canonical_json
+    from pyodide_runtime.framelog import CANONICAL_FIELDS
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CANONICAL_FIELDS)
+        for rec in records:
+            writer.writerow([canonical_json(getattr(rec, name)) for name in CANONICAL_FIELDS])
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import time
+
+    from pyodide_runtime.cli import CommandError
+    from pyodide_runtime.config import ConfigError, SessionConfig
+    from pyodide_runtime.envs.loading import load_game
+    from pyodide_runtime.testing import LinkSpec, constant_policy, random_policy, run_peers
+
+    try:
+        config = SessionConfig(
+            players=args.players, fps=args.fps, input_delay=args.input_delay, max_prediction=args.max_prediction,
+            episodes=args.episodes, seed=args.seed,
+        )
+        link = LinkSpec(args.latency_ms, args.jitter_ms, args.loss, args.duplicate, args.reorder)
+    except (ConfigError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    away = _parse_away(args.away)
+    for span in away:
+        if not 0 <= span.seat < args.players:
+            raise CommandError(f"--away seat {span.seat} is not one of the {args.players} seats")
+    env_config: dict[str, Any] | None = None
+    if args.env_config is not None:
+        try:
+            env_config = json.loads(args.env_config)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--env-config is not valid JSON: {exc}") from None
+        if not isinstance(env_config, dict):
+            raise CommandError("--env-config must be a JSON object")
+    elif args.env == DEFAULT_ENV:
+        env_config = {"players": args.players}
+
+    def make_game(seat: int) -> Any:
+        try:
+            return load_game(args.env, env_config)
+        except (ImportError, TypeError, ValueError) as exc:
+            raise CommandError(f"cannot load env {args.env!r}: {exc}") from None
+
+    os.makedirs(args.out, exist_ok=True)
+    policy = random_policy(args.seed) if args.policy == "random" else constant_policy(0)
+    progress = {"next": 10_000.0}
+
+    def on_tick(seat: int, now_ms: float, session: Any) -> None:
+        if seat == 0 and now_ms >= progress["next"]:
+            progress["next"] += 10_000.0
+            print(f"  t={now_ms / 1000:6.1f}s  frame {session.frame}  confirmed {session.confirmed_frames}", flush=True)
+
+    print(f"simulating {args.players} peers, {args.episodes} episode(s), env {args.env}", flush=True)
+    started = time.perf_counter()
+    result = run_peers(
+        make_game, config, link=link, seed=args.seed, policy=policy, away=away,
+        max_ms=args.max_seconds * 1000.0, on_tick=on_tick,
+    )
+    elapsed = time.perf_counter() - started
+    peers = []
+    for peer in result.peers:
+        path = os.path.join(args.out, f"peer{peer.seat}.csv")
+        write_records_csv(path, peer.records)
+        tail = peer.tail
+        if tail:
+            write_records_csv(os.path.join(args.out, f"peer{peer.seat}_unconfirmed.csv"), tail)
+        with open(path, "rb") as handle:
+            peers.append({"file": os.path.basename(path), "bytes": handle.read(), **_peer_summary(peer)})
+    identical = all(p["bytes"] == peers[0]["bytes"] for p in peers)
+    complete = all(p["outcome"] == "complete" for p in peers)
+    summary = {
+        "config": config.to_dict(), "env": args.env, "env_config": env_config,
+        "link": {"latency_ms": link.latency_ms, "jitter_ms": link.jitter_ms, "loss": link.loss,
+                 "duplicate": link.duplicate, "reorder": link.reorder},
+        "away": [{"seat": a.seat, "start_ms": a.start_ms, "end_ms": a.end_ms, "mode": a.mode} for a in away],
+        "identical": identical, "complete": complete, "virtual_seconds": result.end_ms / 1000.0,
+        "wall_seconds": round(elapsed, 3), "network": result.network,
+        "peers": [{k: v for k, v in p.items() if k != "bytes"} for p in peers],
+    }
+    with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, sort_keys=True)
+    for p in summary["peers"]:
+        print(f"peer {p['seat']}: {p['outcome']} ({p['end_reason']}), {p['confirmed_frames']} confirmed frames, "
+              f"{p['rollbacks']} rollbacks, {p['fast_forward_frames']} fast-forward frames, "
+              f"{p['rejected_total']} rejected packets")
+    print(f"{'identical' if identical else 'DIFFERENT'} records; {result.end_ms / 1000:.1f}s simulated in "
+          f"{elapsed:.1f}s; written to {args.out}")
+    return 0 if identical and complete else 1
+
+
+def _peer_summary(peer: Any) -> dict[str, Any]:
+    stats = peer.stats
+    return {
+        "seat": peer.seat, "outcome": stats["outcome"], "end_reason": stats["end_reason"],
+        "confirmed_frames": stats["confirmed_frames"], "unconfirmed_tail": stats["unconfirmed_tail"],
+        "rollbacks": stats["rollbacks"], "max_rollback_depth": stats["max_rollback_depth"],
+        "resimulated_frames": stats["resimulated_frames"], "fast_forward_frames": stats["fast_forward_frames"],
+        "stalls": stats["stalls"], "time_sync_skips": stats["time_sync_skips"], "desyncs": stats["desyncs"],
+        "desynced_frames": stats["desynced_frames"], "packets_sent": stats["packets_sent"],
+        "bytes_sent": stats["bytes_sent"], "rejected": stats["rejected"],
+        "rejected_total": sum(stats["rejected"].values()),
+    }

@@ -1,0 +1,161 @@
+"""Incremental checkpoints of an export, and recovery of a bundle from them.
+
+A checkpoint is one line of JSON holding the canonical rows confirmed since the previous checkpoint (already
+encoded, so nothing is encoded twice), the current unconfirmed tail and diagnostics, and the provenance. The
+page appends each checkpoint's bytes to storage (IndexedDB) at every episode end and whenever it is hidden. After
+a crash or reload, :func:`recover` turns the stored bytes back into a valid bundle, flagged as recovered; frames
+confirmed after the last checkpoint are lost, and the bundle says ``partial`` unless every episode was confirmed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyodide_runtime.export.bundle import pack
+from pyodide_runtime.export.context import Diagnostics, ExportContext
+from pyodide_runtime.export.writer import TableEncoder, assemble_files, away_spans, diag_frame_text
+
+__all__ = ["Checkpoint", "CheckpointError", "recover", "KIND", "VERSION"]
+
+KIND = "pyodide_runtime.checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """Stored checkpoint bytes that hold no usable checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    """Rows confirmed in ``[frame_start, frame_end)`` (and episode starts ``[starts_start, starts_end)``)."""
+
+    context: dict[str, Any]
+    frame_start: int
+    frame_end: int
+    starts_start: int
+    starts_end: int
+    frames_csv: str
+    resets_csv: str
+    diag_csv: str
+    blobs: dict[str, str]
+    episodes: list[dict[str, Any]]
+    last_hash: str | None
+    tail_csv: str = ""
+    tail_frames: int = 0
+    tail_diag_csv: str = ""
+    away: list[dict[str, Any]] = field(default_factory=list)
+    diagnostics: dict[str, Any] | None = None
+
+    @classmethod
+    def from_log(
+        cls, log: Any, context: ExportContext, *, since: Checkpoint | None = None,
+        diagnostics: Diagnostics | None = None, encoder: TableEncoder | None = None,
+    ) -> Checkpoint:
+        """What ``log`` confirmed after ``since`` (everything when ``None``), plus its current tail.
+
+        Pass the same ``encoder`` every time (as :class:`~pyodide_runtime.export.exporter.Exporter` does) to
+        encode each record once; without one, ``since`` tells where to start.
+        """
+        enc = encoder
+        if enc is None:
+            enc = TableEncoder(context)
+            if since is not None:
+                enc.frames_done, enc.starts_done = since.frame_end, since.starts_end
+                enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"],
+                                               e["terminated"], e["truncated"]] for e in since.episodes}
+        frame_start, starts_start, blobs_before = enc.frames_done, enc.starts_done, set(enc.blobs)
+        if since is not None and since.frame_end != frame_start:
+            raise ValueError(f"checkpoint since frame {since.frame_end}, but the encoder is at {frame_start}")
+        frames_csv, resets_csv = enc.update(log)
+        tail = log.unconfirmed_tail()
+        tail_csv = "".join(enc.frame_lines(r, confirmed=False) for r in tail)
+        rendered = diagnostics.rendered if diagnostics is not None else {}
+        confirmed = len(log.confirmed)
+        records = list(log.confirmed) + list(tail)
+        return cls(
+            context=context.to_dict(),
+            frame_start=frame_start, frame_end=enc.frames_done,
+            starts_start=starts_start, starts_end=enc.starts_done,
+            frames_csv=frames_csv, resets_csv=resets_csv,
+            diag_csv=diag_frame_text(log.confirmed[frame_start:], confirmed, rendered),
+            blobs={k: v for k, v in enc.blobs.items() if k not in blobs_before},
+            episodes=enc.episode_list(), last_hash=enc.last_hash,
+            tail_csv=tail_csv, tail_frames=len(tail),
+            tail_diag_csv=diag_frame_text(tail, confirmed, rendered),
+            away=away_spans(records, len(context.seats)),
+            diagnostics=diagnostics.to_dict() if diagnostics is not None else None,
+        )
+
+    def to_bytes(self) -> bytes:
+        """One JSON line (ending in ``\\n``); concatenate successive checkpoints freely."""
+        data = {"kind": KIND, "version": VERSION, **self.__dict__}
+        return (json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=True) + "\n").encode("utf-8")
+
+    @classmethod
+    def parse(cls, data: bytes | str | Sequence[bytes]) -> list[Checkpoint]:
+        """Every checkpoint in stored bytes (a line cut short by a crash at the very end is skipped)."""
+        if isinstance(data, (bytes, bytearray, str)):
+            chunks = [data]
+        else:
+            chunks = list(data)
+        text = "".join(c.decode("utf-8", "replace") if isinstance(c, (bytes, bytearray)) else c for c in chunks)
+        lines = [line for line in text.split("\n") if line.strip()]
+        out = []
+        for i, line in enumerate(lines):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                if i == len(lines) - 1:
+                    break  # the last write was interrupted
+                raise CheckpointError(f"checkpoint line {i + 1} is not JSON") from None
+            if not isinstance(obj, dict) or obj.get("kind") != KIND:
+                raise CheckpointError(f"line {i + 1} is not a {KIND}")
+            if obj.get("version") != VERSION:
+                raise CheckpointError(f"checkpoint version {obj.get('version')} is not supported")
+            obj.pop("kind")
+            obj.pop("version")
+            out.append(cls(**obj))
+        return out
+
+
+def recover(data: bytes | str | Sequence[bytes]) -> bytes:
+    """A bundle from stored checkpoints: the contiguous confirmed rows they hold, the latest tail and
+    diagnostics. ``participant_local.recovered_from_checkpoint`` is true in its metadata."""
+    checkpoints = Checkpoint.parse(data)
+    if not checkpoints:
+        raise CheckpointError("no checkpoint found")
+    used: list[Checkpoint] = []
+    frames, starts = 0, 0
+    for cp in checkpoints:
+        if cp.frame_end <= frames and cp.starts_end <= starts:
+            continue  # stored twice
+        if cp.frame_start != frames or cp.starts_start != starts:
+            break  # a gap: what follows cannot be placed
+        used.append(cp)
+        frames, starts = cp.frame_end, cp.starts_end
+    if not used:
+        raise CheckpointError("the first stored checkpoint does not start at frame 0")
+    last = used[-1]
+    ctx = ExportContext.from_dict(last.context)
+    enc = TableEncoder(ctx)
+    enc.frame_chunks = [cp.frames_csv for cp in used if cp.frames_csv]
+    enc.reset_chunks = [cp.resets_csv for cp in used if cp.resets_csv]
+    for cp in used:
+        enc.blobs.update(cp.blobs)
+    enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"], e["terminated"],
+                                   e["truncated"]] for e in last.episodes}
+    enc.last_hash = last.last_hash
+    enc.frames_done, enc.starts_done = frames, starts
+    diag_data = next((cp.diagnostics for cp in reversed(used) if cp.diagnostics is not None), None)
+    diag = Diagnostics.from_dict(diag_data) if diag_data is not None else Diagnostics()
+    if diag.end_reason is None:
+        diag.end_reason = "recovered from a checkpoint (the page closed or crashed before its export)"
+    files = assemble_files(
+        ctx, enc, diag, confirmed=frames, tail_text=last.tail_csv, tail_frames=last.tail_frames,
+        diag_frames="".join(cp.diag_csv for cp in used) + last.tail_diag_csv, away=last.away,
+        local_extra={"recovered_from_checkpoint": True, "checkpoints_used": len(used)},
+    )
+    return pack(files)

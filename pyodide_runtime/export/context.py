@@ -1,0 +1,167 @@
+"""What the writer needs besides the frame log: provenance (:class:`ExportContext`) and per-participant
+diagnostics (:class:`Diagnostics`), both plain data that the session or the page can fill in."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from pyodide_runtime import __version__
+
+__all__ = ["ExportContext", "Diagnostics", "DEFAULT_INLINE_LIMIT"]
+
+#: JSON cells longer than this many characters go to blobs.csv (images and other large arrays).
+DEFAULT_INLINE_LIMIT = 16384
+
+
+@dataclass
+class ExportContext:
+    """Provenance of one participant's export.
+
+    ``config`` is a :class:`~pyodide_runtime.config.SessionConfig` or its ``to_dict()``; ``env`` is the game's
+    ``describe()``. ``wheel_sha256`` and ``pyodide_version`` are passed through as given by the page.
+    ``agents``/``seats`` default to ``env["agents"]``/``env["seats"]``.
+    """
+
+    study: str
+    session: str
+    participant: str
+    seat: int
+    config: Mapping[str, Any]
+    env: Mapping[str, Any]
+    agents: tuple[str, ...] = ()
+    seats: tuple[str, ...] = ()
+    package_version: str = __version__
+    wheel_sha256: str | None = None
+    pyodide_version: str | None = None
+    python_version: str = field(default_factory=platform.python_version)
+    inline_limit: int = DEFAULT_INLINE_LIMIT
+
+    def __post_init__(self) -> None:
+        to_dict = getattr(self.config, "to_dict", None)
+        self.config = dict(to_dict() if callable(to_dict) else self.config)
+        self.env = dict(self.env)
+        self.agents = tuple(str(a) for a in (self.agents or self.env.get("agents") or ()))
+        self.seats = tuple(str(s) for s in (self.seats or self.env.get("seats") or ()))
+        if not self.agents:
+            self.agents = self.seats
+        missing = [s for s in self.seats if s not in self.agents]
+        if missing:
+            raise ValueError(f"seats {missing} are not among the agents {list(self.agents)}")
+        if type(self.seat) is not int or self.seat < 0:
+            raise ValueError(f"seat must be a non-negative int, got {self.seat!r}")
+        if self.inline_limit < 64:
+            raise ValueError("inline_limit must be at least 64 characters")
+
+    @classmethod
+    def from_session(cls, session: Any, *, study: str, session_id: str, participant: str, **kw: Any) -> ExportContext:
+        """Build from a :class:`~pyodide_runtime.session.Session` (its game, config and seat)."""
+        game = session.game
+        return cls(
+            study=study, session=session_id, participant=participant, seat=session.seat, config=session.config,
+            env=game.describe(), agents=tuple(game.agents), seats=tuple(game.seats), **kw,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportContext:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["agents"] = tuple(kw.get("agents", ()))
+        kw["seats"] = tuple(kw.get("seats", ()))
+        return cls(**kw)
+
+
+def _as_dict(item: Any, names: Sequence[str]) -> dict[str, Any]:
+    """An event object, a mapping or a tuple, as a dict of the given field names (missing ones ``None``)."""
+    if isinstance(item, Mapping):
+        return {n: item.get(n) for n in names}
+    if isinstance(item, (tuple, list)):
+        return {n: (item[i] if i < len(item) else None) for i, n in enumerate(names)}
+    return {n: getattr(item, n, None) for n in names}
+
+
+@dataclass
+class Diagnostics:
+    """Per-participant facts for the non-canonical files. Every field is optional.
+
+    List items may be dicts, tuples in field order, or the session's event objects:
+    ``rollbacks`` (frame, depth, seats, at_ms), ``away`` (seat, start_frame, end_frame, start_ms, end_ms, mode),
+    ``fast_forwards`` (start_frame, end_frame, at_ms), ``desyncs`` (frame, seat, local_hash, remote_hash).
+    ``rendered`` maps a global frame to what the page showed for it; ``network`` holds RTT series, loss,
+    frames-ahead series and rejected-message counts; ``stats`` the session's own counters
+    (``Session.diagnostics()``); ``tick_intervals_ms`` the page's tick intervals (summarised, not stored).
+    """
+
+    user_agent: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    outcome: str | None = None
+    end_reason: str | None = None
+    tick_intervals_ms: Sequence[float] = ()
+    rendered: Mapping[int, Any] = field(default_factory=dict)
+    rollbacks: Sequence[Any] = ()
+    away: Sequence[Any] = ()
+    fast_forwards: Sequence[Any] = ()
+    desyncs: Sequence[Any] = ()
+    network: Mapping[str, Any] = field(default_factory=dict)
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    ROLLBACK_FIELDS = ("frame", "depth", "seats", "at_ms")
+    AWAY_FIELDS = ("seat", "start_frame", "end_frame", "start_ms", "end_ms", "mode")
+    FAST_FORWARD_FIELDS = ("start_frame", "end_frame", "at_ms")
+    DESYNC_FIELDS = ("frame", "seat", "local_hash", "remote_hash")
+
+    @classmethod
+    def from_events(cls, events: Sequence[Any], **kw: Any) -> Diagnostics:
+        """Collect rollbacks, fast-forwards, desyncs and the end reason from a session's events."""
+        rollbacks, ffs, desyncs = [], [], []
+        for e in events:
+            kind = type(e).__name__
+            if kind == "RollbackEvent":
+                rollbacks.append({"frame": e.frame, "depth": e.depth, "seats": list(e.seats)})
+            elif kind == "FastForward":
+                ffs.append({"start_frame": e.start, "end_frame": e.end})
+            elif kind == "DesyncDetected":
+                desyncs.append(_as_dict(e, cls.DESYNC_FIELDS))
+            elif kind == "SessionEnded":
+                kw.setdefault("outcome", e.outcome)
+                kw.setdefault("end_reason", e.reason)
+        kw.setdefault("rollbacks", rollbacks)
+        kw.setdefault("fast_forwards", ffs)
+        kw.setdefault("desyncs", desyncs)
+        return cls(**kw)
+
+    def tick_summary(self) -> dict[str, Any] | None:
+        """Count, mean, median, p95 and max of the tick intervals (``None`` if none were given)."""
+        ticks = sorted(float(t) for t in self.tick_intervals_ms)
+        if not ticks:
+            return None
+        n = len(ticks)
+        return {
+            "count": n, "mean_ms": sum(ticks) / n, "median_ms": ticks[n // 2],
+            "p95_ms": ticks[min(n - 1, int(0.95 * n))], "max_ms": ticks[-1], "min_ms": ticks[0],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for checkpoints)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["network"], out["stats"], out["extra"] = dict(self.network), dict(self.stats), dict(self.extra)
+        out["rendered"] = {str(k): v for k, v in dict(self.rendered).items()}
+        for name, names in (("rollbacks", self.ROLLBACK_FIELDS), ("away", self.AWAY_FIELDS),
+                            ("fast_forwards", self.FAST_FORWARD_FIELDS), ("desyncs", self.DESYNC_FIELDS)):
+            out[name] = [_as_dict(x, names) for x in getattr(self, name)]
+        out["tick_intervals_ms"] = list(self.tick_intervals_ms)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnostics:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["rendered"] = {int(k): v for k, v in dict(kw.get("rendered") or {}).items()}
+        return cls(**kw)

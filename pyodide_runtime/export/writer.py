@@ -1,0 +1,339 @@
+"""Turn a frame log into the bundle's files.
+
+:class:`TableEncoder` encodes confirmed records and episode starts into canonical CSV text incrementally: each
+record is encoded once, when first seen, so checkpoints taken during the session make the final export cheap.
+:func:`build_files` assembles every file of a bundle (canonical tables, metadata, diagnostics, unconfirmed tail,
+codebook); :mod:`pyodide_runtime.export.bundle` zips them with a manifest.
+
+Pure standard library: this runs inside Pyodide, on the page's thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pyodide_runtime.canonical import digest, to_canonical
+from pyodide_runtime.export import schema
+from pyodide_runtime.export.cells import json_cell, quote, row, scalar_cell
+from pyodide_runtime.export.context import Diagnostics, ExportContext, _as_dict
+
+__all__ = ["TableEncoder", "build_files", "assemble_files", "canonical_metadata", "diag_frame_text", "json_file"]
+
+_MISSING = object()
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        if all(type(k) is str for k in value):
+            return value
+        return {str(k): v for k, v in value.items()}
+    raise TypeError(f"per-agent values must be a mapping keyed by agent id, got {type(value).__name__}")
+
+
+def _b(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _f(value: Any) -> str:
+    return "" if value is None else float.__repr__(float(value))
+
+
+def _i(value: Any) -> str:
+    return "" if value is None else str(int(value))
+
+
+class TableEncoder:
+    """Incremental encoder of the canonical tables (frames, resets, episodes, blobs) of one log."""
+
+    def __init__(self, context: ExportContext) -> None:
+        self.context = context
+        self.agents = context.agents
+        self._agent_set = frozenset(self.agents)
+        self._seat_of = {agent: i for i, agent in enumerate(context.seats)}
+        self._qagent = {agent: quote(agent) for agent in self.agents}
+        self._qsession = quote(context.session)
+        self._limit = context.inline_limit
+        self.frame_chunks: list[str] = []
+        self.reset_chunks: list[str] = []
+        self.blobs: dict[str, str] = {}
+        #: episode -> [seed, start_frame, frames, ended, terminated, truncated]
+        self.episodes: dict[int, list[Any]] = {}
+        self.frames_done = 0
+        self.starts_done = 0
+        self.last_hash: str | None = None
+
+    # -- cells --------------------------------------------------------------------------------------------------
+    def _json(self, value: Any) -> str:
+        if value is _MISSING:
+            return ""
+        text = json_cell(value)
+        if len(text) > self._limit:
+            key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            self.blobs[key] = text
+            return schema.BLOB_PREFIX + key
+        return quote(text)
+
+    def _agents_of(self, maps: list[Mapping[str, Any]]) -> tuple[str, ...]:
+        """The row agents of a record: the declared ones, then any other key in sorted order.
+
+        Normalises (in place in ``maps``) a mapping whose keys are not all agent-id strings.
+        """
+        extra: set[str] | None = None
+        known = self._agent_set
+        for i, m in enumerate(maps):
+            if not known.issuperset(m):
+                m = maps[i] = _mapping(m)
+                more = [k for k in m if k not in known]
+                if more:
+                    extra = (extra or set()).union(more)
+        if extra:
+            extras = tuple(sorted(extra))
+            for k in extras:
+                self._qagent.setdefault(k, quote(k))
+            return self.agents + extras
+        return self.agents
+
+    # -- rows ---------------------------------------------------------------------------------------------------
+    def frame_lines(self, rec: Any, confirmed: bool = True) -> str:
+        """The CSV lines of one record (frames.csv layout, or the tail's layout when not ``confirmed``)."""
+        maps = [rec.actions, rec.observations, rec.rewards, rec.terminated, rec.truncated, rec.infos]
+        agents = self._agents_of(maps)
+        acts, obs, rews, terms, truncs, infos = maps
+        inputs, away = rec.inputs, rec.away
+        if confirmed:
+            head = f"{self._qsession},{rec.episode},{rec.frame},{rec.global_frame},"
+            end = f",{_b(rec.episode_over)},%s,%s,{rec.state_hash or ''}\n"
+        else:
+            head = f"{self._qsession},false,{rec.episode},{rec.frame},{rec.global_frame},"
+            end = f",{_b(rec.episode_over)},%s,%s\n"
+        seat_of, qagent, cell, jcell = self._seat_of, self._qagent, scalar_cell, self._json
+        lines = []
+        for agent in agents:
+            seat = seat_of.get(agent)
+            if seat is None or seat >= len(inputs):
+                who = ",,,"
+            else:
+                who = f"{seat},{inputs[seat]},{'true' if away[seat] else 'false'},"
+            a, r = acts.get(agent, _MISSING), rews.get(agent, _MISSING)
+            te, tr = terms.get(agent, _MISSING), truncs.get(agent, _MISSING)
+            lines.append(
+                f"{head}{qagent[agent]},{who}{'' if a is _MISSING else cell(a)},{'' if r is _MISSING else cell(r)},"
+                f"{'' if te is _MISSING else cell(te)},{'' if tr is _MISSING else cell(tr)}"
+                + end % (jcell(obs.get(agent, _MISSING)), jcell(infos.get(agent, _MISSING)))
+            )
+        return "".join(lines)
+
+    def reset_lines(self, start: Any) -> str:
+        maps = [start.observations, start.infos]
+        agents = self._agents_of(maps)
+        obs, infos = maps
+        head = f"{self._qsession},{start.episode},{start.seed},{start.start_frame},"
+        return "".join(
+            head + self._qagent[agent] + "," + self._json(obs.get(agent, _MISSING)) + ","
+            + self._json(infos.get(agent, _MISSING)) + "\n"
+            for agent in agents
+        )
+
+    # -- incremental update -------------------------------------------------------------------------------------
+    def update(self, log: Any) -> tuple[str, str]:
+        """Encode the records and episode starts confirmed since the last call; returns the new text."""
+        starts = log.episode_starts[self.starts_done:]
+        records = log.confirmed[self.frames_done:]
+        new_resets = "".join(self.reset_lines(s) for s in starts)
+        for s in starts:
+            self.episodes[s.episode] = [s.seed, s.start_frame, 0, False, False, False]
+        chunk = []
+        episodes = self.episodes
+        for rec in records:
+            chunk.append(self.frame_lines(rec))
+            tally = episodes.get(rec.episode)
+            if tally is None:  # a record without a confirmed start: cannot happen with FrameLog, kept honest
+                tally = episodes[rec.episode] = [None, rec.global_frame - rec.frame, 0, False, False, False]
+            tally[2] += 1
+            if rec.episode_over:
+                tally[3] = True
+                tally[4] = any(bool(v) for v in _mapping(rec.terminated).values())
+                tally[5] = any(bool(v) for v in _mapping(rec.truncated).values())
+        new_frames = "".join(chunk)
+        if records:
+            self.last_hash = records[-1].state_hash
+        if new_resets:
+            self.reset_chunks.append(new_resets)
+        if new_frames:
+            self.frame_chunks.append(new_frames)
+        self.starts_done += len(starts)
+        self.frames_done += len(records)
+        return new_frames, new_resets
+
+    def episodes_text(self) -> str:
+        q = self._qsession
+        lines = [schema.EPISODES.header + "\n"]
+        for ep in sorted(self.episodes):
+            seed, start, frames, ended, term, trunc = self.episodes[ep]
+            lines.append(f"{q},{ep},{_i(seed)},{start},{frames},{_b(ended)},{_b(term)},{_b(trunc)}\n")
+        return "".join(lines)
+
+    def blobs_text(self) -> str:
+        return schema.BLOBS.header + "\n" + "".join(f"{k},{quote(self.blobs[k])}\n" for k in sorted(self.blobs))
+
+    def episode_list(self) -> list[dict[str, Any]]:
+        names = ("seed", "start_frame", "frames", "ended", "terminated", "truncated")
+        return [{"episode": ep, **dict(zip(names, self.episodes[ep]))} for ep in sorted(self.episodes)]
+
+
+# -- metadata -------------------------------------------------------------------------------------------------
+def json_file(value: Any) -> bytes:
+    """A JSON file's bytes: canonical values, sorted keys, two-space indent, final newline."""
+    return (json.dumps(to_canonical(value), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+            + "\n").encode("utf-8")
+
+
+def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: int) -> dict[str, Any]:
+    """The part of metadata.json that is a pure function of the canonical data and the shared setup."""
+    cfg = ctx.config
+    episodes = enc.episode_list()
+    ended = sum(1 for e in episodes if e["ended"])
+    wanted = cfg.get("episodes")
+    complete = wanted is not None and ended >= wanted
+    return {
+        "format": schema.FORMAT,
+        "format_version": schema.FORMAT_VERSION,
+        "study": ctx.study,
+        "session": ctx.session,
+        "package": {"name": "pyodide-runtime", "version": ctx.package_version, "wheel_sha256": ctx.wheel_sha256},
+        "runtime": {"pyodide": ctx.pyodide_version, "python": ctx.python_version},
+        "env": ctx.env,
+        "agents": list(ctx.agents),
+        "seats": list(ctx.seats),
+        "config": cfg,
+        "config_digest": digest(cfg),
+        "fps": cfg.get("fps"),
+        "input_delay": cfg.get("input_delay"),
+        "prediction_window": cfg.get("max_prediction"),
+        "seeds": {"session": cfg.get("seed"), "episodes": [e["seed"] for e in episodes]},
+        "episodes": episodes,
+        "confirmed_frames": confirmed_frames,
+        "final_state_hash": enc.last_hash,
+        "status": "complete" if complete else "partial",
+        "status_reason": (f"all {wanted} episodes confirmed" if complete
+                          else f"{ended} of {wanted} episodes confirmed"),
+        "inline_limit": ctx.inline_limit,
+    }
+
+
+def _local_metadata(ctx: ExportContext, diag: Diagnostics, tail_frames: int) -> dict[str, Any]:
+    return {
+        "participant": ctx.participant,
+        "seat": ctx.seat,
+        "user_agent": diag.user_agent,
+        "started_at": diag.started_at,
+        "ended_at": diag.ended_at,
+        "session_outcome": diag.outcome,
+        "end_reason": diag.end_reason,
+        "tick_intervals": diag.tick_summary(),
+        "unconfirmed_tail_frames": tail_frames,
+        "stats": dict(diag.stats),
+        "extra": dict(diag.extra),
+    }
+
+
+# -- diagnostics tables ---------------------------------------------------------------------------------------
+def _table(spec: schema.FileSpec, rows: Iterable[list[str]]) -> str:
+    return spec.header + "\n" + "".join(row(r) for r in rows)
+
+
+def _diag_frames(records: Iterable[Any], confirmed: int, rendered: Mapping[int, Any]) -> Iterable[list[str]]:
+    for rec in records:
+        shown = rendered.get(rec.global_frame, _MISSING) if rendered else _MISSING
+        yield [
+            str(rec.global_frame), str(rec.episode), str(rec.frame), _b(rec.global_frame < confirmed),
+            _b(rec.speculative), str(rec.resimulated), _f(rec.first_ms), _f(rec.confirmed_ms), _b(rec.desynced),
+            "" if shown is _MISSING else json_cell(shown),
+        ]
+
+
+def away_spans(records: Sequence[Any], seats: int) -> list[dict[str, Any]]:
+    spans: list[dict[str, Any]] = []
+    for seat in range(seats):
+        open_span: dict[str, Any] | None = None
+        for rec in records:
+            away = seat < len(rec.away) and bool(rec.away[seat])
+            if away and open_span is None:
+                open_span = {"seat": seat, "start_frame": rec.global_frame, "end_frame": None}
+                spans.append(open_span)
+            elif not away and open_span is not None:
+                open_span["end_frame"] = rec.global_frame
+                open_span = None
+    spans.sort(key=lambda s: (s["start_frame"], s["seat"]))
+    return spans
+
+
+def _items(items: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
+    return [_as_dict(x, names) for x in items]
+
+
+def diag_frame_text(records: Iterable[Any], confirmed: int, rendered: Mapping[int, Any]) -> str:
+    """Rows (no header) of diagnostics/frames.csv for ``records``."""
+    return "".join(row(r) for r in _diag_frames(records, confirmed, rendered))
+
+
+def build_files(
+    log: Any, ctx: ExportContext, diagnostics: Diagnostics | None = None, encoder: TableEncoder | None = None,
+) -> dict[str, bytes]:
+    """Every file of the bundle except the manifest, as ``{path: bytes}`` in bundle order."""
+    diag = diagnostics or Diagnostics()
+    enc = encoder or TableEncoder(ctx)
+    enc.update(log)
+    tail = log.unconfirmed_tail()
+    confirmed = len(log.confirmed)
+    records = list(log.confirmed) + list(tail)
+    return assemble_files(
+        ctx, enc, diag,
+        confirmed=confirmed,
+        tail_text="".join(enc.frame_lines(r, confirmed=False) for r in tail),
+        tail_frames=len(tail),
+        diag_frames=diag_frame_text(records, confirmed, diag.rendered),
+        away=away_spans(records, len(ctx.seats)),
+    )
+
+
+def assemble_files(
+    ctx: ExportContext, enc: TableEncoder, diag: Diagnostics, *, confirmed: int, tail_text: str, tail_frames: int,
+    diag_frames: str, away: list[dict[str, Any]], local_extra: Mapping[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """The bundle's files from already encoded parts (shared by the writer and checkpoint recovery)."""
+    from pyodide_runtime.export.codebook import codebook_json, codebook_markdown
+
+    canon = canonical_metadata(ctx, enc, confirmed)
+    files: dict[str, bytes] = {
+        schema.FRAMES.path: (schema.FRAMES.header + "\n" + "".join(enc.frame_chunks)).encode("utf-8"),
+        schema.RESETS.path: (schema.RESETS.header + "\n" + "".join(enc.reset_chunks)).encode("utf-8"),
+        schema.EPISODES.path: enc.episodes_text().encode("utf-8"),
+        schema.BLOBS.path: enc.blobs_text().encode("utf-8"),
+    }
+    local = _local_metadata(ctx, diag, tail_frames)
+    local.update(local_extra or {})
+    files[schema.METADATA.path] = json_file({"canonical": canon, "participant_local": local})
+    if canon["status"] == "partial":
+        files[schema.TAIL.path] = (schema.TAIL.header + "\n" + tail_text).encode("utf-8")
+    files[schema.DIAG_FRAMES.path] = (schema.DIAG_FRAMES.header + "\n" + diag_frames).encode("utf-8")
+    files[schema.DIAG_ROLLBACKS.path] = _table(schema.DIAG_ROLLBACKS, (
+        [_i(r["frame"]), _i(r["depth"]), json_cell(list(r["seats"] or [])), _f(r["at_ms"])]
+        for r in _items(diag.rollbacks, Diagnostics.ROLLBACK_FIELDS))).encode("utf-8")
+    spans = _items(diag.away, Diagnostics.AWAY_FIELDS) if diag.away else away
+    files[schema.DIAG_AWAY.path] = _table(schema.DIAG_AWAY, (
+        [_i(a.get("seat")), _i(a.get("start_frame")), _i(a.get("end_frame")), _f(a.get("start_ms")),
+         _f(a.get("end_ms")), str(a.get("mode") or "")] for a in spans)).encode("utf-8")
+    files[schema.DIAG_FAST_FORWARDS.path] = _table(schema.DIAG_FAST_FORWARDS, (
+        [_i(f["start_frame"]), _i(f["end_frame"]), _f(f["at_ms"])]
+        for f in _items(diag.fast_forwards, Diagnostics.FAST_FORWARD_FIELDS))).encode("utf-8")
+    files[schema.DIAG_DESYNCS.path] = _table(schema.DIAG_DESYNCS, (
+        [_i(d["frame"]), _i(d["seat"]), str(d["local_hash"] or ""), str(d["remote_hash"] or "")]
+        for d in _items(diag.desyncs, Diagnostics.DESYNC_FIELDS))).encode("utf-8")
+    files[schema.DIAG_NETWORK.path] = json_file({"network": dict(diag.network), "stats": dict(diag.stats)})
+    files[schema.CODEBOOK_MD.path] = codebook_markdown().encode("utf-8")
+    files[schema.CODEBOOK_JSON.path] = json_file(codebook_json())
+    return files

@@ -1,0 +1,17 @@
+"""The peer-to-peer wire protocol: message types and their compact binary codec (no I/O)."""
+
+from pyodide_runtime.protocol.codec import MAX_PACKET, PROTOCOL_VERSION, DecodeError, decode, encode
+from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello, Inputs
+
+__all__ = [
+    "AWAY_BIT",
+    "MAX_PACKET",
+    "PROTOCOL_VERSION",
+    "DecodeError",
+    "Goodbye",
+    "GoodbyeReason",
+    "Hello",
+    "Inputs",
+    "decode",
+    "encode",
+]

@@ -1,0 +1,174 @@
+"""Binary encoding of protocol messages (``struct`` based, network byte order).
+
+Every packet starts with ``magic, version, type, seat`` (4 bytes). Input runs are run-length encoded, which
+keeps a packet around 25 bytes while inputs are steady and bounds it when a peer resends a long unacked tail.
+:func:`decode` checks structure only and raises :class:`DecodeError` with a ``kind`` the session counts.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from pyodide_runtime.protocol.messages import Goodbye, GoodbyeReason, Hello, Inputs
+
+__all__ = ["PROTOCOL_VERSION", "MAX_PACKET", "MAX_RUNS", "DecodeError", "encode", "decode", "fit_values", "peek_header"]
+
+PROTOCOL_VERSION = 1
+MAGIC = 0xB7
+#: Larger packets are rejected unread.
+MAX_PACKET = 1024
+#: At most this many input runs per packet; a longer unacked tail is sent over several packets.
+MAX_RUNS = 255
+_HASH_SIZE = 8
+
+T_HELLO, T_INPUTS, T_GOODBYE = 1, 2, 3
+
+_HEADER = struct.Struct("!BBBB")
+_HELLO = struct.Struct("!BB16sQ")
+_INPUTS = struct.Struct("!IIIIbBB")  # seq, frame, ack, start, advantage, flags, runs
+_HASH = struct.Struct("!I8s")
+_GOODBYE = struct.Struct("!BI")
+_RUN = struct.Struct("!HB")
+_F_HASH = 1
+
+
+class DecodeError(ValueError):
+    """A packet that cannot be decoded. ``kind``: malformed, oversized, version, unknown_type."""
+
+    def __init__(self, kind: str, detail: str = "", version: int | None = None) -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.version = version
+
+
+def _text(value: str) -> bytes:
+    raw = value.encode("utf-8")[:255]
+    return bytes((len(raw),)) + raw
+
+
+def _runs(values: tuple[int, ...]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    last, count = -1, 0
+    for v in values:
+        if v == last and count < 255:
+            count += 1
+        else:
+            if count:
+                runs.append((last, count))
+            last, count = v, 1
+    if count:
+        runs.append((last, count))
+    return runs
+
+
+def encode(message: Hello | Inputs | Goodbye) -> bytes:
+    """Encode one message. Raises ``ValueError`` for values that do not fit the format."""
+    if isinstance(message, Inputs):
+        runs = _runs(message.values)
+        if len(runs) > MAX_RUNS:
+            raise ValueError(f"too many input runs ({len(runs)} > {MAX_RUNS}); send fewer values")
+        has_hash = message.hash_frame >= 0
+        parts = [
+            _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_INPUTS, message.seat),
+            _INPUTS.pack(
+                message.seq, message.frame, message.ack, message.start,
+                max(-128, min(127, message.advantage)), _F_HASH if has_hash else 0, len(runs),
+            ),
+        ]
+        parts.extend(_RUN.pack(v, n) for v, n in runs)
+        if has_hash:
+            parts.append(_HASH.pack(message.hash_frame, message.state_hash[:_HASH_SIZE].ljust(_HASH_SIZE, b"\0")))
+        return b"".join(parts)
+    if isinstance(message, Hello):
+        return b"".join((
+            _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_HELLO, message.seat),
+            _HELLO.pack(message.players, message.heard, message.config_digest, message.seed),
+            _text(message.env_id),
+            _text(message.env_version),
+        ))
+    if isinstance(message, Goodbye):
+        return _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_GOODBYE, message.seat) + _GOODBYE.pack(
+            int(message.reason), message.final_frames
+        )
+    raise TypeError(f"not a protocol message: {type(message).__name__}")
+
+
+def peek_header(data: bytes) -> tuple[int, int, int]:
+    """``(version, type, seat)`` of a packet, validating only the magic byte and length."""
+    if len(data) < _HEADER.size or data[0] != MAGIC:
+        raise DecodeError("malformed", "bad header")
+    return data[1], data[2], data[3]
+
+
+def decode(data: bytes) -> Hello | Inputs | Goodbye:
+    """Decode one packet, or raise :class:`DecodeError`."""
+    if len(data) > MAX_PACKET:
+        raise DecodeError("oversized", f"{len(data)} bytes")
+    version, kind, seat = peek_header(data)
+    if version != PROTOCOL_VERSION:
+        raise DecodeError("version", f"protocol version {version}", version=version)
+    try:
+        if kind == T_INPUTS:
+            return _decode_inputs(data, seat)
+        if kind == T_HELLO:
+            return _decode_hello(data, seat)
+        if kind == T_GOODBYE:
+            reason, final = _GOODBYE.unpack_from(data, 4)
+            if len(data) != 4 + _GOODBYE.size:
+                raise DecodeError("malformed", "trailing bytes")
+            return Goodbye(seat, GoodbyeReason(reason), final)
+    except (struct.error, ValueError, UnicodeDecodeError, IndexError) as exc:
+        if isinstance(exc, DecodeError):
+            raise
+        raise DecodeError("malformed", str(exc)) from None
+    raise DecodeError("unknown_type", f"type {kind}")
+
+
+def _decode_inputs(data: bytes, seat: int) -> Inputs:
+    seq, frame, ack, start, adv, flags, nruns = _INPUTS.unpack_from(data, 4)
+    if flags & ~_F_HASH:
+        raise DecodeError("malformed", "unknown flags")
+    offset = 4 + _INPUTS.size
+    values: list[int] = []
+    for _ in range(nruns):
+        v, n = _RUN.unpack_from(data, offset)
+        if n == 0:
+            raise DecodeError("malformed", "empty run")
+        values.extend((v,) * n)
+        offset += _RUN.size
+    hash_frame, state_hash = -1, b""
+    if flags & _F_HASH:
+        hash_frame, state_hash = _HASH.unpack_from(data, offset)
+        offset += _HASH.size
+    if offset != len(data):
+        raise DecodeError("malformed", "trailing bytes")
+    return Inputs(seat, seq, frame, ack, adv, start, tuple(values), hash_frame, state_hash)
+
+
+def _decode_hello(data: bytes, seat: int) -> Hello:
+    players, heard, cfg, seed = _HELLO.unpack_from(data, 4)
+    offset = 4 + _HELLO.size
+    texts = []
+    for _ in range(2):
+        n = data[offset]
+        raw = data[offset + 1 : offset + 1 + n]
+        if len(raw) != n:
+            raise DecodeError("malformed", "truncated text")
+        texts.append(raw.decode("utf-8"))
+        offset += 1 + n
+    if offset != len(data):
+        raise DecodeError("malformed", "trailing bytes")
+    return Hello(seat, players, texts[0], texts[1], cfg, seed, heard)
+
+
+def fit_values(values: tuple[int, ...] | list[int], max_runs: int = MAX_RUNS) -> int:
+    """How many leading ``values`` fit in one packet (at most ``max_runs`` runs)."""
+    runs, last, count = 0, -1, 0
+    for i, v in enumerate(values):
+        if v != last or count == 255:
+            runs += 1
+            if runs > max_runs:
+                return i
+            last, count = v, 0
+        count += 1
+    return len(values)

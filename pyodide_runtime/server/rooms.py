@@ -1,0 +1,346 @@
+"""The room registry: pairing, seats, seat tokens, reclaim and expiry, with no I/O.
+
+Every method takes the current time (seconds, any monotonic clock), so the registry is tested with a fake clock
+and no sockets. Connections are opaque hashable handles chosen by the caller.
+
+Vocabulary:
+
+- A **room** has ``size`` seats. Its ``token`` is a secret capability (whoever holds it may join a free seat);
+  its ``id`` is a short public name for logs and upload directories.
+- A **seat** is assigned by the registry in join order. Its ``token`` lets the same participant reclaim it after a
+  reload: within ``seat_grace`` seconds of a disconnect, or at once by taking over a connection that is still open.
+- A seat is **gone** after an explicit leave or when its grace period ran out; nobody can take it again.
+- **Public** rooms are filled first come, first served (FIFO). **Private** rooms are joined only by their token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
+
+__all__ = [
+    "JoinRefused",
+    "Joined",
+    "Left",
+    "Expired",
+    "Room",
+    "RoomRegistry",
+    "RoomSettings",
+    "Seat",
+]
+
+Conn = Hashable
+
+
+class JoinRefused(Exception):
+    """A join was refused; ``code`` is a stable machine-readable reason, the message says it for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """Sizes and lifetimes (seconds) of rooms."""
+
+    size: int = 2
+    #: A room with no connected member for this long is removed.
+    idle_ttl: float = 120.0
+    #: A room is removed this long after its creation, whatever happens in it.
+    room_ttl: float = 6 * 3600.0
+    #: A disconnected seat can be reclaimed with its token for this long; after that it is gone.
+    seat_grace: float = 120.0
+    #: Seat tokens of removed rooms still authorise uploads for this long.
+    upload_ttl: float = 3600.0
+    #: Most rooms alive at once; joins that would create another are refused.
+    max_rooms: int = 2000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.size <= 16:
+            raise ValueError(f"room size {self.size} must be between 1 and 16")
+        for name in ("idle_ttl", "room_ttl", "seat_grace", "upload_ttl"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_rooms < 1:
+            raise ValueError("max_rooms must be at least 1")
+
+
+@dataclass(eq=False)
+class Seat:
+    """One seat of a room."""
+
+    index: int
+    token: str
+    participant: str | None = None
+    conn: Conn | None = None
+    disconnected_at: float | None = None
+    gone: bool = False
+    relay: bool = False
+
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None
+
+
+@dataclass(eq=False)
+class Room:
+    """A room and its assigned seats (``seats[i].index == i``)."""
+
+    id: str
+    token: str
+    size: int
+    private: bool
+    created: float
+    seats: list[Seat] = field(default_factory=list)
+    empty_since: float | None = None
+    paired_at: float | None = None
+    relay_forced: bool = False
+
+    @property
+    def full(self) -> bool:
+        return len(self.seats) >= self.size
+
+    def connected_seats(self) -> list[int]:
+        return [s.index for s in self.seats if s.connected]
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The outcome of a successful join."""
+
+    room: Room
+    seat: Seat
+    reclaimed: bool
+    #: Set when the room just became full (every seat assigned).
+    paired: bool
+    #: A connection that held this seat until now (a reload taking over); the caller closes it.
+    replaced: Conn | None
+    #: Set when this join turned relay on for the room.
+    relay_changed: bool
+
+
+@dataclass(frozen=True)
+class Left:
+    """A connection left its seat."""
+
+    room: Room
+    seat: Seat
+    #: ``"disconnected"`` (reclaimable within the grace period) or ``"left"`` (gone for good).
+    reason: str
+
+
+@dataclass(frozen=True)
+class Expired:
+    """What :meth:`RoomRegistry.expire` did: seats whose grace ran out, rooms removed and their open connections."""
+
+    seats: list[tuple[Room, Seat]]
+    rooms: list[tuple[Room, str]]  # (room, "idle" | "ttl")
+    close: list[Conn]
+
+
+class RoomRegistry:
+    """Rooms, seats and the connections sitting in them."""
+
+    def __init__(self, settings: RoomSettings | None = None, *, token: Callable[[int], str] = secrets.token_urlsafe):
+        self.settings = settings or RoomSettings()
+        self._token = token
+        self._rooms: dict[str, Room] = {}  # by token
+        self._public: dict[str, Room] = {}  # rooms still filling, in creation order
+        self._seats: dict[str, tuple[Room, Seat]] = {}  # by seat token
+        self._conns: dict[Conn, tuple[Room, Seat]] = {}
+        self._retired: dict[str, tuple[str, int, float]] = {}  # seat token -> (room id, seat, usable until)
+
+    # ------------------------------------------------------------------------------------------------ queries
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def __iter__(self) -> Iterator[Room]:
+        return iter(list(self._rooms.values()))
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+    @property
+    def waiting(self) -> int:
+        """Public rooms that still have a free seat."""
+        return len(self._public)
+
+    def seat_of(self, conn: Conn) -> tuple[Room, Seat] | None:
+        return self._conns.get(conn)
+
+    def targets(self, conn: Conn, to: int | None = None) -> list[tuple[Seat, Conn]]:
+        """The connected seats of ``conn``'s room other than its own (only seat ``to`` when given)."""
+        found = self._conns.get(conn)
+        if found is None:
+            return []
+        room, me = found
+        return [
+            (s, s.conn)
+            for s in room.seats
+            if s is not me and s.conn is not None and (to is None or s.index == to)
+        ]
+
+    def authorize_upload(self, seat_token: str, now: float) -> tuple[str, int] | None:
+        """``(room id, seat)`` for a seat token of a live room, or of a room removed less than ``upload_ttl`` ago."""
+        found = self._seats.get(seat_token)
+        if found is not None:
+            return found[0].id, found[1].index
+        retired = self._retired.get(seat_token)
+        if retired is not None and now < retired[2]:
+            return retired[0], retired[1]
+        return None
+
+    # ----------------------------------------------------------------------------------------------- changes
+
+    def create_room(self, now: float, *, private: bool = True) -> Room:
+        """A new empty room. Refused with ``server-full`` when ``max_rooms`` rooms are alive."""
+        if len(self._rooms) >= self.settings.max_rooms:
+            raise JoinRefused("server-full", "the server is at its room limit; try again in a few minutes")
+        room = Room(
+            id=secrets.token_hex(4),
+            token=self._token(18),
+            size=self.settings.size,
+            private=private,
+            created=now,
+            empty_since=now,
+        )
+        while room.id in {r.id for r in self._rooms.values()}:  # 32-bit public ids: make collisions harmless
+            room.id = secrets.token_hex(4)
+        self._rooms[room.token] = room
+        if not private:
+            self._public[room.token] = room
+        return room
+
+    def join(
+        self,
+        conn: Conn,
+        now: float,
+        *,
+        room_token: str | None = None,
+        seat_token: str | None = None,
+        participant: str | None = None,
+        relay: bool = False,
+    ) -> Joined:
+        """Seat ``conn``: reclaim by ``seat_token``, join the room ``room_token``, or the oldest waiting public room.
+
+        Raises :class:`JoinRefused` with code ``already-joined``, ``bad-token``, ``seat-expired``,
+        ``unknown-room``, ``room-full`` or ``server-full``.
+        """
+        if conn in self._conns:
+            raise JoinRefused("already-joined", "this connection already has a seat")
+        if seat_token:
+            return self._reclaim(conn, now, seat_token, room_token, relay)
+        if room_token:
+            room = self._rooms.get(room_token)
+            if room is None:
+                raise JoinRefused("unknown-room", "this room link is not valid, or the room has expired")
+            if room.full:
+                raise JoinRefused("room-full", "this room already has all its participants")
+        else:
+            room = self._oldest_waiting() or self.create_room(now, private=False)
+        seat = Seat(index=len(room.seats), token=self._token(24), participant=participant)
+        room.seats.append(seat)
+        self._seats[seat.token] = (room, seat)
+        paired = room.full
+        if paired:
+            room.paired_at = now
+            self._public.pop(room.token, None)
+        relay_changed = self._occupy(room, seat, conn, relay)
+        return Joined(room, seat, reclaimed=False, paired=paired, replaced=None, relay_changed=relay_changed)
+
+    def leave(self, conn: Conn, now: float, *, final: bool = False) -> Left | None:
+        """``conn`` is gone. Its seat stays reclaimable for ``seat_grace`` unless ``final`` (an explicit leave)."""
+        found = self._conns.pop(conn, None)
+        if found is None:
+            return None
+        room, seat = found
+        seat.conn = None
+        seat.disconnected_at = now
+        if final:
+            seat.gone = True
+        if not room.connected_seats():
+            room.empty_since = now
+        return Left(room, seat, "left" if final else "disconnected")
+
+    def expire(self, now: float) -> Expired:
+        """Apply the lifetimes: end seats past their grace, remove idle and over-age rooms, forget old tokens."""
+        s = self.settings
+        seats: list[tuple[Room, Seat]] = []
+        rooms: list[tuple[Room, str]] = []
+        close: list[Conn] = []
+        for room in list(self._rooms.values()):
+            if now - room.created >= s.room_ttl:
+                reason = "ttl"
+            elif room.empty_since is not None and now - room.empty_since >= s.idle_ttl:
+                reason = "idle"
+            else:
+                for seat in room.seats:
+                    if (
+                        not seat.gone
+                        and not seat.connected
+                        and seat.disconnected_at is not None
+                        and now - seat.disconnected_at >= s.seat_grace
+                    ):
+                        seat.gone = True
+                        seats.append((room, seat))
+                continue
+            close.extend(seat.conn for seat in room.seats if seat.conn is not None)
+            self._remove(room, now)
+            rooms.append((room, reason))
+        for token, (_, _, until) in list(self._retired.items()):
+            if now >= until:
+                del self._retired[token]
+        return Expired(seats, rooms, close)
+
+    # --------------------------------------------------------------------------------------------- internals
+
+    def _oldest_waiting(self) -> Room | None:
+        # A waiting room whose members all dropped out is skipped: nobody would be there to play with.
+        for room in self._public.values():
+            if not room.full and room.seats and all(seat.connected for seat in room.seats):
+                return room
+        return None
+
+    def _reclaim(self, conn: Conn, now: float, seat_token: str, room_token: str | None, relay: bool) -> Joined:
+        found = self._seats.get(seat_token)
+        if found is None:
+            if seat_token in self._retired:
+                raise JoinRefused("seat-expired", "this room has expired")
+            raise JoinRefused("bad-token", "this seat token is not valid")
+        room, seat = found
+        if room_token and room_token != room.token:
+            raise JoinRefused("bad-token", "this seat token does not belong to that room")
+        if seat.gone:
+            raise JoinRefused("seat-expired", "this seat was given up and cannot be taken again")
+        replaced = seat.conn
+        if replaced is not None:
+            del self._conns[replaced]
+        relay_changed = self._occupy(room, seat, conn, relay)
+        return Joined(room, seat, reclaimed=True, paired=False, replaced=replaced, relay_changed=relay_changed)
+
+    def _occupy(self, room: Room, seat: Seat, conn: Conn, relay: bool) -> bool:
+        seat.conn = conn
+        seat.disconnected_at = None
+        room.empty_since = None
+        self._conns[conn] = (room, seat)
+        seat.relay = seat.relay or relay
+        if relay and not room.relay_forced:
+            room.relay_forced = True
+            return True
+        return False
+
+    def _remove(self, room: Room, now: float) -> None:
+        del self._rooms[room.token]
+        self._public.pop(room.token, None)
+        until = now + self.settings.upload_ttl
+        for seat in room.seats:
+            self._seats.pop(seat.token, None)
+            self._retired[seat.token] = (room.id, seat.index, until)
+            if seat.conn is not None:
+                self._conns.pop(seat.conn, None)
+                seat.conn = None

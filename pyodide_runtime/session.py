@@ -1,0 +1,716 @@
+"""The sans-IO session: one per peer, a state machine fed with time, local input and peer bytes.
+
+Quick start::
+
+    session = Session(game, SessionConfig(players=2, input_delay=2), seat=0)
+    while not session.ended:
+        result = session.tick(now_ms, local_input, incoming=[(from_seat, packet_bytes), ...], away=tab_hidden)
+        for seat, data in result.messages:
+            transport.send(seat, data)
+        for event in result.events:
+            ...  # RollbackEvent, EpisodeEnded, DesyncDetected, PeerAway, SessionEnded, ...
+        draw(session.render())          # the game's state at result.frame
+    rows = session.log.confirmed         # canonical frame records (see pyodide_runtime.framelog)
+
+Call protocol
+    * Call :meth:`Session.tick` once per display tick (typically every ``1000 / fps`` ms) with the current time
+      in ms from any monotonic clock, the participant's current input (an int in ``range(game.input_count(seat))``),
+      the packets received since the last tick, and whether the page is hidden. Packets may also be fed between
+      ticks with :meth:`Session.receive`; their events come out of the next tick.
+    * Send every ``(seat, bytes)`` in ``result.messages`` to that seat, unreliably and unordered is fine: every
+      input packet repeats all unacknowledged inputs.
+    * The session decides how many frames a tick simulates from wall time: normally 0 or 1, up to
+      ``max_frames_per_tick`` when catching up. It stalls (``Stalled``) rather than predict more than
+      ``max_prediction`` frames ahead of the confirmed frame, and skips frames when time sync finds it ahead.
+    * Before frame 0 the peers exchange ``Hello`` until each has heard every other; a mismatch of protocol
+      version, player count, env id/version, seed or config digest ends the session (``HandshakeFailed``).
+    * The session ends by itself (``SessionEnded``): ``complete`` when every episode is confirmed and every peer
+      holds our inputs, ``partial`` when a peer disconnects or stays away too long. Call :meth:`Session.close`
+      when the participant leaves. Nothing raises on bad peer data: it is rejected and counted in ``stats``.
+
+Away
+    While ``away=True`` the local seat plays its default input, flagged away, and commits it ahead of wall time
+    on every tick: far enough to cover twice the gap between its ticks (at most ``away_lease_frames``), so the
+    other peers confirm those frames without waiting even when a hidden page ticks at 1 Hz. Committed inputs are
+    final, so a participant who returns plays again from the end of the last lease. After a freeze the first
+    ticks are far behind wall time; the session then fast-forwards in chunks of ``max_frames_per_tick``,
+    executing the away default it announces for those frames (``FastForward``). The other peers see
+    ``PeerAway``/``PeerBack`` at the frames where the flag changes. Away longer than ``away_timeout_ms`` ends
+    the session as partial, with every confirmed frame kept.
+
+Records
+    ``session.log.confirmed`` holds the confirmed :class:`~pyodide_runtime.framelog.FrameRecord` objects (global
+    frame order) and ``session.log.episode_starts`` the reset observations; ``session.unconfirmed_tail()`` the
+    records that were never confirmed when a session ended partial. ``session.stats`` counts rollbacks,
+    stalls, fast-forward frames, time-sync skips, traffic and rejected packets by kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyodide_runtime.config import SessionConfig
+from pyodide_runtime.envs.base import Game
+from pyodide_runtime.framelog import FrameLog, FrameRecord
+from pyodide_runtime.protocol.codec import MAX_PACKET, DecodeError, decode, encode, fit_values, peek_header, T_HELLO
+from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello, Inputs
+from pyodide_runtime.sync.inputs import InputQueues
+from pyodide_runtime.sync.prediction import Predictor, make_predictor
+from pyodide_runtime.sync.time_sync import TimeSync
+from pyodide_runtime.sync.timeline import SnapshotError, Timeline
+
+__all__ = [
+    "Session", "TickResult", "SnapshotError",
+    "Started", "RollbackEvent", "EpisodeEnded", "DesyncDetected", "PeerAway", "PeerBack", "FastForward",
+    "Stalled", "HandshakeFailed", "SessionEnded", "REJECT_KINDS",
+]
+
+#: Kinds of rejected peer packets, each counted in ``stats["rejected"]``.
+REJECT_KINDS = (
+    "malformed", "oversized", "version", "unknown_type", "wrong_seat", "out_of_window", "duplicate",
+    "reordered", "conflict", "invalid_input", "unexpected",
+)
+_ACTION_MASK = AWAY_BIT - 1
+
+
+# -- events ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The handshake completed; frame 0 starts now."""
+
+    now_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackEvent:
+    """Frames ``frame ..`` were resimulated (``depth`` of them) because ``seats`` were mispredicted."""
+
+    frame: int
+    depth: int
+    seats: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeEnded:
+    """Episode ``episode`` ended, confirmed, at global frame ``last_frame`` after ``frames`` steps."""
+
+    episode: int
+    last_frame: int
+    frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class DesyncDetected:
+    """Seat ``seat`` reported a different confirmed-state hash for global frame ``frame``."""
+
+    frame: int
+    seat: int
+    local_hash: str
+    remote_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAway:
+    """Seat ``seat`` announced it is away from global frame ``frame`` on."""
+
+    seat: int
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerBack:
+    """Seat ``seat`` plays again from global frame ``frame`` on."""
+
+    seat: int
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class FastForward:
+    """Frames ``start .. end-1`` were simulated in one catch-up tick."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stalled:
+    """The simulation reached the prediction window at ``frame`` and waits for ``seats``."""
+
+    frame: int
+    confirmed: int
+    seats: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeFailed:
+    """Seat ``seat`` runs something incompatible."""
+
+    seat: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The session is over: ``outcome`` is ``"complete"`` or ``"partial"``."""
+
+    outcome: str
+    reason: str
+
+
+@dataclass(slots=True)
+class TickResult:
+    """What one tick produced: the frame to render, packets to send and events."""
+
+    frame: int
+    messages: list[tuple[int, bytes]]
+    events: list[Any]
+
+
+# -- per-peer bookkeeping -------------------------------------------------------------------------------------
+class _Peer:
+    __slots__ = (
+        "seat", "heard_hello", "heard_me", "started", "last_heard", "acked", "seq_max", "seq_bits", "frame",
+        "sync", "away", "away_since", "gone", "goodbye", "final_frames", "remote_hashes", "hash_checked",
+        "reply_hello",
+    )
+
+    def __init__(self, seat: int) -> None:
+        self.seat = seat
+        self.heard_hello = False
+        self.heard_me = False
+        self.started = False
+        self.last_heard = 0.0
+        self.acked = 0
+        self.seq_max = -1
+        self.seq_bits = 0
+        self.frame = 0
+        self.sync = TimeSync()
+        self.away = False
+        self.away_since = 0.0
+        self.gone = False
+        self.goodbye: GoodbyeReason | None = None
+        self.final_frames = 0
+        self.remote_hashes: dict[int, bytes] = {}
+        self.hash_checked = -1
+        self.reply_hello = False
+
+
+_HANDSHAKE, _RUNNING, _DRAINING, _ENDED = "handshake", "running", "draining", "ended"
+
+
+class Session:
+    """One peer's rollback session. See the module docstring for the call protocol."""
+
+    def __init__(
+        self, game: Game, config: SessionConfig, seat: int, *, predictor: Predictor | None = None
+    ) -> None:
+        """Build the session for ``seat``. Raises :class:`SnapshotError` for a game that cannot be snapshotted."""
+        if not 0 <= seat < config.players:
+            raise ValueError(f"seat {seat} out of range for {config.players} players")
+        if len(game.seats) != config.players:
+            raise ValueError(f"the game has {len(game.seats)} seats but the config says players={config.players}")
+        self.game = game
+        self.config = config
+        self.seat = seat
+        self.input_counts = tuple(game.input_count(s) for s in range(config.players))
+        self.defaults = tuple(game.default_input(s) for s in range(config.players))
+        for s, (n, d) in enumerate(zip(self.input_counts, self.defaults)):
+            if not 0 < n <= _ACTION_MASK or not 0 <= d < n:
+                raise ValueError(f"seat {s}: input_count {n} / default_input {d} cannot be sent as inputs")
+        self.stats: dict[str, Any] = {
+            "frames_simulated": 0, "rollbacks": 0, "resimulated_frames": 0, "max_rollback_depth": 0,
+            "stalls": 0, "stall_ticks": 0, "fast_forward_frames": 0, "time_sync_skips": 0,
+            "packets_sent": 0, "bytes_sent": 0, "packets_received": 0, "bytes_received": 0,
+            "desyncs": 0, "rejected": dict.fromkeys(REJECT_KINDS, 0),
+        }
+        self.log = FrameLog(config.frame_hash, config.hash_interval)
+        self.queues = InputQueues(self.defaults, config.input_delay)
+        self.timeline = Timeline(
+            game, config, self.queues, self.log,
+            make_predictor(predictor if predictor is not None else config.prediction, self.defaults),
+            self.stats,
+        )
+        self.timeline.check_snapshots()
+        self.peers = {s: _Peer(s) for s in range(config.players) if s != seat}
+        self.state = _HANDSHAKE
+        self.outcome: str | None = None
+        self.end_reason: str | None = None
+        self._events: list[Any] = []
+        self._out: list[tuple[int, bytes]] = []
+        self._epoch = 0.0
+        self._frame_ms = config.frame_ms
+        self._last_hello = -1e18
+        self._last_tick: float | None = None
+        self._seq = 0
+        self._stalled = False
+        self._wait_frames = 0
+        self._next_sync_frame = config.fps
+        self._away_since: float | None = None
+        self._away_gap = 0.0
+        self._episodes_confirmed = 0
+        self._final_frames = 0
+        self._latest_hash: tuple[int, bytes] | None = None
+        self._hash_sends = 0
+        self._slack = 4 * (config.input_delay + config.max_prediction + config.away_lease_frames + config.fps)
+        self._digest = config.digest()
+
+    # -- public API -------------------------------------------------------------------------------------------
+    @property
+    def frame(self) -> int:
+        """Number of frames simulated on the current timeline (the next frame to simulate)."""
+        return self.timeline.frame
+
+    @property
+    def confirmed_frames(self) -> int:
+        """Number of confirmed frames (all of them in :attr:`log`)."""
+        return self.log.confirmed_count
+
+    @property
+    def ended(self) -> bool:
+        return self.state == _ENDED
+
+    @property
+    def started(self) -> bool:
+        return self.state != _HANDSHAKE
+
+    def render(self) -> Any:
+        """The game's render output for the current frame."""
+        return self.game.render()
+
+    def tick(
+        self, now_ms: float, local_input: int, incoming: Any = (), away: bool = False
+    ) -> TickResult:
+        """Advance the session to ``now_ms``; see the module docstring.
+
+        ``incoming`` holds packets as ``bytes`` or ``(from_seat, bytes)`` pairs.
+        """
+        if not 0 <= local_input < self.input_counts[self.seat]:
+            raise ValueError(f"local input {local_input} out of range(0, {self.input_counts[self.seat]})")
+        for item in incoming:
+            if isinstance(item, tuple):
+                self.receive(now_ms, item[1], item[0])
+            else:
+                self.receive(now_ms, item)
+        state = self.state
+        if state == _HANDSHAKE:
+            self._handshake(now_ms)
+        if self.state in (_RUNNING, _DRAINING):
+            self._run(now_ms, local_input, away)
+        self._last_tick = now_ms
+        self.stats["frames_simulated"] = self.timeline.simulated
+        out, events = self._out, self._events
+        self._out, self._events = [], []
+        return TickResult(self.timeline.frame, out, events)
+
+    def receive(self, now_ms: float, data: bytes, from_seat: int | None = None) -> None:
+        """Take one packet from a peer. Bad packets are rejected and counted, never raised."""
+        stats = self.stats
+        stats["packets_received"] += 1
+        stats["bytes_received"] += len(data)
+        if self.state == _ENDED:
+            return
+        try:
+            data = bytes(data)
+            msg = decode(data)
+        except DecodeError as exc:
+            if exc.kind == "version" and self.state == _HANDSHAKE and self._hello_packet(data):
+                self._fail_handshake(now_ms, data[3], f"protocol version {exc.version} differs from ours")
+            self._reject(exc.kind)
+            return
+        except Exception:  # noqa: BLE001 - whatever a peer sends must not escape the session
+            self._reject("malformed")
+            return
+        seat = msg.seat
+        if seat == self.seat or seat not in self.peers or (from_seat is not None and from_seat != seat):
+            self._reject("wrong_seat")
+            return
+        peer = self.peers[seat]
+        if isinstance(msg, Inputs):
+            self._on_inputs(now_ms, peer, msg)
+        elif isinstance(msg, Hello):
+            self._on_hello(now_ms, peer, msg)
+        else:
+            self._on_goodbye(now_ms, peer, msg)
+
+    def close(self, now_ms: float, reason: str = "participant left") -> list[tuple[int, bytes]]:
+        """End the session from this side (partial unless already complete); returns goodbye packets to send."""
+        if self.state != _ENDED:
+            self._end(now_ms, "partial", reason, GoodbyeReason.LEFT)
+        out, self._out = self._out, []
+        return out
+
+    def records(self) -> list[FrameRecord]:
+        """Confirmed frame records, in frame order."""
+        return self.log.confirmed
+
+    def unconfirmed_tail(self) -> list[FrameRecord]:
+        """Records never confirmed (kept apart and flagged when the session ended partial)."""
+        return self.log.unconfirmed_tail()
+
+    # -- handshake --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _hello_packet(data: bytes) -> bool:
+        try:
+            return peek_header(data)[1] == T_HELLO and len(data) > 3
+        except DecodeError:
+            return False
+
+    def _hello(self) -> bytes:
+        heard = 1 << self.seat
+        for s, p in self.peers.items():
+            if p.heard_hello:
+                heard |= 1 << s
+        return encode(Hello(
+            self.seat, self.config.players, self.game.env_id, self.game.env_version, self._digest,
+            self.config.seed, heard,
+        ))
+
+    def _handshake(self, now_ms: float) -> None:
+        if all(p.heard_hello and (p.heard_me or p.started) for p in self.peers.values()):
+            self._start(now_ms)
+        if now_ms - self._last_hello >= self.config.handshake_resend_ms or self.state != _HANDSHAKE:
+            self._last_hello = now_ms
+            hello = self._hello()
+            for s in self.peers:
+                self._send(s, hello)
+
+    def _on_hello(self, now_ms: float, peer: _Peer, msg: Hello) -> None:
+        cfg = self.config
+        problems = []
+        if msg.players != cfg.players:
+            problems.append(f"players: peer {msg.players}, ours {cfg.players}")
+        if msg.env_id != self.game.env_id or msg.env_version != self.game.env_version:
+            problems.append(
+                f"env: peer {msg.env_id}@{msg.env_version}, ours {self.game.env_id}@{self.game.env_version}"
+            )
+        if msg.seed != cfg.seed:
+            problems.append(f"seed: peer {msg.seed}, ours {cfg.seed}")
+        if msg.config_digest != self._digest:
+            problems.append("config digest differs")
+        if problems:
+            if self.state == _HANDSHAKE:
+                self._fail_handshake(now_ms, peer.seat, "; ".join(problems))
+            else:
+                self._reject("unexpected")
+            return
+        peer.heard_hello = True
+        peer.heard_me = peer.heard_me or bool(msg.heard & (1 << self.seat))
+        peer.last_heard = now_ms
+        if self.state != _HANDSHAKE and not msg.heard & (1 << self.seat):
+            peer.reply_hello = True
+
+    def _fail_handshake(self, now_ms: float, seat: int, reason: str) -> None:
+        self._events.append(HandshakeFailed(seat, reason))
+        self._end(now_ms, "partial", f"handshake with seat {seat} failed: {reason}", GoodbyeReason.HANDSHAKE_FAILED)
+
+    def _start(self, now_ms: float) -> None:
+        self.state = _RUNNING
+        self._epoch = now_ms
+        for p in self.peers.values():
+            p.last_heard = now_ms
+        self.timeline.start(now_ms)
+        self._events.append(Started(now_ms))
+        self._promote(now_ms)
+
+    # -- running ----------------------------------------------------------------------------------------------
+    def _run(self, now_ms: float, local_input: int, away: bool) -> None:
+        if self._check_peers(now_ms) or self._check_away(now_ms, away):
+            return
+        tl = self.timeline
+        rb = tl.apply_rollback(now_ms)
+        if rb is not None:
+            self._events.append(RollbackEvent(*rb))
+        if self.state == _RUNNING:
+            self._advance(now_ms, local_input, away)
+        self._promote(now_ms)
+        if self.state == _DRAINING and all(
+            p.gone or p.acked >= self._final_frames for p in self.peers.values()
+        ):
+            self._end(now_ms, "complete", "all episodes confirmed", GoodbyeReason.COMPLETE)
+            return
+        self._send_inputs()
+
+    def _check_peers(self, now_ms: float) -> bool:
+        cfg = self.config
+        for p in self.peers.values():
+            if p.gone:
+                continue
+            limit = cfg.away_silence_timeout_ms if p.away else cfg.disconnect_timeout_ms
+            if now_ms - p.last_heard > limit:
+                if self.state == _DRAINING:
+                    p.gone = True  # our data is complete; stop waiting for its acks
+                    continue
+                self._end(now_ms, "partial", f"seat {p.seat} disconnected (silent for {limit} ms)",
+                          GoodbyeReason.LEFT)
+                return True
+            if p.away and now_ms - p.away_since > cfg.away_timeout_ms and self.state == _RUNNING:
+                self._end(now_ms, "partial", f"seat {p.seat} away longer than {cfg.away_timeout_ms} ms",
+                          GoodbyeReason.AWAY_TIMEOUT)
+                return True
+        return False
+
+    def _check_away(self, now_ms: float, away: bool) -> bool:
+        cfg = self.config
+        gap = now_ms - self._last_tick if self._last_tick is not None else 0.0
+        if away and self._away_since is None:
+            self._away_since = now_ms
+        too_long = gap > cfg.away_timeout_ms or (
+            self._away_since is not None and now_ms - self._away_since > cfg.away_timeout_ms
+        )
+        if not away:
+            self._away_since = None
+        if too_long and self.state == _RUNNING:
+            self._end(now_ms, "partial", f"away longer than {cfg.away_timeout_ms} ms", GoodbyeReason.AWAY_TIMEOUT)
+            return True
+        if away and self.state == _RUNNING:
+            # Commit the away default far enough ahead to cover the gap until our next tick (hidden pages may
+            # tick at 1 Hz), but no further: inputs committed here are what the participant gets on return.
+            self._away_gap = max(self._away_gap, gap)
+            lease = min(cfg.away_lease_frames, int(2 * self._away_gap / self._frame_ms) + 2)
+            horizon = max(self.timeline.frame, self._target(now_ms)) + cfg.input_delay + lease
+            self._extend_local(horizon, self.defaults[self.seat] | AWAY_BIT)
+        else:
+            self._away_gap = 0.0
+        return False
+
+    def _target(self, now_ms: float) -> int:
+        """Frames that should have been simulated by ``now_ms``."""
+        return int((now_ms - self._epoch) / self._frame_ms) + 1
+
+    def _extend_local(self, through: int, value: int) -> None:
+        q = self.queues.queues[self.seat]
+        while len(q) <= through:
+            q.append(value)
+
+    def _advance(self, now_ms: float, local_input: int, away: bool) -> None:
+        tl = self.timeline
+        cfg = self.config
+        due = self._target(now_ms) - tl.frame
+        if due <= 0:
+            return
+        if self._wait_frames > 0:
+            self._wait_frames -= 1
+            self._epoch += self._frame_ms
+            self.stats["time_sync_skips"] += 1
+            due -= 1
+            if due <= 0:
+                return
+        fast_forward = due >= cfg.fast_forward_threshold
+        value = self.defaults[self.seat] | AWAY_BIT if (away or fast_forward) else local_input
+        start = tl.frame
+        n = min(due, cfg.max_frames_per_tick)
+        d = cfg.input_delay
+        blocked = False
+        for _ in range(n):
+            self._extend_local(tl.frame + d, value)
+            if not tl.can_advance():
+                blocked = True
+                break
+            tl.advance(now_ms)
+        if blocked:
+            # Waiting (stall or end of the timeline) accrues no debt: wall time restarts from here.
+            self._epoch = now_ms - (tl.frame - 1) * self._frame_ms
+            if not tl.finished:
+                self.stats["stall_ticks"] += 1
+                if not self._stalled:
+                    self._stalled = True
+                    self.stats["stalls"] += 1
+                    cc = self.queues.confirmed_count()
+                    waiting = tuple(s for s in range(cfg.players) if self.queues.count(s) <= cc)
+                    self._events.append(Stalled(tl.frame, cc, waiting))
+        else:
+            self._stalled = False
+        if fast_forward and tl.frame > start:
+            self.stats["fast_forward_frames"] += tl.frame - start
+            self._events.append(FastForward(start, tl.frame))
+        if tl.frame >= self._next_sync_frame:
+            self._next_sync_frame = tl.frame + cfg.fps
+            self._time_sync(away or fast_forward)
+
+    def _time_sync(self, locally_away: bool) -> None:
+        if locally_away:
+            return
+        leads = [p.sync.lead() for p in self.peers.values() if not (p.gone or p.away)]
+        lead = max(leads, default=0.0)
+        if lead >= self.config.time_sync_threshold:
+            self._wait_frames += int(lead)
+            for p in self.peers.values():
+                p.sync.reset()
+
+    def _promote(self, now_ms: float) -> None:
+        cfg = self.config
+        for rec in self.timeline.promote(now_ms):
+            last = False
+            if rec.episode_over:
+                self._episodes_confirmed += 1
+                self._events.append(EpisodeEnded(rec.episode, rec.global_frame, rec.frame + 1))
+                last = self._episodes_confirmed >= cfg.episodes
+            if last or (rec.global_frame + 1) % cfg.hash_interval == 0:
+                self._hash_point(rec)
+            if last:
+                self.state = _DRAINING
+                self._final_frames = rec.global_frame + 1
+
+    # -- hashes -----------------------------------------------------------------------------------------------
+    def _hash_point(self, rec: FrameRecord) -> None:
+        h = bytes.fromhex(rec.state_hash or "")[:8]
+        self._latest_hash = (rec.global_frame, h)
+        self._hash_sends = 0
+        for p in self.peers.values():
+            remote = p.remote_hashes.pop(rec.global_frame, None)
+            if remote is not None:
+                self._compare_hash(p, rec.global_frame, remote)
+
+    def _on_remote_hash(self, peer: _Peer, frame: int, h: bytes) -> None:
+        if frame <= peer.hash_checked:
+            return
+        if frame < self.log.confirmed_count:
+            self._compare_hash(peer, frame, h)
+        elif len(peer.remote_hashes) < 64 and frame < self.timeline.frame + self._slack:
+            peer.remote_hashes[frame] = h
+
+    def _compare_hash(self, peer: _Peer, frame: int, remote: bytes) -> None:
+        peer.hash_checked = max(peer.hash_checked, frame)
+        local = bytes.fromhex(self.log.hash_at(frame) or "")[:8]
+        if local != remote:
+            self.stats["desyncs"] += 1
+            self.log.mark_desync(frame)
+            self._events.append(DesyncDetected(frame, peer.seat, local.hex(), remote.hex()))
+
+    # -- receiving inputs -------------------------------------------------------------------------------------
+    def _on_inputs(self, now_ms: float, peer: _Peer, msg: Inputs) -> None:
+        if peer.gone:
+            self._reject("unexpected")
+            return
+        seq = msg.seq
+        if seq <= peer.seq_max:
+            back = peer.seq_max - seq
+            if back == 0 or (back < 64 and peer.seq_bits >> back & 1):
+                self._reject("duplicate")
+            else:
+                self._reject("reordered")
+            return
+        seat = peer.seat
+        q = self.queues.queues[seat]
+        values = msg.values
+        end = msg.start + len(values)
+        horizon = max(self.timeline.frame, len(q)) + self._slack
+        if msg.start > len(q) or end > horizon or msg.frame > horizon or msg.ack > len(self.queues.queues[self.seat]):
+            self._reject("out_of_window")
+            return
+        count, default = self.input_counts[seat], self.defaults[seat]
+        for v in set(values):
+            action = v & _ACTION_MASK
+            if action >= count or (v & AWAY_BIT and action != default):
+                self._reject("invalid_input")
+                return
+        if self.queues.conflicts(seat, msg.start, values):
+            self._reject("conflict")
+            return
+        # Accepted from here on.
+        shift = seq - peer.seq_max
+        peer.seq_bits = ((peer.seq_bits << shift) | 1) & 0xFFFFFFFFFFFFFFFF if shift < 64 else 1
+        peer.seq_max = seq
+        peer.last_heard = now_ms
+        peer.started = True
+        if msg.ack > peer.acked:
+            peer.acked = msg.ack
+        first, new_end = self.queues.extend(seat, msg.start, values)
+        if new_end > first:
+            self.timeline.check_inputs(seat, first, new_end)
+            self._track_away(now_ms, peer, q, first, new_end)
+        peer.frame = msg.frame
+        peer.sync.observe(self.timeline.frame, msg.frame, msg.advantage)
+        if msg.hash_frame >= 0:
+            self._on_remote_hash(peer, msg.hash_frame, msg.state_hash)
+
+    def _track_away(self, now_ms: float, peer: _Peer, q: list[int], first: int, end: int) -> None:
+        was = peer.away
+        if was == bool(q[end - 1] & AWAY_BIT) and all(bool(v & AWAY_BIT) == was for v in q[first:end]):
+            return
+        for g in range(first, end):
+            now_away = bool(q[g] & AWAY_BIT)
+            if now_away != peer.away:
+                peer.away = now_away
+                if now_away:
+                    peer.away_since = now_ms
+                    self._events.append(PeerAway(peer.seat, g))
+                else:
+                    peer.sync.reset()  # measurements taken while it was away say nothing about now
+                    self._events.append(PeerBack(peer.seat, g))
+
+    def _on_goodbye(self, now_ms: float, peer: _Peer, msg: Goodbye) -> None:
+        if peer.gone:
+            return
+        peer.gone = True
+        peer.goodbye = msg.reason
+        peer.final_frames = msg.final_frames
+        if self.state == _HANDSHAKE:
+            self._fail_handshake(now_ms, peer.seat, f"peer left ({msg.reason.name.lower()})")
+        elif self.state == _RUNNING:
+            done = msg.reason == GoodbyeReason.COMPLETE and self.queues.count(peer.seat) >= msg.final_frames > 0
+            if not done:
+                self._end(now_ms, "partial", f"seat {peer.seat} left ({msg.reason.name.lower()})", GoodbyeReason.LEFT)
+
+    # -- sending ----------------------------------------------------------------------------------------------
+    def _send(self, seat: int, data: bytes) -> None:
+        self._out.append((seat, data))
+        self.stats["packets_sent"] += 1
+        self.stats["bytes_sent"] += len(data)
+
+    def _send_inputs(self) -> None:
+        local = self.queues.queues[self.seat]
+        hash_frame, h = -1, b""
+        if self._latest_hash is not None and (self._hash_sends < 4 or self._seq % 8 == 0):
+            hash_frame, h = self._latest_hash
+            self._hash_sends += 1
+        frame = self.timeline.frame
+        hello = None
+        for s, p in self.peers.items():
+            if p.gone:
+                continue
+            if p.reply_hello:
+                p.reply_hello = False
+                hello = hello or self._hello()
+                self._send(s, hello)
+            values = local[p.acked :]
+            n = fit_values(values)
+            self._seq += 1
+            self._send(s, encode(Inputs(
+                self.seat, self._seq, frame, len(self.queues.queues[s]), p.sync.last_advantage(), p.acked,
+                tuple(values[:n]), hash_frame, h,
+            )))
+
+    # -- ending -----------------------------------------------------------------------------------------------
+    def _end(self, now_ms: float, outcome: str, reason: str, why: GoodbyeReason) -> None:
+        if self.state == _ENDED:
+            return
+        if self.state != _HANDSHAKE:
+            rb = self.timeline.apply_rollback(now_ms)  # the tail then holds the best-known inputs
+            if rb is not None:
+                self._events.append(RollbackEvent(*rb))
+        self.state = _ENDED
+        self.outcome = outcome
+        self.end_reason = reason
+        self.log.close()
+        bye = encode(Goodbye(self.seat, why, self._final_frames))
+        for s, p in self.peers.items():
+            if not p.gone:
+                self._send(s, bye)
+                self._send(s, bye)  # a second copy, in case one is lost
+        self._events.append(SessionEnded(outcome, reason))
+
+    def _reject(self, kind: str) -> None:
+        self.stats["rejected"][kind] += 1
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Stats plus state, for logs and the export's non-canonical metadata."""
+        self.stats["frames_simulated"] = self.timeline.simulated
+        return {
+            "seat": self.seat, "state": self.state, "outcome": self.outcome, "end_reason": self.end_reason,
+            "frame": self.timeline.frame, "confirmed_frames": self.log.confirmed_count,
+            "unconfirmed_tail": len(self.log.unconfirmed_tail()), "desynced_frames": list(self.log.desynced_frames),
+            **{k: (dict(v) if isinstance(v, dict) else v) for k, v in self.stats.items()},
+        }

@@ -1,0 +1,543 @@
+"""Snapshots of env state, and the start-up check that a game's snapshots really restore everything.
+
+Ways to snapshot an env, fastest first:
+
+``explicit``
+    The env implements ``get_state()`` / ``set_state(state)``: a few µs for a small grid game. When the env is
+    inside gymnasium wrappers and only the inner env has the protocol, the wrappers' plain scalar attributes (a
+    ``TimeLimit``'s step counter, ...) are saved beside it (``explicit+wrappers``).
+``attributes``
+    Generic: copies the instance attributes of the env and its wrappers, writing them back in place on restore.
+``pickle``
+    Generic: pickles the whole env; restoring unpickles a fresh copy that replaces the live env.
+``deepcopy``
+    Generic: ``copy.deepcopy`` on capture and again on restore.
+
+Measured on gymnasium ``CartPole-v1`` (``gymnasium.make``, so inside its three wrappers), capture / restore:
+attributes 73 / 64 µs, pickle 215 / 476 µs, deepcopy 791 / 747 µs in Pyodide 0.27.7 under Node; about
+30-45 / 25-30, 70-115 / 110-210 and 200-400 / 200-400 µs in CPython 3.11. Pickle beats deepcopy, so it is the
+complete fallback; attributes beats both, but fits fewer envs, so ``auto`` keeps it only when
+:func:`verify_snapshots` accepts it (see :func:`pyodide_runtime.envs.loading.make_game`).
+
+Every RNG ``step`` depends on must be in a snapshot: the env's own ``np_random`` is inside the env state; bot
+RNGs and, when a game uses them, the global ``random`` / ``numpy.random`` states are saved by the game
+(:class:`GlobalRngState`). :func:`verify_snapshots` proves all this on the real env before a session starts, and
+refuses the game with a :class:`SnapshotError` that says what diverged and how to fix it.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pyodide_runtime.canonical import digest, to_canonical
+
+__all__ = [
+    "SnapshotError",
+    "EnvSnapshotter",
+    "ExplicitSnapshotter",
+    "WrappedExplicitSnapshotter",
+    "AttributeSnapshotter",
+    "PickleSnapshotter",
+    "DeepcopySnapshotter",
+    "choose_snapshotter",
+    "GlobalRngState",
+    "VerificationReport",
+    "verify_snapshots",
+    "RESULT_FIELDS",
+    "InputPolicy",
+    "result_fields",
+    "field_digests",
+    "state_digest",
+    "first_difference",
+]
+
+RESULT_FIELDS = ("actions", "observations", "rewards", "terminated", "truncated", "infos", "episode_over")
+
+
+class SnapshotError(RuntimeError):
+    """A game cannot be snapshotted and restored faithfully, so it cannot be rolled back."""
+
+
+class EnvSnapshotter:
+    """How one env is saved and restored. ``restore`` returns the env to use from then on (maybe a new object)."""
+
+    method = "none"
+
+    def capture(self, env: Any) -> Any:
+        raise NotImplementedError
+
+    def restore(self, env: Any, state: Any) -> Any:
+        raise NotImplementedError
+
+
+class ExplicitSnapshotter(EnvSnapshotter):
+    """Uses the env's own ``get_state()`` / ``set_state()``."""
+
+    method = "explicit"
+
+    def capture(self, env: Any) -> Any:
+        return env.get_state()
+
+    def restore(self, env: Any, state: Any) -> Any:
+        env.set_state(state)
+        return env
+
+
+def _wrapper_chain(env: Any) -> list[Any]:
+    chain = [env]
+    while hasattr(chain[-1], "env") and chain[-1] is not getattr(chain[-1], "unwrapped", chain[-1]):
+        chain.append(chain[-1].env)
+    return chain
+
+
+_SCALARS = (int, float, bool, str, type(None))
+
+
+class WrappedExplicitSnapshotter(EnvSnapshotter):
+    """The innermost env's explicit state, plus the plain scalar attributes of the wrappers around it."""
+
+    method = "explicit+wrappers"
+
+    def capture(self, env: Any) -> Any:
+        chain = _wrapper_chain(env)
+        wrappers = tuple(
+            tuple((k, v) for k, v in vars(w).items() if type(v) in _SCALARS and not k.startswith("__"))
+            for w in chain[:-1]
+        )
+        return (chain[-1].get_state(), wrappers)
+
+    def restore(self, env: Any, state: Any) -> Any:
+        inner_state, wrappers = state
+        chain = _wrapper_chain(env)
+        for wrapper, fields in zip(chain[:-1], wrappers):
+            for key, value in fields:
+                setattr(wrapper, key, value)
+        chain[-1].set_state(inner_state)
+        return env
+
+
+class AttributeSnapshotter(EnvSnapshotter):
+    """Generic and fast: copies the instance attributes of the env and of each wrapper around it, in place.
+
+    Immutable values are kept as they are, arrays are copied, anything else is deep-copied (one memo per
+    snapshot, so references shared between attributes stay shared). ``numpy`` generators, including the ones
+    inside action and observation spaces, are saved by their state; spaces and env specs are otherwise treated as
+    fixed. Restoring writes the attributes back into the same objects (and removes attributes created since), so
+    references to the env stay valid. Not every env fits (objects without ``__dict__``, state hidden in C
+    extensions), which is why ``auto`` only keeps this method after :func:`verify_snapshots` accepted it.
+    """
+
+    method = "attributes"
+
+    def capture(self, env: Any) -> Any:
+        chain = _wrapper_chain(env)
+        memo: dict[int, Any] = {id(o): o for o in chain}
+        objects = []
+        try:
+            for obj in chain:
+                values, rngs, keys = {}, [], tuple(vars(obj))
+                for key, value in vars(obj).items():
+                    if type(value) in _IMMUTABLE:
+                        values[key] = value
+                    elif isinstance(value, np.random.Generator):
+                        rngs.append((key, value.bit_generator.state))
+                    elif isinstance(value, _FIXED):
+                        rng = getattr(value, "_np_random", None)
+                        if rng is not None:
+                            rngs.append((key, rng.bit_generator.state))
+                    elif id(value) not in memo or value is not memo[id(value)]:
+                        values[key] = _copy(value, memo)
+                objects.append((values, tuple(rngs), keys))
+        except Exception as exc:
+            raise SnapshotError(
+                f"the attributes of {type(env).__name__} cannot be copied ({type(exc).__name__}: {exc}); "
+                "implement get_state()/set_state() on the env, or use snapshot='pickle'"
+            ) from exc
+        return _Opaque(tuple(objects))
+
+    def restore(self, env: Any, state: Any) -> Any:
+        chain = _wrapper_chain(env)
+        memo: dict[int, Any] = {id(o): o for o in chain}
+        for obj, (values, rngs, keys) in zip(chain, state.data):
+            attrs = vars(obj)
+            for key in [k for k in attrs if k not in keys]:
+                del attrs[key]
+            for key, value in values.items():
+                attrs[key] = value if type(value) in _IMMUTABLE else _copy(value, memo)
+            for key, rng_state in rngs:
+                target = attrs.get(key)
+                if isinstance(target, _FIXED):
+                    target = getattr(target, "_np_random", None)
+                if isinstance(target, np.random.Generator) and target.bit_generator.state["bit_generator"] == rng_state[
+                    "bit_generator"
+                ]:
+                    target.bit_generator.state = rng_state
+                else:
+                    fresh = np.random.Generator(getattr(np.random, rng_state["bit_generator"])())
+                    fresh.bit_generator.state = rng_state
+                    if isinstance(attrs.get(key), _FIXED):
+                        attrs[key]._np_random = fresh
+                    else:
+                        attrs[key] = fresh
+        return env
+
+
+def _fixed_types() -> tuple[type, ...]:
+    from pyodide_runtime.envs.compat import prepare_gymnasium
+
+    prepare_gymnasium()
+    from gymnasium.envs.registration import EnvSpec
+    from gymnasium.spaces import Space
+
+    return (Space, EnvSpec)
+
+
+_FIXED = _fixed_types()
+_IMMUTABLE = (int, float, bool, str, bytes, type(None), complex, frozenset)
+
+
+def _copy(value: Any, memo: dict[int, Any]) -> Any:
+    """``copy.deepcopy`` with fast paths for the containers envs mostly hold; shares ``memo`` with it."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    found = memo.get(id(value))
+    if found is not None:
+        return found
+    if kind is np.ndarray and value.dtype != object:
+        out: Any = value.copy()
+    elif kind is dict:
+        out = memo[id(value)] = {}
+        for key, item in value.items():
+            out[key] = _copy(item, memo)
+        return out
+    elif kind is list:
+        out = memo[id(value)] = []
+        out.extend(_copy(item, memo) for item in value)
+        return out
+    elif kind is tuple:
+        out = tuple(_copy(item, memo) for item in value)
+    else:
+        return copy.deepcopy(value, memo)
+    memo[id(value)] = out
+    return out
+
+
+class PickleSnapshotter(EnvSnapshotter):
+    """Pickles the whole env; restoring unpickles a fresh copy, so one snapshot can be restored many times."""
+
+    method = "pickle"
+
+    def capture(self, env: Any) -> Any:
+        try:
+            return _Opaque(pickle.dumps(env, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception as exc:
+            raise SnapshotError(
+                f"{type(env).__name__} cannot be pickled ({type(exc).__name__}: {exc}), so it cannot be snapshotted; "
+                "implement get_state()/set_state() on the env, or try snapshot='deepcopy'"
+            ) from exc
+
+    def restore(self, env: Any, state: Any) -> Any:
+        return pickle.loads(state.data)
+
+
+class DeepcopySnapshotter(EnvSnapshotter):
+    """Deep-copies the whole env on capture and again on restore."""
+
+    method = "deepcopy"
+
+    def capture(self, env: Any) -> Any:
+        try:
+            return _Opaque(copy.deepcopy(env))
+        except Exception as exc:
+            raise SnapshotError(
+                f"{type(env).__name__} cannot be deep-copied ({type(exc).__name__}: {exc}), so it cannot be "
+                "snapshotted; implement get_state()/set_state() on the env"
+            ) from exc
+
+    def restore(self, env: Any, state: Any) -> Any:
+        return copy.deepcopy(state.data)
+
+
+class _Opaque:
+    """Wraps a generic snapshot. It has no canonical encoding on purpose: pickled bytes are not canonical."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
+def _has_explicit(obj: Any) -> bool:
+    # Looked up on the class: some wrappers forward unknown attributes to the env inside, and taking the inner
+    # env's state for the wrapper's would silently drop the wrapper's own state.
+    kind = type(obj)
+    return callable(getattr(kind, "get_state", None)) and callable(getattr(kind, "set_state", None))
+
+
+def choose_snapshotter(env: Any, method: str = "auto") -> EnvSnapshotter:
+    """Pick how to snapshot ``env``: ``auto`` (explicit when available, else pickle), or a method by name.
+
+    (:func:`pyodide_runtime.envs.loading.make_game` refines ``auto``: it tries ``attributes`` first and keeps it
+    only if :func:`verify_snapshots` accepts it.)
+    """
+    chain = _wrapper_chain(env)
+    explicit_outer = _has_explicit(env)
+    explicit_inner = len(chain) > 1 and _has_explicit(chain[-1])
+    if method == "auto":
+        method = "explicit" if explicit_outer or explicit_inner else "pickle"
+    if method == "explicit":
+        if explicit_outer:
+            return ExplicitSnapshotter()
+        if explicit_inner:
+            return WrappedExplicitSnapshotter()
+        raise SnapshotError(
+            f"{type(env).__name__} has no get_state()/set_state(); implement them or use snapshot='pickle'"
+        )
+    if method == "attributes":
+        return AttributeSnapshotter()
+    if method == "pickle":
+        return PickleSnapshotter()
+    if method == "deepcopy":
+        return DeepcopySnapshotter()
+    raise ValueError(f"unknown snapshot method {method!r}; use auto, explicit, attributes, pickle or deepcopy")
+
+
+class GlobalRngState:
+    """Save, restore and reseed the process-wide ``random`` and ``numpy.random`` generators."""
+
+    __slots__ = ("python", "numpy")
+
+    def __init__(self, python: bool = False, numpy: bool = False) -> None:
+        self.python = python
+        self.numpy = numpy
+
+    def __bool__(self) -> bool:
+        return self.python or self.numpy
+
+    def capture(self) -> tuple[Any, Any]:
+        return (
+            random.getstate() if self.python else None,
+            np.random.get_state() if self.numpy else None,
+        )
+
+    def restore(self, state: tuple[Any, Any]) -> None:
+        py_state, np_state = state
+        if py_state is not None:
+            random.setstate(py_state)
+        if np_state is not None:
+            np.random.set_state(np_state)
+
+    def seed(self, seed: int) -> None:
+        """Reseed the declared generators from an episode seed, so every peer starts them alike."""
+        if self.python:
+            random.seed(seed)
+        if self.numpy:
+            np.random.seed(seed % 2**32)
+
+    @staticmethod
+    def fingerprint() -> tuple[Any, str]:
+        """Both global states, comparable with ``==``; used to detect an env that draws from them."""
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        return random.getstate(), f"{kind}:{pos}:{has_gauss}:{cached}:{digest(keys)}"
+
+
+# -- start-up verification -------------------------------------------------------------------------------------------
+
+#: ``policy(frame, seat, rng) -> input`` generates test inputs; ``rng`` is a seeded ``random.Random``.
+InputPolicy = Callable[[int, int, random.Random], int]
+
+
+def result_fields(result: Any) -> dict[str, Any]:
+    """A step or reset result as a dict of its fields (canonical-encodable when the env's data is)."""
+    names = RESULT_FIELDS if hasattr(result, "episode_over") else ("observations", "infos")
+    return {name: getattr(result, name) for name in names}
+
+
+def field_digests(result: Any) -> dict[str, str]:
+    """One canonical digest per result field; a field that cannot be encoded raises ``SnapshotError``."""
+    out = {}
+    for name, value in result_fields(result).items():
+        try:
+            out[name] = digest(value)
+        except TypeError as exc:
+            raise SnapshotError(f"result field {name!r} cannot be encoded canonically: {exc}") from None
+    return out
+
+
+def state_digest(state: Any) -> str | None:
+    """The canonical digest of a snapshot, or ``None`` when the snapshot has no canonical encoding."""
+    try:
+        return digest(state)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def first_difference(expected: Any, actual: Any, path: str = "") -> str:
+    """A readable path to the first place two canonical values differ, e.g. ``player_0.coins[1]``."""
+    a, b = to_canonical(expected), to_canonical(actual)
+    return _diff(a, b, path) or path or "(value)"
+
+
+def _diff(a: Any, b: Any, path: str) -> str | None:
+    if a == b and type(a) is type(b):
+        return None
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                return f"{sub} (present on one side only)"
+            found = _diff(a[key], b[key], sub)
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _diff(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        if len(a) != len(b):
+            return f"{path} (length {len(a)} != {len(b)})"
+        return None
+    return f"{path}: {a!r} != {b!r}"
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """What :func:`verify_snapshots` checked."""
+
+    checks: int
+    frames_stepped: int
+    global_rng: tuple[bool, bool]
+    state_compared: bool
+
+
+_ADVICE = (
+    "Implement get_state()/set_state() on the env returning everything step() reads, including "
+    "self.np_random.bit_generator.state and any other RNG; do not draw from unseeded or global generators "
+    "without declaring it; do not read the clock or other outside state in step()."
+)
+
+
+def verify_snapshots(
+    game: Any,
+    *,
+    seed: int = 0,
+    warmup: Sequence[int] = (0, 7, 23),
+    horizon: int = 12,
+    repeats: int = 2,
+    input_policy: InputPolicy | None = None,
+) -> VerificationReport:
+    """Check that restoring a snapshot reproduces the same future; raise :class:`SnapshotError` if not.
+
+    For each warm-up length in ``warmup``: reset, step that many frames with varied inputs, snapshot, step
+    ``horizon`` frames, then restore the snapshot ``repeats`` times and re-step, comparing canonical digests of
+    every step result field (and of the state when it is canonically encodable). Also checks that ``reset`` is a
+    function of the seed, that a snapshot is not changed by later steps, and detects a game that draws from the
+    global ``random``/``numpy.random`` generators (turning on their capture when the game supports it).
+    """
+    rng = random.Random(seed)
+    counts = [game.input_count(s) for s in range(len(game.seats))]
+
+    def inputs(frame: int) -> list[int]:
+        if input_policy is None:
+            return [rng.randrange(c) for c in counts]
+        return [int(input_policy(frame, s, rng)) for s in range(len(counts))]
+
+    global_flags = _detect_global_rng(game, seed, inputs)
+    first = [field_digests(game.reset(seed + k)) for k in range(2)]
+    again = [field_digests(game.reset(seed + k)) for k in range(2)]
+    if first != again:
+        raise SnapshotError(f"reset(seed) is not a function of the seed: two resets with seed {seed} differ. {_ADVICE}")
+
+    checks = 0
+    stepped = 0
+    state_compared = True
+    for case, length in enumerate(warmup):
+        game.reset(seed + case)
+        frame = 0
+        for _ in range(length):
+            if game.step(inputs(frame)).episode_over:
+                game.reset(seed + case + 1000 * (frame + 1))
+            frame += 1
+        snapshot = game.get_state()
+        snap_digest = state_digest(snapshot)
+        plan = [inputs(frame + k) for k in range(horizon)]
+        expected = _run(game, plan)
+        stepped += length + len(expected)
+        if snap_digest is not None and state_digest(snapshot) != snap_digest:
+            raise SnapshotError(
+                f"get_state() returned live mutable state: the snapshot taken at frame {frame} changed while the "
+                "game kept stepping. Return copies (tuples, copied arrays) from get_state()."
+            )
+        for attempt in range(repeats):
+            game.set_state(snapshot)
+            if snap_digest is not None and state_digest(game.get_state()) != snap_digest:
+                raise SnapshotError(
+                    f"set_state() then get_state() does not give back the snapshot taken at frame {frame} "
+                    f"(restore #{attempt + 1}); set_state() must restore every field get_state() returns."
+                )
+            actual = _run(game, plan[: len(expected)])
+            stepped += len(actual)
+            for k, (want, got) in enumerate(zip(expected, actual)):
+                checks += 1
+                for name in RESULT_FIELDS:
+                    if want[0][name] != got[0][name]:
+                        where = first_difference(want[1][name], got[1][name], name)
+                        raise SnapshotError(
+                            f"restoring the snapshot taken at frame {frame} (restore #{attempt + 1}) did not "
+                            f"reproduce frame {frame + k}: {where}. Something step() depends on is missing from "
+                            f"the snapshot. {_ADVICE}"
+                        )
+                if want[2] is None or got[2] is None:
+                    state_compared = False
+                elif want[2] != got[2]:
+                    raise SnapshotError(
+                        f"restoring the snapshot taken at frame {frame} reproduced the results but not the state "
+                        f"after frame {frame + k}: {first_difference(want[3], got[3], 'state')}. {_ADVICE}"
+                    )
+    return VerificationReport(checks, stepped, global_flags, state_compared)
+
+
+def _run(game: Any, plan: list[list[int]]) -> list[tuple]:
+    """Step through ``plan``; per frame: (field digests, fields, state digest, state or None)."""
+    out = []
+    for step_inputs in plan:
+        result = game.step(step_inputs)
+        state = game.get_state()
+        sd = state_digest(state)
+        out.append((field_digests(result), result_fields(result), sd, state if sd is not None else None))
+        if result.episode_over:
+            break
+    return out
+
+
+def _detect_global_rng(game: Any, seed: int, inputs: Callable[[int], list[int]]) -> tuple[bool, bool]:
+    """Step a little and see whether the global generators moved; if so, ask the game to capture them."""
+    before = GlobalRngState.fingerprint()
+    game.reset(seed)
+    for frame in range(16):
+        if game.step(inputs(frame)).episode_over:
+            break
+    after = GlobalRngState.fingerprint()
+    uses_python, uses_numpy = before[0] != after[0], before[1] != after[1]
+    enable = getattr(game, "capture_global_rng", None)
+    if uses_python or uses_numpy:
+        if enable is None:
+            which = " and ".join(n for n, used in (("random", uses_python), ("numpy.random", uses_numpy)) if used)
+            raise SnapshotError(
+                f"the game draws from the global {which} generator, which its snapshots do not capture. "
+                "Give the env its own generator (self.np_random) or let the adapter capture the global one."
+            )
+        enable(python=uses_python, numpy=uses_numpy)
+    current = getattr(game, "global_rng", None)
+    if current is not None:
+        return (current.python, current.numpy)
+    return (uses_python, uses_numpy)

@@ -1,0 +1,197 @@
+"""The sync test: prove a game is deterministic under rollback before real players meet it.
+
+Like GGRS's ``SyncTestSession``: the game advances frame by frame with generated inputs, and after every frame it
+loads the snapshot from ``distance`` frames back, resimulates those frames with the same inputs, and compares
+canonical digests of every resimulated step result (and of the state, when the state is canonically encodable)
+against the first simulation. Any difference means ``step`` depends on something a snapshot does not hold (an
+unsnapshotted attribute or RNG, the clock, global state), and the report names the first frame and field.
+
+Example::
+
+    report = run_sync_test(load_game("pyodide_runtime.envs.examples.coin_chase:make_env"), frames=600, distance=4)
+    assert report.passed, report
+
+From a shell: ``python -m pyodide_runtime.synctest package.module:make_env --distance 1,4,8 --bot player_1=random``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from pyodide_runtime.envs.base import Game
+from pyodide_runtime.snapshot import (
+    RESULT_FIELDS,
+    InputPolicy,
+    field_digests,
+    first_difference,
+    result_fields,
+    state_digest,
+)
+
+__all__ = ["run_sync_test", "SyncTestReport", "SyncMismatch", "InputPolicy", "main"]
+
+@dataclass(frozen=True)
+class SyncMismatch:
+    """The first disagreement between a simulation and its resimulation."""
+
+    frame: int  #: the frame (counted from the start of the test) whose resimulation differed
+    field: str  #: a step result field, ``"state"``, or ``"exception"``
+    detail: str  #: where inside the field, e.g. ``observations.player_0.coins[1]: [3, 4] != [5, 1]``
+    rollback_to: int  #: the frame whose snapshot was loaded
+    episode: int  #: episode number (0-based) within the test
+
+
+@dataclass(frozen=True)
+class SyncTestReport:
+    """Outcome of :func:`run_sync_test`."""
+
+    frames: int
+    distance: int
+    seed: int
+    checks: int  #: resimulated frames compared
+    episodes: int
+    state_checked: bool
+    mismatch: SyncMismatch | None
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatch is None
+
+    def __str__(self) -> str:
+        head = f"sync test, distance {self.distance}, {self.frames} frames, {self.checks} resimulated frames compared"
+        if self.mismatch is None:
+            note = "" if self.state_checked else " (state not canonically encodable, not compared)"
+            return f"{head}: passed{note}"
+        m = self.mismatch
+        return (
+            f"{head}: FAILED at frame {m.frame} (episode {m.episode}, after loading frame {m.rollback_to}): "
+            f"{m.field} differs: {m.detail}"
+        )
+
+
+def run_sync_test(
+    game: Game,
+    *,
+    frames: int = 300,
+    distance: int = 2,
+    seed: int = 0,
+    input_policy: InputPolicy | None = None,
+    check_state: bool | None = None,
+) -> SyncTestReport:
+    """Run the game ``frames`` frames, rolling back ``distance`` frames and resimulating after every frame.
+
+    ``input_policy`` generates each seat's input (default: uniform random, seeded by ``seed``). ``check_state``
+    compares state digests too: ``None`` does so when snapshots are canonically encodable. Episodes that end are
+    reset with the next seed; rollbacks never cross an episode start. Stops at the first mismatch.
+    """
+    if distance < 1:
+        raise ValueError("distance must be at least 1")
+    rng = random.Random(seed)
+    counts = [game.input_count(s) for s in range(len(game.seats))]
+
+    def next_inputs(frame: int) -> list[int]:
+        if input_policy is None:
+            return [rng.randrange(c) for c in counts]
+        return [int(input_policy(frame, s, rng)) for s in range(len(counts))]
+
+    episode = 0
+    game.reset(seed)
+    start = 0  # global frame number of the current episode's first step
+    snapshots: dict[int, Any] = {0: game.get_state()}  # local frame -> state before that frame's step
+    records: dict[int, tuple] = {}  # local frame -> (inputs, digests, fields, state digest, state)
+    compare_state = check_state
+    checks = 0
+
+    def mismatch(local: int, field: str, detail: str, back_to: int) -> SyncTestReport:
+        found = SyncMismatch(start + local, field, detail, start + back_to, episode)
+        return SyncTestReport(frame + 1, distance, seed, checks, episode + 1, bool(compare_state), found)
+
+    for frame in range(frames):
+        local = frame - start
+        step_inputs = next_inputs(frame)
+        result = game.step(step_inputs)
+        state = game.get_state()
+        sd = state_digest(state) if compare_state is not False else None
+        if compare_state is None:
+            compare_state = sd is not None
+        records[local] = (step_inputs, field_digests(result), result_fields(result), sd, state if sd else None)
+        snapshots[local + 1] = state
+        back_to = max(0, local + 1 - distance)
+        game.set_state(snapshots[back_to])
+        for m in range(back_to, local + 1):
+            want_inputs, want_digests, want_fields, want_sd, want_state = records[m]
+            try:
+                again = game.step(want_inputs)
+            except Exception as exc:  # a broken restore often shows up as an env error
+                return mismatch(m, "exception", f"{type(exc).__name__}: {exc}", back_to)
+            checks += 1
+            got_digests = field_digests(again)
+            for name in RESULT_FIELDS:
+                if got_digests[name] != want_digests[name]:
+                    detail = first_difference(want_fields[name], result_fields(again)[name], name)
+                    return mismatch(m, name, detail, back_to)
+            if compare_state:
+                got_state = game.get_state()
+                if state_digest(got_state) != want_sd:
+                    return mismatch(m, "state", first_difference(want_state, got_state, "state"), back_to)
+        for old in [k for k in snapshots if k < local + 1 - distance]:
+            del snapshots[old]
+            records.pop(old, None)
+        if result.episode_over:
+            episode += 1
+            game.reset(seed + episode)
+            start = frame + 1
+            snapshots = {0: game.get_state()}
+            records = {}
+    return SyncTestReport(frames, distance, seed, checks, episode + 1, bool(compare_state), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: load an env factory, verify its snapshots, run the sync test at each distance.
+
+    Exit status 0 when every run passed, 1 otherwise (the reason is printed).
+    """
+    import argparse
+    import json
+
+    from pyodide_runtime.envs.loading import load_game
+    from pyodide_runtime.snapshot import SnapshotError
+
+    parser = argparse.ArgumentParser(prog="python -m pyodide_runtime.synctest", description=main.__doc__)
+    parser.add_argument("env", help="env factory, 'package.module:function' or 'path/to/file.py:function'")
+    parser.add_argument("--config", default=None, help="JSON object passed to the factory")
+    parser.add_argument("--frames", type=int, default=600)
+    parser.add_argument("--distance", default="1,2,4,8", help="comma-separated rollback distances")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-verify", action="store_true", help="skip the start-up snapshot verification")
+    parser.add_argument("--bot", action="append", default=[], metavar="AGENT=BOT",
+                        help="let a bot play AGENT: 'random', 'idle' or 'module:attr'; repeatable")
+    args = parser.parse_args(argv)
+    bots = {}
+    for item in args.bot:
+        agent, sep, bot = item.partition("=")
+        if not sep:
+            parser.error(f"--bot {item!r}: expected AGENT=BOT")
+        bots[agent] = bot
+    try:
+        distances = [int(d) for d in args.distance.split(",")]
+        config = json.loads(args.config) if args.config is not None else None
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        game = load_game(args.env, config, bots=bots or None, verify=not args.no_verify)
+    except SnapshotError as exc:
+        print(f"refused: {exc}")
+        return 1
+    passed = True
+    for distance in distances:
+        report = run_sync_test(game, frames=args.frames, distance=distance, seed=args.seed)
+        print(report)
+        passed = passed and report.passed
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
