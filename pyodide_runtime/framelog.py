@@ -6,14 +6,15 @@ before it is pending, the engine promotes it: the record moves to :attr:`FrameLo
 extends the hash chain ``hash_f = sha256(hash_{f-1} || payload_f)``. Episode starts (reset observations) are
 chained too, just before the first frame of their episode.
 
-The payload depends on the hash mode:
+Every frame's payload starts with a small key: its global frame, episode, frame, episode flag, and each seat's
+input and away flag, packed big-endian with ``struct``. What follows depends on the hash mode:
 
 - ``"full"``: the canonical encoding of every record (the strongest check, at the cost of one canonical JSON
   encoding per frame during play);
-- ``"sampled"`` (default): every frame contributes its frame numbers, inputs, away flags and episode flag, and
-  every ``sample_every``-th frame plus every episode's last frame contributes its full canonical record. Any
-  input divergence changes every later hash, and a diverging game shows up in the next sampled record, while
-  play pays for one canonical encoding per ``sample_every`` frames. Exports are compared in full afterwards.
+- ``"sampled"`` (default): the canonical record of every ``sample_every``-th frame and of every episode's last
+  frame. Any input divergence changes every later hash and a diverging game shows up in the next sampled
+  record, while play pays for one canonical encoding per ``sample_every`` frames. Exports are compared in full
+  afterwards.
 
 The game's own snapshot is not hashed: ``get_state`` results need not be canonically encodable. The state is
 covered through the observations, rewards and flags the records hold.
@@ -27,6 +28,7 @@ checks and never enter the payloads. When a session ends partial, the speculativ
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +38,8 @@ from pyodide_runtime.canonical import canonical_bytes
 __all__ = ["FrameRecord", "EpisodeStart", "FrameLog", "CANONICAL_FIELDS", "DIAGNOSTIC_FIELDS", "HASH_MODES"]
 
 HASH_MODES = ("sampled", "full")
+# Per-frame chain key: global frame, episode, frame, episode_over, then each seat's input and away flag.
+_KEY_STRUCTS: dict[int, struct.Struct] = {}
 
 CANONICAL_FIELDS = (
     "global_frame", "episode", "frame", "inputs", "away", "actions", "observations", "rewards",
@@ -84,6 +88,11 @@ class FrameRecord:
         self.confirmed_ms: float | None = None
         self.desynced = False
         self.state_hash: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether this record was promoted (``False`` for records of the unconfirmed tail)."""
+        return self.confirmed_ms is not None
 
     def canonical(self) -> dict[str, Any]:
         """The canonical fields as a dict (what exports and the hash chain use)."""
@@ -169,6 +178,7 @@ class FrameLog:
         full = self.hash_mode == "full"
         every = self.sample_every
         sha256 = hashlib.sha256
+        keys = _KEY_STRUCTS
         self._promote_starts(count, now_ms)
         while spec and spec[0].global_frame < count:
             rec = spec.popleft()
@@ -176,7 +186,9 @@ class FrameLog:
                 raise RuntimeError(f"frame {rec.global_frame} promoted out of order or twice")
             rec.confirmed_ms = now_ms
             g = rec.global_frame
-            key = repr((g, rec.episode, rec.frame, rec.inputs, rec.away, rec.episode_over)).encode()
+            n = len(rec.inputs)
+            packer = keys.get(n) or keys.setdefault(n, struct.Struct(f"!IIIB{n}H{n}B"))
+            key = packer.pack(g, rec.episode, rec.frame, rec.episode_over, *rec.inputs, *rec.away)
             if full or rec.episode_over or (g + 1) % every == 0:
                 key += canonical_bytes(rec.canonical())
             self._chain = sha256(self._chain + key).digest()

@@ -232,7 +232,8 @@ class _Checker:
             for r in rows:
                 agent = r[h["agent"]]
                 seat = str(seats.index(agent)) if agent in seats else ""
-                if r[h["seat"]] != seat or (seat == "") != (r[h["input"]] == "") or (seat == "") != (r[h["away"]] == ""):
+                bot = seat == ""
+                if r[h["seat"]] != seat or bot != (r[h["input"]] == "") or bot != (r[h["away"]] == ""):
                     bad += 1
                     if bad <= _MAX_PER_KIND:
                         self.problem(f"{where}: seat/input/away of agent {agent} do not match the seats {seats}")

@@ -1,22 +1,13 @@
-"""Shared fixtures for the rollback core tests.
+"""Shared test settings.
 
-The small game lives in :mod:`pyodide_runtime.testing.games` so test modules can import it directly.
+Property tests run whole multi-peer sessions per example, so per-example time varies with machine load: the
+profile below drops Hypothesis's per-example deadline instead of letting a busy machine fail a correct test.
+The small game used by the rollback tests lives in :mod:`pyodide_runtime.testing.games`.
 """
 
 from __future__ import annotations
 
-import pytest
+from hypothesis import HealthCheck, settings
 
-from pyodide_runtime.testing.games import TinyGridGame, tiny_grid_factory
-
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
-
-
-@pytest.fixture
-def tiny_game():
-    return TinyGridGame
-
-
-@pytest.fixture
-def make_tiny():
-    return tiny_grid_factory
+settings.register_profile("pyodide_runtime", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pyodide_runtime")

@@ -35,6 +35,7 @@ def drive_log(
     mispredict: Sequence[int] = (),
     confirm: int | None = None,
     away: Sequence[Sequence[bool]] | None = None,
+    clock_offset: float = 0.0,
 ) -> FrameLog:
     """Simulate ``inputs`` (one tuple per frame) until the episodes end or the inputs run out.
 
@@ -62,7 +63,7 @@ def drive_log(
     g = 0
     wrong = set(mispredict)
     while episode < config.episodes and g < len(inputs):
-        clock = g * 33.0
+        clock = clock_offset + g * 33.0
         values = list(inputs[g])
         if g in wrong:
             state, saved = game.get_state(), (episode, frame)
@@ -82,7 +83,7 @@ def drive_log(
                 reset(episode, g)
         else:
             frame += 1
-    log.promote(g if confirm is None else min(confirm, g), g * 33.0 + 100.0)
+    log.promote(g if confirm is None else min(confirm, g), clock_offset + g * 33.0 + 100.0)
     log.close()
     return log
 
@@ -108,7 +109,8 @@ def coin_bundle(seat: int = 0, *, frames: int = 60, episodes: int = 2, mispredic
     """A coin chase bundle from ``frames`` random inputs."""
     game = coin_chase()
     config = SessionConfig(episodes=episodes, seed=seed)
-    log = drive_log(game, config, random_inputs(frames, seed=seed), mispredict=mispredict, confirm=confirm)
+    log = drive_log(game, config, random_inputs(frames, seed=seed), mispredict=mispredict, confirm=confirm,
+                    clock_offset=1000.0 * seat)
     diag = Diagnostics(user_agent=f"agent-{seat}", tick_intervals_ms=[33.0, 34.0, 32.5],
                        rollbacks=[(g, 1, [0]) for g in mispredict], rendered={0: {"frame": 0}})
     return write_bundle(log, context(game, config, seat), diag), log

@@ -9,11 +9,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyodide_runtime.canonical import canonical_bytes
+from pyodide_runtime.commands.simulate import DEFAULT_ENV as COIN_CHASE
 from pyodide_runtime.config import SessionConfig
+from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers
 from pyodide_runtime.testing.games import tiny_grid_factory
 
@@ -37,6 +39,7 @@ class Scenario:
     hold: int
     tick_jitter_ms: float
     clock_rate: float
+    example_env: bool
     seed: int
 
 
@@ -73,6 +76,7 @@ def scenarios(draw, players=st.sampled_from([2, 2, 2, 3])):
         hold=draw(st.integers(1, 8)),
         tick_jitter_ms=draw(st.sampled_from([0.0, 6.0])),
         clock_rate=draw(st.sampled_from([1.0, 1.0, 1.03])),
+        example_env=draw(st.sampled_from([False, False, True])),
         seed=draw(st.integers(0, 2**31)),
     )
 
@@ -84,7 +88,11 @@ def run_scenario(sc: Scenario):
     )
     net = Network(seed=sc.seed, default=LinkSpec(sc.latency_ms, sc.jitter_ms, sc.loss, sc.duplicate, sc.reorder))
     net.links[(1, 0)] = LinkSpec(sc.back_latency_ms, sc.jitter_ms, sc.loss, sc.duplicate, sc.reorder)
-    make = tiny_grid_factory(length=sc.length, players=sc.players)
+    if sc.example_env:
+        env_cfg = {"players": sc.players, "max_steps": sc.length, "target_score": 10_000}
+        make = lambda seat: load_game(COIN_CHASE, env_cfg, verify=False)  # noqa: E731
+    else:
+        make = tiny_grid_factory(length=sc.length, players=sc.players)
     result = run_peers(
         make, cfg, network=net, seed=sc.seed, policy=random_policy(sc.seed, (1, sc.hold)), away=sc.away,
         tick_jitter_ms=sc.tick_jitter_ms, clock_rate=[1.0] + [sc.clock_rate] * (sc.players - 1),
@@ -118,7 +126,7 @@ def check_scenario(sc: Scenario) -> None:
     assert [canonical_bytes(r.canonical()) for r in replay(make(0), cfg, records).confirmed] == rows
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(scenarios())
 def test_random_fault_schedules_keep_byte_parity(sc):
     check_scenario(sc)

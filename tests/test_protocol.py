@@ -17,7 +17,7 @@ from pyodide_runtime.session import REJECT_KINDS, Session
 values_st = st.lists(st.sampled_from([0, 1, 2, 4, AWAY_BIT, AWAY_BIT | 3]), max_size=600)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     seat=st.integers(0, 255), seq=st.integers(0, 2**32 - 1), frame=st.integers(0, 2**32 - 1),
     ack=st.integers(0, 2**32 - 1), adv=st.integers(-128, 127), start=st.integers(0, 2**32 - 1), values=values_st,
@@ -157,7 +157,7 @@ def test_wrong_sender_address_is_rejected():
     assert a.stats["rejected"]["wrong_seat"] == 3 and _snapshot(a) == before
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=200))
 def test_random_bytes_never_raise(data):
     a, _ = _pair()

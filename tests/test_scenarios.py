@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from conftest import COIN_CHASE
+from pyodide_runtime.commands.simulate import DEFAULT_ENV as COIN_CHASE
 from pyodide_runtime.canonical import canonical_bytes
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.loading import load_game
@@ -16,7 +16,13 @@ from pyodide_runtime.session import (
     SessionEnded, Stalled,
 )
 from pyodide_runtime.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers, scripted_policy
-from pyodide_runtime.testing.games import TinyGridGame, tiny_grid_factory
+from pyodide_runtime.testing.games import TinyGridGame
+
+
+def coin_chase(length, players=2, **cfg):
+    """A ``make_game(seat)`` factory for the bundled example env with episodes of ``length`` frames."""
+    env_cfg = {"players": players, "max_steps": length, "target_score": 10_000, **cfg}
+    return lambda seat: load_game(COIN_CHASE, env_cfg, verify=False)
 
 
 def rows(records):
@@ -41,7 +47,7 @@ def test_late_input_in_the_last_frames_of_an_episode(late):
     cfg = SessionConfig(input_delay=1, max_prediction=8, episodes=2)
     # Seat 1 changes its input on each of the last `late` frames of episode 0; it arrives ~4 frames late.
     script = {0: [1] * 200, 1: [0] * (length - late - 1) + [3, 4, 1][:late] + [0] * 200}
-    make = tiny_grid_factory(length=length)
+    make = coin_chase(length)
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=130), policy=scripted_policy(script), seed=late)
     p0 = result.peers[0]
     late_rollbacks = [e for e in events_of(p0, RollbackEvent) if length - late <= e.frame < length]
@@ -55,24 +61,24 @@ def test_late_input_in_the_last_frames_of_an_episode(late):
 def test_late_input_that_changes_when_the_episode_ends():
     """A terminating move predicted wrongly: the speculative episode end (and next reset) is rolled back."""
     cfg = SessionConfig(input_delay=0, max_prediction=10, episodes=2)
-    make = lambda seat: TinyGridGame(length=60, target=2)  # noqa: E731 - first to 2 coins ends the episode
+    make = coin_chase(150, target_score=2)  # the first player to 2 points ends the episode
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=150, jitter_ms=40), policy=random_policy(4, (1, 3)), seed=4)
     ends = [[(e.episode, e.last_frame) for e in events_of(p, EpisodeEnded)] for p in result.peers]
     assert ends[0] == ends[1] and len(ends[0]) == 2
-    assert any(r.terminated["p0"] or r.terminated["p1"] for r in result.peers[0].records)
+    assert any(r.episode_over and any(r.terminated.values()) for r in result.peers[0].records)
     assert result.total("rollbacks") > 0
     assert_parity(result, make, cfg)
 
 
 def test_multi_episode_no_leakage():
     cfg = SessionConfig(input_delay=1, max_prediction=8, episodes=4, seed=9)
-    make = tiny_grid_factory(length=20)
+    make = coin_chase(20)
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=90, jitter_ms=30), seed=9)
     assert result.total("rollbacks") > 0
     log = result.peers[0].session.log
     assert [s.episode for s in log.episode_starts] == [0, 1, 2, 3]
     for start in log.episode_starts:
-        fresh = TinyGridGame(length=20).reset(cfg.episode_seed(start.episode))
+        fresh = make(0).reset(cfg.episode_seed(start.episode))
         assert canonical_bytes(start.observations) == canonical_bytes(fresh.observations)
         episode_rows = [r for r in log.confirmed if r.episode == start.episode]
         assert [r.frame for r in episode_rows] == list(range(20))
@@ -84,7 +90,7 @@ def test_multi_episode_no_leakage():
 def test_deep_rollback_at_the_full_prediction_window_and_stall():
     window = 6
     cfg = SessionConfig(input_delay=0, max_prediction=window, episodes=1)
-    make = tiny_grid_factory(length=90)
+    make = coin_chase(90)
     worst = {"spec": 0}
 
     def watch(seat, now, session):
@@ -102,7 +108,7 @@ def test_cascaded_rollbacks_three_players():
     cfg = SessionConfig(players=3, input_delay=0, max_prediction=12, episodes=1)
     net = Network(seed=5, default=LinkSpec(latency_ms=40))
     net.links[(2, 0)] = LinkSpec(latency_ms=230)  # seat 2's inputs reach seat 0 much later than seat 1's
-    make = tiny_grid_factory(length=80, players=3)
+    make = coin_chase(80, players=3)
     result = run_peers(make, cfg, network=net, policy=random_policy(5, (1, 3)), seed=5)
     p0 = result.peers[0]
     rollbacks = events_of(p0, RollbackEvent)
@@ -116,7 +122,7 @@ def test_cascaded_rollbacks_three_players():
 # -- network faults -------------------------------------------------------------------------------------------
 def test_packet_loss_with_active_inputs():
     cfg = SessionConfig(input_delay=2, max_prediction=8, episodes=2)
-    make = tiny_grid_factory(length=60)
+    make = coin_chase(60)
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=60, jitter_ms=20, loss=0.3), policy=random_policy(3, (1, 4)), seed=3)
     assert result.network["lost"] > 50 and result.total("rollbacks") > 0
     assert all(p.outcome == "complete" for p in result.peers)
@@ -125,7 +131,7 @@ def test_packet_loss_with_active_inputs():
 
 def test_duplicated_and_reordered_packets_are_counted_and_harmless():
     cfg = SessionConfig(input_delay=1, max_prediction=8, episodes=1)
-    make = tiny_grid_factory(length=80)
+    make = coin_chase(80)
     link = LinkSpec(latency_ms=50, jitter_ms=10, duplicate=0.3, reorder=0.3, reorder_ms=80)
     result = run_peers(make, cfg, link=link, seed=8)
     rejected = [p.session.stats["rejected"] for p in result.peers]
@@ -140,7 +146,7 @@ def test_asymmetric_links_burst_outage_and_partition():
     net = Network(seed=6, default=LinkSpec(latency_ms=20))
     net.links[(0, 1)] = LinkSpec(latency_ms=150, jitter_ms=50, outages=((1000, 1600),))
     net.partition(2500, 3500, [0], [1])
-    make = tiny_grid_factory(length=180)
+    make = coin_chase(180)
     result = run_peers(make, cfg, network=net, seed=6)
     assert result.network["outage_drops"] > 20
     assert all(p.session.stats["stalls"] > 0 for p in result.peers)
@@ -152,7 +158,7 @@ def test_asymmetric_links_burst_outage_and_partition():
 @pytest.mark.parametrize("mode", ["hidden", "worker", "frozen"])
 def test_tab_away_across_an_episode_boundary(mode):
     cfg = SessionConfig(input_delay=2, max_prediction=8, episodes=3)
-    make = tiny_grid_factory(length=60)  # episodes end at 2 s, 4 s, 6 s
+    make = coin_chase(60)  # episodes end at 2 s, 4 s, 6 s
     span = AwaySpan(1, 1000, 3000, mode)
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=40, jitter_ms=10), away=[span], seed=11)
     p0, p1 = result.peers
@@ -177,7 +183,7 @@ def test_tab_away_across_an_episode_boundary(mode):
 
 def test_fast_forward_executes_exactly_the_announced_inputs():
     cfg = SessionConfig(input_delay=2, max_prediction=8, episodes=1, max_frames_per_tick=5)
-    make = tiny_grid_factory(length=200)
+    make = coin_chase(200)
     sent: dict[int, int] = {}
 
     class Recording(Network):
@@ -204,7 +210,7 @@ def test_fast_forward_executes_exactly_the_announced_inputs():
 
 def test_away_timeout_ends_cleanly_with_data_kept():
     cfg = SessionConfig(input_delay=1, episodes=1, away_timeout_ms=2000)
-    make = tiny_grid_factory(length=600)
+    make = coin_chase(600)
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=30), away=[AwaySpan(1, 1000, 9000, "hidden")], seed=13)
     p0, p1 = result.peers
     for peer in (p0, p1):
@@ -217,7 +223,7 @@ def test_away_timeout_ends_cleanly_with_data_kept():
 @pytest.mark.parametrize("goodbye", [False, True])
 def test_partner_disconnect_mid_episode(goodbye):
     cfg = SessionConfig(input_delay=1, max_prediction=8, episodes=2, disconnect_timeout_ms=1500)
-    make = tiny_grid_factory(length=150)
+    make = coin_chase(150)
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=70), disconnect={1: (2500.0, goodbye)},
                        policy=random_policy(14, (1, 3)), seed=14)
     p0 = result.peers[0]
@@ -228,7 +234,7 @@ def test_partner_disconnect_mid_episode(goodbye):
     # every frame whose inputs were all known was confirmed, and nothing else
     assert len(p0.records) == min(s.queues.confirmed_count(), len(p0.records) + len(p0.tail))
     assert [r.global_frame for r in p0.records] == list(range(len(p0.records)))
-    assert p0.tail and all(r.confirmed_ms is None for r in p0.tail)
+    assert p0.tail and not any(r.confirmed for r in p0.tail) and all(r.confirmed for r in p0.records)
     assert p0.tail[0].global_frame == len(p0.records)
     assert any(r.speculative for r in p0.tail)
     assert 0 < len(p0.records) < 150
@@ -238,11 +244,16 @@ def test_partner_disconnect_mid_episode(goodbye):
 
 
 # -- desync and handshake -------------------------------------------------------------------------------------
-def test_divergent_game_raises_desync():
+@pytest.mark.parametrize("normal, divergent", [
+    # same env id and version, different rules: a peer running a modified copy of the env
+    (coin_chase(60), coin_chase(60, hazard_penalty=3)),
+    (lambda seat: TinyGridGame(length=60), lambda seat: TinyGridGame(length=60, drift=1)),
+])
+def test_divergent_game_raises_desync(normal, divergent):
     cfg = SessionConfig(input_delay=1, episodes=1, hash_interval=10)
-    s0 = Session(TinyGridGame(length=60), cfg, 0)
-    s1 = Session(TinyGridGame(length=60, drift=1), cfg, 1)
-    result = run_peers(None, cfg, link=LinkSpec(latency_ms=30), sessions=[s0, s1], seed=15)
+    s0, s1 = Session(normal(0), cfg, 0), Session(divergent(1), cfg, 1)
+    result = run_peers(None, cfg, link=LinkSpec(latency_ms=30), sessions=[s0, s1], seed=15,
+                       policy=random_policy(15, (1, 3)))
     for peer in result.peers:
         desyncs = events_of(peer, DesyncDetected)
         assert desyncs and peer.session.stats["desyncs"] == len(desyncs)
@@ -262,7 +273,7 @@ def test_corrupted_hash_is_detected_and_recorded():
                     data = encode(dataclasses.replace(msg, state_hash=bytes(8)))
             super().send(now_ms, src, dst, data)
 
-    make = tiny_grid_factory(length=60)
+    make = coin_chase(60)
     result = run_peers(make, cfg, network=Corrupting(seed=16, default=LinkSpec(latency_ms=30)), seed=16)
     p0, p1 = result.peers
     desyncs = events_of(p0, DesyncDetected)
@@ -299,7 +310,7 @@ def test_example_env_parity_under_latency_loss_and_away():
 # -- time sync and bandwidth ----------------------------------------------------------------------------------
 def test_time_sync_holds_back_a_peer_whose_clock_runs_fast():
     cfg = SessionConfig(input_delay=1, max_prediction=8, episodes=1)
-    make = tiny_grid_factory(length=450)
+    make = coin_chase(450)
     gaps = []
 
     def watch(seat, now, session):
@@ -318,7 +329,7 @@ def test_time_sync_holds_back_a_peer_whose_clock_runs_fast():
 
 def test_input_traffic_stays_under_2_kb_per_second_per_player():
     cfg = SessionConfig(input_delay=2, episodes=1)
-    make = tiny_grid_factory(length=600)  # 20 s
+    make = coin_chase(600)  # 20 s
     result = run_peers(make, cfg, link=LinkSpec(latency_ms=80, jitter_ms=20, loss=0.02), seed=19,
                        policy=random_policy(19, (1, 3)))
     seconds = result.end_ms / 1000

@@ -109,7 +109,6 @@ def test_graceful_shutdown_closes_sockets_with_1001_and_finishes_uploads(tmp_pat
 
         async def scenario():
             async with aiohttp.ClientSession() as s:
-                idle = await Client.connect(s, server.ws_url)  # never joins
                 a = await Client.connect(s, server.ws_url)
                 b = await Client.connect(s, server.ws_url)
                 ja = await a.join()

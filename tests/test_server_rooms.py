@@ -11,8 +11,9 @@ import pytest
 
 from pyodide_runtime.server.limits import TokenBucket
 from pyodide_runtime.server.rooms import JoinRefused, RoomRegistry, RoomSettings
-from pyodide_runtime.server.settings import ServerSettings, normalise_origin
-from pyodide_runtime.server.signaling import participant_from
+from pyodide_runtime.server.origins import normalise_origin, origin_allowed
+from pyodide_runtime.server.participants import participant_from
+from pyodide_runtime.server.settings import ServerSettings
 from pyodide_runtime.server.study import StudyError, load_study, safe_name
 
 SETTINGS = RoomSettings(size=2, idle_ttl=30, room_ttl=600, seat_grace=10, upload_ttl=100, max_rooms=5)
@@ -127,8 +128,7 @@ def test_seat_grace_expires_and_explicit_leave_is_final():
 def test_rooms_expire_when_idle_or_too_old():
     reg = RoomRegistry(SETTINGS)
     idle = reg.join("a", 0.0).room
-    old = reg.join("c", 0.0).room  # pairs with 'a'? no: 'a' is waiting, so 'c' joins it
-    assert old is idle
+    assert reg.join("c", 0.0).room is idle
     reg.join("e", 0.0)
     other = reg.join("f", 0.0).room
     reg.leave("a", 100.0)
@@ -208,6 +208,18 @@ def test_participant_id_from_recruitment_params():
     assert participant_from({"participant": "x" * 500})[0] == "x" * 128
     assert participant_from({"participant": "\u00e9\u00e9"}) == (None, None)
     assert participant_from({}) == (None, None)
+
+
+def test_origin_allowed():
+    allowed = ("https://lab.example.org",)
+    assert origin_allowed(None, "study.example.org", allowed)
+    assert origin_allowed("https://study.example.org", "study.example.org", allowed)
+    assert origin_allowed("http://127.0.0.1:8000", "127.0.0.1:8000", ())
+    assert origin_allowed("https://LAB.example.org", "study.example.org", allowed)
+    assert not origin_allowed("https://lab.example.org.evil.com", "study.example.org", allowed)
+    assert not origin_allowed("http://127.0.0.1:8001", "127.0.0.1:8000", ())
+    assert not origin_allowed("null", "127.0.0.1:8000", ())
+    assert origin_allowed("null", "127.0.0.1:8000", ("*",))
 
 
 def test_safe_name():

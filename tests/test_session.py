@@ -11,7 +11,7 @@ from pyodide_runtime.protocol import PROTOCOL_VERSION
 from pyodide_runtime.session import (
     EpisodeEnded, HandshakeFailed, Session, SessionEnded, SnapshotError, Started, TickResult,
 )
-from pyodide_runtime.testing import run_peers
+from pyodide_runtime.testing import LinkSpec, run_peers
 from pyodide_runtime.testing.games import TinyGridGame, tiny_grid_factory
 
 
@@ -158,3 +158,21 @@ def test_render_and_diagnostics():
     diag = peer.session.diagnostics()
     assert diag["outcome"] == "complete" and diag["confirmed_frames"] == 15
     assert diag["frames_simulated"] >= 15 and diag["packets_sent"] > 0 and sum(diag["rejected"].values()) == 0
+
+
+def test_custom_predictor_is_used_and_cannot_change_confirmed_data():
+    calls = []
+
+    def always_up(seat, frame, last):
+        calls.append((seat, frame))
+        return 1
+
+    cfg = SessionConfig(input_delay=0, max_prediction=6)
+    make = tiny_grid_factory(length=60)
+    link = LinkSpec(latency_ms=90)
+    plain = run_peers(make, cfg, link=link, seed=3)
+    custom = run_peers(make, cfg, link=link, seed=3,
+                       sessions=[Session(make(s), cfg, s, predictor=always_up) for s in range(2)])
+    assert calls and {seat for seat, _ in calls} == {0, 1}
+    assert custom.total("rollbacks") != plain.total("rollbacks")
+    assert custom.identical() and [p.rows for p in custom.peers] == [p.rows for p in plain.peers]

@@ -52,7 +52,7 @@ def test_predictors():
         make_predictor("psychic", (0,))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(seed=st.integers(0, 10_000), lag=st.integers(1, 8), window=st.integers(1, 10),
        policy=st.sampled_from(["repeat", "default"]))
 def test_rollback_gives_the_same_confirmed_records_as_known_inputs(seed, lag, window, policy):

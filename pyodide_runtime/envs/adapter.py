@@ -76,6 +76,7 @@ class EnvGame(Game):
         self._bot_rngs = {a: bot_rng(0, names.index(a)) for a in self._bot_order}
         self._snapshotter = choose_snapshotter(env, snapshot)
         self.global_rng = GlobalRngState(*(global_rng or (False, False)))
+        self._own_globals = self.global_rng.capture()
         self._last_obs: Mapping[str, Any] = {}
         self._frame = 0
         self._over = True
@@ -93,8 +94,15 @@ class EnvGame(Game):
     def reset(self, seed: int) -> ResetResult:
         seed = operator.index(seed)
         if self.global_rng:
+            outside = self.global_rng.capture()
             self.global_rng.seed(seed)
-        observations, infos = self._env_reset(seed)
+            try:
+                observations, infos = self._env_reset(seed)
+            finally:
+                self._own_globals = self.global_rng.capture()
+                self.global_rng.restore(outside)
+        else:
+            observations, infos = self._env_reset(seed)
         for index, agent in enumerate(self.agents):
             if agent in self._bots:
                 self._bot_rngs[agent] = bot_rng(seed, index)
@@ -107,6 +115,19 @@ class EnvGame(Game):
         return ResetResult(observations, infos)
 
     def step(self, inputs: Sequence[int]) -> StepResult:
+        if not self.global_rng:
+            return self._advance(inputs)
+        # The game keeps its own copy of the global generators, swapped in only while it steps, so several games
+        # in one process (simulated peers) do not draw from each other's sequences.
+        outside = self.global_rng.capture()
+        self.global_rng.restore(self._own_globals)
+        try:
+            return self._advance(inputs)
+        finally:
+            self._own_globals = self.global_rng.capture()
+            self.global_rng.restore(outside)
+
+    def _advance(self, inputs: Sequence[int]) -> StepResult:
         if self._over:
             raise RuntimeError("the episode is over; call reset(seed) first")
         if len(inputs) != len(self.seats):
@@ -143,7 +164,7 @@ class EnvGame(Game):
             self._frame,
             self._over,
             bots,
-            self.global_rng.capture() if self.global_rng else None,
+            self._own_globals if self.global_rng else None,
         )
 
     def set_state(self, state: tuple) -> None:
@@ -162,7 +183,7 @@ class EnvGame(Game):
                 last_obs.pop(agent, None)
         self._last_obs = last_obs
         if global_state is not None:
-            self.global_rng.restore(global_state)
+            self._own_globals = global_state
 
     def render(self) -> Any:
         if getattr(self.env, "render_mode", "") is None:
@@ -193,6 +214,7 @@ class EnvGame(Game):
         """Also save (and reseed on reset) the global ``random`` / ``numpy.random`` generators."""
         self.global_rng.python = self.global_rng.python or python
         self.global_rng.numpy = self.global_rng.numpy or numpy
+        self._own_globals = self.global_rng.capture()
 
     @property
     def snapshot_method(self) -> str:

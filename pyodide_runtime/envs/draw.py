@@ -10,7 +10,7 @@ colour strings. Shapes:
 - ``{"type": "text", "x", "y", "text", "fill"}`` with optional ``"size"`` (px), ``"align"`` (``left``,
   ``center``, ``right``) and ``"bold"``; ``x, y`` is the anchor at the text's alphabetic baseline.
 
-The helpers below only build these dicts; an env may equally write them by hand.
+The functions below only build these dicts; an env may equally write them by hand.
 """
 
 from __future__ import annotations

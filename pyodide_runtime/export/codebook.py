@@ -59,7 +59,7 @@ def codebook_markdown() -> str:
         presence = "always present" if f.required else "optional"
         out += [f"### `{f.path}`", "", f"{f.description}", "", f"*{f.kind}, {canon}, {presence}.*", ""]
         if f.order:
-            out += [f"Rows are sorted by {', '.join(f'`{o}`' for o in f.order)}.", ""]
+            out += [f"A row is identified by {', '.join(f'`{o}`' for o in f.order)}; rows follow that order.", ""]
         if f.columns:
             out += ["| Column | Type | Empty allowed | Meaning |", "|---|---|---|---|"]
             out += [

@@ -94,7 +94,8 @@ class Diagnostics:
     ``fast_forwards`` (start_frame, end_frame, at_ms), ``desyncs`` (frame, seat, local_hash, remote_hash).
     ``rendered`` maps a global frame to what the page showed for it; ``network`` holds RTT series, loss,
     frames-ahead series and rejected-message counts; ``stats`` the session's own counters
-    (``Session.diagnostics()``); ``tick_intervals_ms`` the page's tick intervals (summarised, not stored).
+    (``Session.diagnostics()``); ``tick_intervals_ms`` the page's tick intervals (summarised, not stored), or
+    ``tick_stats`` a summary the page computed itself.
     """
 
     user_agent: str | None = None
@@ -103,6 +104,7 @@ class Diagnostics:
     outcome: str | None = None
     end_reason: str | None = None
     tick_intervals_ms: Sequence[float] = ()
+    tick_stats: Mapping[str, Any] | None = None
     rendered: Mapping[int, Any] = field(default_factory=dict)
     rollbacks: Sequence[Any] = ()
     away: Sequence[Any] = ()
@@ -138,10 +140,11 @@ class Diagnostics:
         return cls(**kw)
 
     def tick_summary(self) -> dict[str, Any] | None:
-        """Count, mean, median, p95 and max of the tick intervals (``None`` if none were given)."""
+        """Count, mean, median, p95 and max of the tick intervals (``tick_stats`` when the page computed them;
+        ``None`` if neither was given)."""
         ticks = sorted(float(t) for t in self.tick_intervals_ms)
         if not ticks:
-            return None
+            return dict(self.tick_stats) if self.tick_stats is not None else None
         n = len(ticks)
         return {
             "count": n, "mean_ms": sum(ticks) / n, "median_ms": ticks[n // 2],

@@ -39,6 +39,12 @@ class Exporter:
         c = self.context
         return bundle_name(c.study, c.session, c.participant, c.seat)
 
+    def update(self, log: Any) -> int:
+        """Encode the records confirmed since the last call (cheap; call it every tick or every few frames to
+        spread the encoding over the session). Returns how many frames are encoded in all."""
+        self.encoder.update(log)
+        return self.encoder.frames_done
+
     def checkpoint(self, log: Any, diagnostics: Diagnostics | None = None) -> bytes:
         """The records confirmed since the previous checkpoint, plus the current tail and diagnostics."""
         cp = Checkpoint.from_log(log, self.context, since=self._last, diagnostics=diagnostics, encoder=self.encoder)

@@ -52,7 +52,7 @@ class FileSpec:
 
     ``canonical`` files are byte-identical for every participant of a session; for ``metadata.json`` only the
     member named by ``canonical_member`` is. ``required`` files are always present; ``order`` names the columns
-    that sort the rows.
+    that identify a row, in the order rows are written (agents in the env's order, not alphabetically).
     """
 
     path: str

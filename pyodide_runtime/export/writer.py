@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from pyodide_runtime.canonical import digest, to_canonical
@@ -58,6 +59,9 @@ class TableEncoder:
         self._limit = context.inline_limit
         self.frame_chunks: list[str] = []
         self.reset_chunks: list[str] = []
+        #: frames_done / starts_done before each chunk, so a checkpoint can take the text since a point
+        self._frame_marks: list[int] = []
+        self._reset_marks: list[int] = []
         self.blobs: dict[str, str] = {}
         #: episode -> [seed, start_frame, frames, ended, terminated, truncated]
         self.episodes: dict[int, list[Any]] = {}
@@ -66,11 +70,11 @@ class TableEncoder:
         self.last_hash: str | None = None
 
     # -- cells --------------------------------------------------------------------------------------------------
-    def _json(self, value: Any) -> str:
+    def _json(self, value: Any, inline: bool = False) -> str:
         if value is _MISSING:
             return ""
         text = json_cell(value)
-        if len(text) > self._limit:
+        if len(text) > self._limit and not inline:
             key = hashlib.sha256(text.encode("utf-8")).hexdigest()
             self.blobs[key] = text
             return schema.BLOB_PREFIX + key
@@ -84,7 +88,7 @@ class TableEncoder:
         extra: set[str] | None = None
         known = self._agent_set
         for i, m in enumerate(maps):
-            if not known.issuperset(m):
+            if type(m) is not dict or not known.issuperset(m):
                 m = maps[i] = _mapping(m)
                 more = [k for k in m if k not in known]
                 if more:
@@ -109,7 +113,9 @@ class TableEncoder:
         else:
             head = f"{self._qsession},false,{rec.episode},{rec.frame},{rec.global_frame},"
             end = f",{_b(rec.episode_over)},%s,%s\n"
-        seat_of, qagent, cell, jcell = self._seat_of, self._qagent, scalar_cell, self._json
+        seat_of, qagent, cell = self._seat_of, self._qagent, scalar_cell
+        # Tail rows inline every value: blobs.csv is canonical and must hold only what confirmed rows use.
+        jcell = self._json if confirmed else partial(self._json, inline=True)
         lines = []
         for agent in agents:
             seat = seat_of.get(agent)
@@ -161,12 +167,28 @@ class TableEncoder:
         if records:
             self.last_hash = records[-1].state_hash
         if new_resets:
+            self._reset_marks.append(self.starts_done)
             self.reset_chunks.append(new_resets)
         if new_frames:
+            self._frame_marks.append(self.frames_done)
             self.frame_chunks.append(new_frames)
         self.starts_done += len(starts)
         self.frames_done += len(records)
         return new_frames, new_resets
+
+    def frames_since(self, frames: int) -> str:
+        """Encoded frame rows from confirmed frame ``frames`` on (a point where an update started)."""
+        return "".join(t for m, t in zip(self._frame_marks, self.frame_chunks) if m >= frames)
+
+    def resets_since(self, starts: int) -> str:
+        return "".join(t for m, t in zip(self._reset_marks, self.reset_chunks) if m >= starts)
+
+    def set_chunks(self, frames: list[tuple[int, str]], resets: list[tuple[int, str]]) -> None:
+        """Install already encoded chunks as ``(mark, text)`` pairs (checkpoint recovery)."""
+        self._frame_marks = [m for m, _ in frames]
+        self.frame_chunks = [t for _, t in frames]
+        self._reset_marks = [m for m, _ in resets]
+        self.reset_chunks = [t for _, t in resets]
 
     def episodes_text(self) -> str:
         q = self._qsession
@@ -245,14 +267,18 @@ def _table(spec: schema.FileSpec, rows: Iterable[list[str]]) -> str:
     return spec.header + "\n" + "".join(row(r) for r in rows)
 
 
-def _diag_frames(records: Iterable[Any], confirmed: int, rendered: Mapping[int, Any]) -> Iterable[list[str]]:
+def diag_frame_text(records: Iterable[Any], confirmed: int, rendered: Mapping[int, Any]) -> str:
+    """Rows (no header) of diagnostics/frames.csv for ``records``."""
+    lines = []
     for rec in records:
-        shown = rendered.get(rec.global_frame, _MISSING) if rendered else _MISSING
-        yield [
-            str(rec.global_frame), str(rec.episode), str(rec.frame), _b(rec.global_frame < confirmed),
-            _b(rec.speculative), str(rec.resimulated), _f(rec.first_ms), _f(rec.confirmed_ms), _b(rec.desynced),
-            "" if shown is _MISSING else json_cell(shown),
-        ]
+        g = rec.global_frame
+        shown = rendered.get(g, _MISSING) if rendered else _MISSING
+        lines.append(
+            f"{g},{rec.episode},{rec.frame},{_b(g < confirmed)},{_b(rec.speculative)},{rec.resimulated},"
+            f"{_f(rec.first_ms)},{_f(rec.confirmed_ms)},{_b(rec.desynced)},"
+            f"{'' if shown is _MISSING else quote(json_cell(shown))}\n"
+        )
+    return "".join(lines)
 
 
 def away_spans(records: Sequence[Any], seats: int) -> list[dict[str, Any]]:
@@ -273,11 +299,6 @@ def away_spans(records: Sequence[Any], seats: int) -> list[dict[str, Any]]:
 
 def _items(items: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
     return [_as_dict(x, names) for x in items]
-
-
-def diag_frame_text(records: Iterable[Any], confirmed: int, rendered: Mapping[int, Any]) -> str:
-    """Rows (no header) of diagnostics/frames.csv for ``records``."""
-    return "".join(row(r) for r in _diag_frames(records, confirmed, rendered))
 
 
 def build_files(

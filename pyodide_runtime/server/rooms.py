@@ -148,6 +148,7 @@ class RoomRegistry:
         self.settings = settings or RoomSettings()
         self._token = token
         self._rooms: dict[str, Room] = {}  # by token
+        self._ids: set[str] = set()
         self._public: dict[str, Room] = {}  # rooms still filling, in creation order
         self._seats: dict[str, tuple[Room, Seat]] = {}  # by seat token
         self._conns: dict[Conn, tuple[Room, Seat]] = {}
@@ -201,16 +202,18 @@ class RoomRegistry:
         """A new empty room. Refused with ``server-full`` when ``max_rooms`` rooms are alive."""
         if len(self._rooms) >= self.settings.max_rooms:
             raise JoinRefused("server-full", "the server is at its room limit; try again in a few minutes")
+        public_id = secrets.token_hex(4)
+        while public_id in self._ids:  # short public ids: rule out collisions
+            public_id = secrets.token_hex(4)
         room = Room(
-            id=secrets.token_hex(4),
+            id=public_id,
             token=self._token(18),
             size=self.settings.size,
             private=private,
             created=now,
             empty_since=now,
         )
-        while room.id in {r.id for r in self._rooms.values()}:  # 32-bit public ids: make collisions harmless
-            room.id = secrets.token_hex(4)
+        self._ids.add(public_id)
         self._rooms[room.token] = room
         if not private:
             self._public[room.token] = room
@@ -336,6 +339,7 @@ class RoomRegistry:
 
     def _remove(self, room: Room, now: float) -> None:
         del self._rooms[room.token]
+        self._ids.discard(room.id)
         self._public.pop(room.token, None)
         until = now + self.settings.upload_ttl
         for seat in room.seats:

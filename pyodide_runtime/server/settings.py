@@ -4,25 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from pyodide_runtime.server.origins import normalise_origin
 from pyodide_runtime.server.rooms import RoomSettings
 
-__all__ = ["ServerSettings", "normalise_origin"]
-
-
-def normalise_origin(origin: str) -> str:
-    """``scheme://host[:port]`` in lower case, the form browsers send in the ``Origin`` header."""
-    if origin == "*":
-        return origin
-    parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise ValueError(f"origin {origin!r} must look like https://example.org or http://host:port")
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+__all__ = ["ServerSettings"]
 
 
 @dataclass(frozen=True)

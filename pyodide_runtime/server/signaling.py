@@ -15,19 +15,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from pyodide_runtime.server.eventlog import EventLog
 from pyodide_runtime.server.limits import TokenBucket
+from pyodide_runtime.server.origins import origin_allowed
+from pyodide_runtime.server.participants import participant_from
 from pyodide_runtime.server.rooms import Joined, JoinRefused, Room, RoomRegistry
 from pyodide_runtime.server.settings import ServerSettings
 
-__all__ = ["Hub", "participant_from", "PARTICIPANT_PARAMS", "BROADCAST", "CLOSE_REPLACED", "CLOSE_EXPIRED"]
+__all__ = ["Hub", "BROADCAST", "CLOSE_REPLACED", "CLOSE_EXPIRED", "CLOSE_REFUSED"]
 
-#: Query parameters that recruitment platforms use for the participant id, in order of preference.
-PARTICIPANT_PARAMS = ("PROLIFIC_PID", "participant", "participant_id", "participantId", "workerId", "worker_id", "PID")
 #: Binary relay frames addressed to this seat go to every other seat of the room.
 BROADCAST = 0xFF
 #: Close codes of our own (4000-4999 are for applications).
@@ -35,20 +34,7 @@ CLOSE_REPLACED = 4000  # the seat was reclaimed by a newer connection (a reload)
 CLOSE_EXPIRED = 4001  # the room expired
 CLOSE_REFUSED = 4003  # the join was refused; an error message came first
 
-_PARTICIPANT_CHARS = re.compile(r"[^A-Za-z0-9._~@+:-]")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_PARTICIPANT_MAX = 128
-
-
-def participant_from(params: dict[str, Any]) -> tuple[str | None, str | None]:
-    """``(participant id, the parameter it came from)`` from URL-style params; sanitised and length-capped."""
-    for key in PARTICIPANT_PARAMS:
-        value = params.get(key)
-        if isinstance(value, str) and value:
-            clean = _PARTICIPANT_CHARS.sub("", value)[:_PARTICIPANT_MAX]
-            if clean:
-                return clean, key
-    return None, None
 
 
 @dataclass(eq=False)
@@ -99,21 +85,8 @@ class Hub:
     # ----------------------------------------------------------------------------------------------- HTTP side
 
     def origin_allowed(self, request: web.Request) -> bool:
-        """Same-origin (the ``Host`` the browser used) or listed in ``allow_origins``; no header is allowed."""
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True  # not a browser: the Origin check only protects browsers from cross-site pages
-        allowed = self.settings.allow_origins
-        if "*" in allowed:
-            return True
-        try:
-            parts = urlsplit(origin)
-            netloc = parts.netloc.lower()
-        except ValueError:
-            return False
-        if netloc and netloc == request.host.lower():
-            return True
-        return origin.lower().rstrip("/") in allowed
+        """Whether the request's ``Origin`` may use this server (see :func:`origin_allowed`)."""
+        return origin_allowed(request.headers.get("Origin"), request.host, self.settings.allow_origins)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The ``/ws`` handler."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pyodide_support import pyodide_assets, run_in_pyodide  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.pyodide
 

@@ -1,7 +1,7 @@
 """Run Python inside real Pyodide under Node (the npm package with the self-hosted assets).
 
 Node is the faster of the two Pyodide hosts for testing the core: no browser process, the same wasm build, the
-same floats (see the README, 'Test layers').
+same floats (see the README, 'Test layers'). Test modules import the fixtures from here explicitly.
 """
 
 from __future__ import annotations
