@@ -18,6 +18,7 @@ from pyodide_runtime import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("pyodide_runtime.commands.assets", "fetch and verify the self-hosted Pyodide assets"),
     "simulate": ("pyodide_runtime.commands.simulate", "run peers in one process over a seeded simulated network"),
+    "bench": ("pyodide_runtime.commands.bench", "measure the engine against bare env.step, in CPython and Pyodide"),
 }
 
 
