@@ -18,7 +18,7 @@ def test_example_env_bench_exercises_rollback_and_fast_forward():
     assert out["fast_forward_frames"] > 0
     for key in ("bare_step_us", "game_step_us", "engine_frame_us", "resim_frame_us", "fast_forward_fps"):
         assert out[key] > 0, key
-    assert out["engine_ratio"] == round(out["engine_frame_us"] / out["bare_step_us"], 3)
+    assert abs(out["engine_ratio"] - out["engine_frame_us"] / out["bare_step_us"]) < 0.01 * out["engine_ratio"]
 
 
 def test_cartpole_bench_with_the_generic_fallback():
