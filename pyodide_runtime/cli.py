@@ -18,6 +18,8 @@ from pyodide_runtime import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("pyodide_runtime.commands.assets", "fetch and verify the self-hosted Pyodide assets"),
     "simulate": ("pyodide_runtime.commands.simulate", "run peers in one process over a seeded simulated network"),
+    "compare": ("pyodide_runtime.commands.compare", "compare the canonical data of two exports"),
+    "validate": ("pyodide_runtime.commands.validate", "check an export bundle's integrity and consistency"),
     "bench": ("pyodide_runtime.commands.bench", "measure the engine against bare env.step, in CPython and Pyodide"),
 }
 

@@ -179,7 +179,9 @@ class FrameLog:
         every = self.sample_every
         sha256 = hashlib.sha256
         keys = _KEY_STRUCTS
-        self._promote_starts(count, now_ms)
+        starts = self._pending_starts
+        if starts:
+            self._promote_starts(count, now_ms)
         while spec and spec[0].global_frame < count:
             rec = spec.popleft()
             if rec.global_frame != len(self.confirmed) or rec.confirmed_ms is not None:
@@ -195,7 +197,8 @@ class FrameLog:
             rec.state_hash = self._chain.hex()
             self.confirmed.append(rec)
             out.append(rec)
-            self._promote_starts(count, now_ms)
+            if starts:
+                self._promote_starts(count, now_ms)
         return out
 
     def _promote_starts(self, count: int, now_ms: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
 
@@ -46,7 +47,7 @@ def test_python_backend_round_trips(bundle):
 
 
 def test_pandas_frames_in_one_line(bundle):
-    pd = pytest.importorskip("pandas")
+    pd = importlib.import_module("pandas")
     data, log = bundle
     frames = load(data).frames
     assert isinstance(frames, pd.DataFrame)
@@ -63,7 +64,7 @@ def test_pandas_frames_in_one_line(bundle):
 
 
 def test_polars_backend(bundle):
-    pl = pytest.importorskip("polars")
+    pl = importlib.import_module("polars")
     data, log = bundle
     frames = load(data, backend="polars").frames
     assert isinstance(frames, pl.DataFrame) and frames.height == 2 * len(log.confirmed)
@@ -71,8 +72,8 @@ def test_polars_backend(bundle):
 
 
 def test_csv_reads_directly_with_pandas_and_polars(bundle):
-    pd = pytest.importorskip("pandas")
-    pl = pytest.importorskip("polars")
+    pd = importlib.import_module("pandas")
+    pl = importlib.import_module("polars")
     files = unzip(bundle[0])
     direct = pd.read_csv(io.BytesIO(files["frames.csv"]))
     loaded = load(bundle[0]).frames
@@ -83,7 +84,7 @@ def test_csv_reads_directly_with_pandas_and_polars(bundle):
 
 
 def test_odd_values_with_pandas_keep_exact_floats_and_missing_cells():
-    pytest.importorskip("pandas")
+    importlib.import_module("pandas")
     game = OddGame()
     config = SessionConfig(episodes=1)
     log = drive_log(game, config, [(1,)] * 6)
@@ -103,3 +104,11 @@ def test_odd_values_with_pandas_keep_exact_floats_and_missing_cells():
 def test_unknown_backend_is_refused(bundle):
     with pytest.raises(ValueError):
         load(bundle[0], backend="spreadsheet")
+
+
+def test_without_pandas_auto_gives_plain_lists(bundle, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # makes `import pandas` fail
+    b = load(bundle[0])
+    assert b.backend == "python" and isinstance(b.frames, list) and b.frames[0]["agent"] == "player_0"

@@ -74,8 +74,14 @@ def test_real_harness_fault_matrix_gives_byte_identical_canonical_data(fault):
     for files in bundles:
         meta = json.loads(files["metadata.json"])
         assert meta["canonical"]["status"] == "complete" and "unconfirmed_tail.csv" not in files
-    rollbacks = sum(len(f["diagnostics/rollbacks.csv"].splitlines()) - 1 for f in bundles)
-    assert rollbacks > 0  # the scenario really exercised rollback
+    def rows(name: str) -> int:
+        return sum(len(f[name].splitlines()) - 1 for f in bundles)
+
+    assert rows("diagnostics/rollbacks.csv") > 0  # the scenario really exercised rollback
+    if "away" in FAULTS[fault]:  # ... and tab-away periods with the fast-forward after them
+        assert rows("diagnostics/away.csv") > 0 and rows("diagnostics/fast_forwards.csv") > 0
+        away_frames = [r for r in csv.DictReader(io.StringIO(a["frames.csv"].decode())) if r["away"] == "true"]
+        assert away_frames  # away is canonical data: the same frames flagged in both exports
 
 
 def test_harness_partial_session_keeps_the_tail_apart():

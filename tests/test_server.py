@@ -110,7 +110,7 @@ def test_study_json_and_env_file(server: ServerProcess):
             source = (REPO / "pyodide_runtime" / "envs" / "examples" / "coin_chase.py").read_bytes()
             assert study["study"] == "pilot_1"
             assert study["config"] == STUDY_CONFIG and study["players"] == 2
-            assert study["env"]["function"] == "make_env"
+            assert (study["env"]["spec"], study["env"]["function"]) == ("coin_chase.py:make_env", "make_env")
             assert study["env"]["file"] == {"url": "/study/coin_chase.py", "name": "coin_chase.py",
                                             "sha256": hashlib.sha256(source).hexdigest()}
             assert study["ws_url"] == "/ws" and study["bridge_url"] == "/js_bridge/"
@@ -254,6 +254,10 @@ def test_signaling_relay_stamps_the_sender_seat(server: ServerProcess):
             assert (await a.expect("pong"))["t"] == 12.5
             await a.ws.send_str("not json")
             assert (await a.expect("error"))["code"] == "bad-json"
+            await a.ws.send_str("[" * (MAX_MESSAGE - 10))  # nesting deep enough to exhaust a recursive parser
+            assert (await a.expect("error"))["code"] == "bad-json"
+            await a.send(type="signal", to=1, data="still connected")
+            assert (await b.expect("signal"))["data"] == "still connected"
             assert await b.silent(0.2)
             for client in (a, b):
                 await client.close()
@@ -436,6 +440,13 @@ def test_upload_verified_by_hash_stored_once(server: ServerProcess):
                 assert r.status == 400
             big = b"x" * (11 * 1024)
             async with s.post(url, params={**params, "sha256": hashlib.sha256(big).hexdigest()}, data=big) as r:
+                assert r.status == 413
+
+            async def chunked():  # no Content-Length: the limit is enforced while streaming
+                for _ in range(11):
+                    yield b"x" * 1024
+
+            async with s.post(url, params={**params, "sha256": hashlib.sha256(big).hexdigest()}, data=chunked()) as r:
                 assert r.status == 413
             async with s.get(url) as r:
                 assert r.status == 405

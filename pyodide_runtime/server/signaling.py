@@ -151,7 +151,7 @@ class Hub:
     async def _on_text(self, conn: Connection, data: str, query: dict[str, str]) -> None:
         try:
             message = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self._error(conn, "bad-json", "control messages must be JSON objects")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -300,7 +300,10 @@ class Hub:
         """Call :meth:`expire` every ``interval`` seconds, forever."""
         while True:
             await asyncio.sleep(interval)
-            await self.expire()
+            try:
+                await self.expire()
+            except Exception as exc:  # noqa: BLE001 - keep expiring rooms whatever one pass ran into
+                self.log("error", where="expiry", message=f"{type(exc).__name__}: {exc}")
 
     async def close_all(self) -> None:
         """Shutdown: refuse new sockets and close every open one with 1001 (going away)."""

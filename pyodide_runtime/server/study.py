@@ -60,6 +60,8 @@ class Study:
         """The study part of ``/study.json``."""
         env: dict[str, Any] = {"spec": self.env_spec, "function": self.function, "file": None}
         if self.env_file is not None:
+            # The page writes the file into its own file system; where it lives on this machine is not its concern.
+            env["spec"] = f"{self.env_file.name}:{self.function}"
             env["file"] = {
                 "url": "/study/" + quote(self.env_file.name),
                 "name": self.env_file.name,

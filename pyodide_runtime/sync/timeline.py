@@ -179,14 +179,16 @@ class Timeline:
         if self.pending_rollback is not None:
             raise RuntimeError("promotion with a rollback pending")
         count = min(self.queues.confirmed_count(), self.frame)
-        if count <= self.log.confirmed_count:
+        first = self.log.confirmed_count
+        if count <= first:
             return []
         out = self.log.promote(count, now_ms)
         snaps, used = self._snapshots, self._used
         if snaps:
-            for g in [g for g in snaps if g < count]:
-                del snaps[g]
-                used.pop(g, None)
+            # snapshots only exist past the confirmed frame, so these are the ones that just became unneeded
+            for g in range(first, count):
+                if snaps.pop(g, None) is not None:
+                    used.pop(g, None)
         return out
 
     @property
