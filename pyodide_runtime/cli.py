@@ -17,6 +17,7 @@ from pyodide_runtime import __version__
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("pyodide_runtime.commands.assets", "fetch and verify the self-hosted Pyodide assets"),
+    "serve": ("pyodide_runtime.commands.serve", "serve a study: page, assets, rooms, signaling, relay and uploads"),
     "simulate": ("pyodide_runtime.commands.simulate", "run peers in one process over a seeded simulated network"),
     "compare": ("pyodide_runtime.commands.compare", "compare the canonical data of two exports"),
     "validate": ("pyodide_runtime.commands.validate", "check an export bundle's integrity and consistency"),

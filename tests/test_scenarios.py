@@ -13,7 +13,7 @@ from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.protocol import Inputs, decode, encode
 from pyodide_runtime.session import (
     DesyncDetected, EpisodeEnded, FastForward, HandshakeFailed, PeerAway, PeerBack, RollbackEvent, Session,
-    SessionEnded, Stalled,
+    SessionEnded, Stalled, Started,
 )
 from pyodide_runtime.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers, scripted_policy
 from pyodide_runtime.testing.games import TinyGridGame
@@ -336,3 +336,15 @@ def test_input_traffic_stays_under_2_kb_per_second_per_player():
     for peer in result.peers:
         assert peer.session.stats["bytes_sent"] / seconds < 1500
     assert result.identical()
+
+
+def test_late_joiner_waits_in_the_handshake():
+    cfg = SessionConfig(input_delay=2, episodes=1)
+    make = coin_chase(60)
+    result = run_peers(make, cfg, link=LinkSpec(latency_ms=50), start_ms=[0.0, 2500.0], seed=20)
+    p0, p1 = result.peers
+    started = [next(e.now_ms for e in p.events if isinstance(e, Started)) for p in (p0, p1)]
+    assert started[0] >= 2500 and started[1] >= 2500  # nobody runs frames alone
+    assert p0.ticks > p1.ticks + 60  # seat 0 ticked through the wait
+    assert all(p.outcome == "complete" for p in result.peers)
+    assert_parity(result, make, cfg)

@@ -23,7 +23,7 @@ from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.framelog import FrameRecord
 from pyodide_runtime.session import Session, SessionEnded
-from pyodide_runtime.testing.netsim import LinkSpec, Network
+from pyodide_runtime.testing.netsim import LinkSpec, Network, VirtualClock
 
 __all__ = [
     "AwaySpan", "PeerResult", "SimulationResult", "InputPolicy", "random_policy", "scripted_policy",
@@ -162,7 +162,9 @@ def run_peers(
     """Run ``config.players`` peers until every session ends (or ``max_ms`` of virtual time).
 
     ``make_game(seat)`` builds each peer's game. ``disconnect`` maps a seat to ``(time_ms, goodbye)``.
-    ``clock_rate[s]`` scales the time seat ``s`` reads (clock drift: 1.01 runs 1% fast).
+    ``clock_rate[s]`` scales the time seat ``s`` reads (clock drift: 1.01 runs 1% fast). ``start_ms[s]`` is
+    when seat ``s`` first ticks (a page that loads late); ``tick_jitter_ms`` jitters every tick interval.
+    ``on_tick(seat, now_ms, session)`` is called after each tick.
     Pass ``sessions`` to run pre-built sessions (e.g. with a different game on one peer).
     """
     n = config.players
@@ -185,7 +187,7 @@ def run_peers(
                 return span
         return None
 
-    t = 0.0
+    clock = VirtualClock()
     while True:
         live = [s for s in range(n) if not gone[s] and not peers[s].ended]
         if not live:
@@ -193,6 +195,7 @@ def run_peers(
         t = min(next_tick[s] for s in live)
         if t > max_ms:
             break
+        clock.advance_to(t)
         for s in live:
             if next_tick[s] != t:
                 continue
@@ -224,7 +227,7 @@ def run_peers(
                 step = max(1.0, step + rng.uniform(-tick_jitter_ms, tick_jitter_ms))
             next_tick[s] = t + step
     results = [PeerResult(s, peers[s], events[s], ticks[s]) for s in range(n)]
-    return SimulationResult(results, dict(net.stats), t)
+    return SimulationResult(results, dict(net.stats), clock.now_ms)
 
 
 def ended_event(peer: PeerResult) -> SessionEnded | None:
