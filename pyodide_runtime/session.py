@@ -246,6 +246,7 @@ class Session:
         self._seq = 0
         self._stalled = False
         self._wait_frames = 0
+        self._skip_next = False
         self._next_sync_frame = config.fps
         self._away_since: float | None = None
         self._away_gap = 0.0
@@ -491,12 +492,15 @@ class Session:
         if due <= 0:
             return
         if self._wait_frames > 0:
-            self._wait_frames -= 1
-            self._epoch += self._frame_ms
-            self.stats["time_sync_skips"] += 1
-            due -= 1
-            if due <= 0:
-                return
+            # Skip every other frame while time sync asks us to wait: a slowdown rather than a visible pause.
+            self._skip_next = not self._skip_next
+            if self._skip_next:
+                self._wait_frames -= 1
+                self._epoch += self._frame_ms
+                self.stats["time_sync_skips"] += 1
+                due -= 1
+                if due <= 0:
+                    return
         fast_forward = due >= cfg.fast_forward_threshold
         value = self.defaults[self.seat] | AWAY_BIT if (away or fast_forward) else local_input
         start = tl.frame

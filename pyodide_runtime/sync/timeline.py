@@ -197,8 +197,3 @@ class Timeline:
 
     def oldest_snapshot(self) -> int | None:
         return min(self._snapshots) if self._snapshots else None
-
-    def set_clock(self, now_ms: float) -> None:
-        self._clock = now_ms
-
-
