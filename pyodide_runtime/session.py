@@ -47,13 +47,13 @@ Records
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.framelog import FrameLog, FrameRecord
-from pyodide_runtime.protocol.codec import MAX_PACKET, DecodeError, decode, encode, fit_values, peek_header, T_HELLO
+from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, encode, fit_values, peek_header
 from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello, Inputs
 from pyodide_runtime.sync.inputs import InputQueues
 from pyodide_runtime.sync.prediction import Predictor, make_predictor
@@ -438,15 +438,16 @@ class Session:
         for p in self.peers.values():
             if p.gone:
                 continue
+            if self.state == _DRAINING:
+                if now_ms - p.last_heard > cfg.disconnect_timeout_ms:
+                    p.gone = True  # our data is complete; its goodbye was lost or it left: stop waiting for acks
+                continue
             limit = cfg.away_silence_timeout_ms if p.away else cfg.disconnect_timeout_ms
             if now_ms - p.last_heard > limit:
-                if self.state == _DRAINING:
-                    p.gone = True  # our data is complete; stop waiting for its acks
-                    continue
                 self._end(now_ms, "partial", f"seat {p.seat} disconnected (silent for {limit} ms)",
                           GoodbyeReason.LEFT)
                 return True
-            if p.away and now_ms - p.away_since > cfg.away_timeout_ms and self.state == _RUNNING:
+            if p.away and now_ms - p.away_since > cfg.away_timeout_ms:
                 self._end(now_ms, "partial", f"seat {p.seat} away longer than {cfg.away_timeout_ms} ms",
                           GoodbyeReason.AWAY_TIMEOUT)
                 return True
@@ -539,7 +540,9 @@ class Session:
         leads = [p.sync.lead() for p in self.peers.values() if not (p.gone or p.away)]
         lead = max(leads, default=0.0)
         if lead >= self.config.time_sync_threshold:
-            self._wait_frames += int(lead)
+            # At most a few frames per second: a peer that is behind because it is catching up after a
+            # freeze closes the gap itself within a second, and must not drag this one down meanwhile.
+            self._wait_frames += min(int(lead), max(1, self.config.fps // 6))
             for p in self.peers.values():
                 p.sync.reset()
 

@@ -118,7 +118,8 @@ def check_scenario(sc: Scenario) -> None:
         assert peer.outcome == "complete", peer.session.end_reason
         assert peer.session.stats["desyncs"] == 0
         assert not peer.tail
-        assert sum(peer.session.stats["rejected"][k] for k in ("malformed", "conflict", "invalid_input", "wrong_seat")) == 0
+        rejected = peer.session.stats["rejected"]
+        assert sum(rejected[k] for k in ("malformed", "conflict", "invalid_input", "wrong_seat")) == 0
     assert result.identical()
     records = result.peers[0].records
     assert len(records) == sc.episodes * sc.length

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from pyodide_runtime.testing.games import TinyGridGame as CoinGame
 from pyodide_runtime.config import SessionConfig
-from pyodide_runtime.protocol import AWAY_BIT, MAX_PACKET, PROTOCOL_VERSION, DecodeError, Goodbye, GoodbyeReason, Hello, Inputs, decode, encode
+from pyodide_runtime.protocol import (
+    AWAY_BIT, MAX_PACKET, PROTOCOL_VERSION, DecodeError, Goodbye, GoodbyeReason, Hello, Inputs, decode, encode,
+)
 from pyodide_runtime.protocol.codec import MAX_RUNS, fit_values
 from pyodide_runtime.session import REJECT_KINDS, Session
 
@@ -171,3 +173,28 @@ def test_random_bytes_never_raise(data):
     assert total <= 3
     if total == 3:
         assert after == before
+
+
+@settings(max_examples=300)
+@given(
+    seq=st.integers(0, 2**32 - 1), frame=st.integers(0, 2**32 - 1), ack=st.integers(0, 2**32 - 1),
+    adv=st.integers(-128, 127), start=st.one_of(st.integers(0, 12), st.integers(0, 2**32 - 1)),
+    values=st.lists(st.integers(0, 0xFFFF), max_size=40), hash_frame=st.integers(-1, 2**32 - 1),
+    seat=st.integers(0, 255), reason=st.integers(0, 4), final=st.integers(0, 2**32 - 1),
+)
+def test_structurally_valid_but_hostile_packets_never_raise_or_rewrite_known_inputs(
+    seq, frame, ack, adv, start, values, hash_frame, seat, reason, final
+):
+    a, _ = _pair()
+    known = list(a.queues.queues[1])
+    packets = [
+        encode(Inputs(seat, seq, frame, ack, adv, start, tuple(values[: fit_values(values)]), hash_frame, b"\x01" * 8)),
+        encode(Hello(seat, seat % 4, "x" * (seat % 7), "1", bytes(16), seq, seat)),
+    ]
+    for data in packets:
+        a.receive(20.0, data)
+    a.tick(40.0, 1)
+    assert a.queues.queues[1][: len(known)] == known
+    a.receive(41.0, encode(Goodbye(seat, GoodbyeReason(reason), final)))
+    a.tick(60.0, 1)
+    assert a.queues.queues[1][: len(known)] == known

@@ -10,7 +10,7 @@ from pyodide_runtime.commands.simulate import DEFAULT_ENV as COIN_CHASE
 from pyodide_runtime.canonical import canonical_bytes
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.loading import load_game
-from pyodide_runtime.protocol import Inputs, decode, encode
+from pyodide_runtime.protocol import decode, encode
 from pyodide_runtime.session import (
     DesyncDetected, EpisodeEnded, FastForward, HandshakeFailed, PeerAway, PeerBack, RollbackEvent, Session,
     SessionEnded, Stalled, Started,
@@ -54,7 +54,8 @@ def test_late_input_in_the_last_frames_of_an_episode(late):
     assert late_rollbacks, events_of(p0, RollbackEvent)
     for peer in result.peers:
         assert peer.outcome == "complete"
-        assert [(e.episode, e.last_frame) for e in events_of(peer, EpisodeEnded)] == [(0, length - 1), (1, 2 * length - 1)]
+        ends = [(e.episode, e.last_frame) for e in events_of(peer, EpisodeEnded)]
+        assert ends == [(0, length - 1), (1, 2 * length - 1)]
     assert_parity(result, make, cfg)
 
 
@@ -123,7 +124,8 @@ def test_cascaded_rollbacks_three_players():
 def test_packet_loss_with_active_inputs():
     cfg = SessionConfig(input_delay=2, max_prediction=8, episodes=2)
     make = coin_chase(60)
-    result = run_peers(make, cfg, link=LinkSpec(latency_ms=60, jitter_ms=20, loss=0.3), policy=random_policy(3, (1, 4)), seed=3)
+    link = LinkSpec(latency_ms=60, jitter_ms=20, loss=0.3)
+    result = run_peers(make, cfg, link=link, policy=random_policy(3, (1, 4)), seed=3)
     assert result.network["lost"] > 50 and result.total("rollbacks") > 0
     assert all(p.outcome == "complete" for p in result.peers)
     assert_parity(result, make, cfg)
@@ -347,4 +349,22 @@ def test_late_joiner_waits_in_the_handshake():
     assert started[0] >= 2500 and started[1] >= 2500  # nobody runs frames alone
     assert p0.ticks > p1.ticks + 60  # seat 0 ticked through the wait
     assert all(p.outcome == "complete" for p in result.peers)
+    assert_parity(result, make, cfg)
+
+
+def test_lost_goodbyes_do_not_hold_a_finished_peer_hostage():
+    """Every goodbye is dropped and the partner is away at the end: the finished peer still completes soon."""
+    cfg = SessionConfig(input_delay=1, episodes=1, disconnect_timeout_ms=1500)
+
+    class NoGoodbyes(Network):
+        def send(self, now_ms, src, dst, data):
+            if data[2] != 3:  # goodbye packets vanish
+                super().send(now_ms, src, dst, data)
+
+    make = coin_chase(90)  # 3 s
+    net = NoGoodbyes(seed=22, default=LinkSpec(latency_ms=40))
+    result = run_peers(make, cfg, network=net, away=[AwaySpan(1, 1500, 60_000, "worker")], seed=22)
+    assert any(r.away[1] for r in result.peers[0].records)
+    assert all(p.outcome == "complete" for p in result.peers)
+    assert result.end_ms < 3000 + 1500 + 1500  # handshake, play, then at most one disconnect timeout
     assert_parity(result, make, cfg)

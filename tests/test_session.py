@@ -32,7 +32,8 @@ def test_config_digest_and_episode_seeds():
     assert base.digest() == SessionConfig().digest() and len(base.digest()) == 16
     for f in dataclasses.fields(SessionConfig):
         value = getattr(base, f.name)
-        changed = {"prediction": "default", "frame_hash": "full"}.get(f.name, value + 1 if isinstance(value, int) else value)
+        bumped = value + 1 if isinstance(value, int) else value
+        changed = {"prediction": "default", "frame_hash": "full"}.get(f.name, bumped)
         assert dataclasses.replace(base, **{f.name: changed}).digest() != base.digest(), f.name
     seeds = [base.episode_seed(k) for k in range(50)]
     assert len(set(seeds)) == 50 and all(0 <= s < 2**31 for s in seeds)

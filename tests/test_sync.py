@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyodide_runtime.testing.games import TinyGridGame
 from pyodide_runtime.testing.games import TinyGridGame as CoinGame
 from pyodide_runtime.canonical import canonical_bytes
 from pyodide_runtime.config import SessionConfig
@@ -145,3 +146,15 @@ def test_time_sync_lead_is_half_the_difference():
     assert behind.lead() == pytest.approx(-6.0)
     ahead.reset()
     assert ahead.lead() == 0.0
+
+
+def test_engine_benchmark_runs_and_reports_every_figure():
+    from pyodide_runtime.testing.engine_bench import measure_engine
+
+    report = measure_engine(lambda: TinyGridGame(length=10**9), frames=200, repeats=1)
+    names = {"bare", "bare_retain", "engine", "engine_full_hash", "resimulation"}
+    assert set(report["us_per_frame"]) == names and set(report["ratio_to_bare"]) == names
+    assert all(v > 0 for v in report["us_per_frame"].values())
+    assert report["ratio_to_bare"]["bare"] == 1.0
+    with pytest.raises(RuntimeError, match="longer episodes"):
+        measure_engine(lambda: TinyGridGame(length=50), frames=200, repeats=1)

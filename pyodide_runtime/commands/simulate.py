@@ -19,6 +19,7 @@ DEFAULT_ENV = "pyodide_runtime.envs.examples.coin_chase:make_env"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example's line breaks
     parser.add_argument("--env", default=DEFAULT_ENV, help="env factory, 'module:function' or 'file.py:function' "
                         "(default: the bundled Coin Chase example)")
     parser.add_argument("--env-config", default=None, help="JSON object passed to the env factory")
@@ -26,8 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="session seed (episode seeds, network, inputs)")
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--input-delay", type=int, default=2)
-    parser.add_argument("--max-prediction", type=int, default=8)
+    parser.add_argument("--input-delay", type=int, default=2, help="frames between sampling and executing an input")
+    parser.add_argument("--max-prediction", type=int, default=8, help="frames the simulation may run unconfirmed")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="one-way delay")
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument("--loss", type=float, default=0.0, help="packet loss probability")
