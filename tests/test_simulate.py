@@ -1,15 +1,20 @@
-"""The ``simulate`` command: runs peers, writes their records as CSV plus a JSON summary."""
+"""The ``simulate`` command: runs peers and writes each one's export bundle plus a JSON summary."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 from pyodide_runtime.cli import main
-from pyodide_runtime.framelog import CANONICAL_FIELDS
+from pyodide_runtime.compare import compare
+from pyodide_runtime.data import load
+from pyodide_runtime.validate import validate
 
 
-def test_simulate_writes_identical_peer_files(tmp_path, capsys):
+def _bundles(out):
+    return sorted(out.glob("*.zip"))
+
+
+def test_simulate_writes_identical_valid_bundles(tmp_path, capsys):
     out = tmp_path / "run"
     code = main([
         "simulate", "--episodes", "2", "--seed", "3", "--latency-ms", "90", "--jitter-ms", "20", "--loss", "0.1",
@@ -17,21 +22,23 @@ def test_simulate_writes_identical_peer_files(tmp_path, capsys):
     ])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    a, b = (out / "peer0.csv").read_bytes(), (out / "peer1.csv").read_bytes()
-    assert a == b
-    rows = list(csv.reader((out / "peer0.csv").open(encoding="utf-8")))
-    assert tuple(rows[0]) == CANONICAL_FIELDS and len(rows) == 1 + 120
-    assert [json.loads(r[1]) for r in rows[1:]].count(1) == 60  # episode column
+    a, b = _bundles(out)
+    assert compare(a, b).identical
+    assert validate(a).ok and validate(b).ok
+    frames = load(a, backend="python").frames
+    assert len(frames) == 2 * 120  # one row per agent per frame, two 60-frame episodes
+    assert sorted({row["episode"] for row in frames}) == [0, 1]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["identical"] and summary["complete"]
     assert summary["network"]["lost"] > 0
     peers = summary["peers"]
     assert sum(p["rollbacks"] for p in peers) > 0 and peers[1]["fast_forward_frames"] > 0
     assert all(p["confirmed_frames"] == 120 for p in peers)
-    assert "identical records" in printed and "peer 1: complete" in printed
+    assert {p["bundle"] for p in peers} == {a.name, b.name}
+    assert "identical canonical data" in printed and "peer 1: complete" in printed
 
 
-def test_simulate_partial_session_reports_and_keeps_the_tail(tmp_path, capsys):
+def test_simulate_partial_session_reports_and_keeps_the_flagged_tail(tmp_path, capsys):
     out = tmp_path / "run"
     code = main([
         "simulate", "--latency-ms", "40", "--env-config", '{"players": 2, "max_steps": 900}',
@@ -41,7 +48,10 @@ def test_simulate_partial_session_reports_and_keeps_the_tail(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert not summary["complete"] and summary["peers"][0]["outcome"] == "partial"
     assert summary["peers"][0]["unconfirmed_tail"] > 0
-    assert (out / "peer0_unconfirmed.csv").exists()
+    present = next(p for p in summary["peers"] if p["seat"] == 0)
+    bundle = load(out / present["bundle"], backend="python")
+    assert bundle.tail, "the unconfirmed tail must be exported, flagged, beside the confirmed frames"
+    assert validate(out / present["bundle"]).ok
     assert "partial" in capsys.readouterr().out
 
 

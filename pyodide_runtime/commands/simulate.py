@@ -1,8 +1,9 @@
-"""Run peers in one process over a seeded simulated network and write each peer's confirmed records.
+"""Run peers in one process over a seeded simulated network and write each peer's export bundle.
 
-Every peer's canonical records go to ``peer<seat>.csv`` (the unconfirmed tail of a partial session to
-``peer<seat>_unconfirmed.csv``), and ``summary.json`` holds the configuration, outcomes, stats and whether the
-peers' files are byte-identical. Exit status 0 when they are and every peer completed, 1 otherwise.
+Every peer's export goes to its own bundle zip, in exactly the format a participant's browser downloads (canonical
+tables, metadata, diagnostics, the flagged unconfirmed tail of a partial session, codebook). ``summary.json``
+holds the configuration, outcomes, stats, the bundle names and whether the peers' canonical data is identical,
+as `pyodide-runtime compare` decides it. Exit status 0 when it is and every peer completed, 1 otherwise.
 
 Example::
 
@@ -38,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seat away from START to END ms (mode hidden, worker or frozen); repeatable")
     parser.add_argument("--policy", choices=("random", "idle"), default="random", help="participants' inputs")
     parser.add_argument("--max-seconds", type=float, default=3600.0, help="virtual time limit")
+    parser.add_argument("--study", default="simulate", help="study name used in the bundles' names and metadata")
     parser.add_argument("--out", required=True, help="output directory")
 
 
@@ -57,28 +59,16 @@ def _parse_away(items: list[str]) -> list[Any]:
     return spans
 
 
-def write_records_csv(path: str, records: list[Any]) -> None:
-    """Write canonical records as CSV: one row per frame, each field's canonical JSON in its column."""
-    import csv
-
-    from pyodide_runtime.canonical import canonical_json
-    from pyodide_runtime.framelog import CANONICAL_FIELDS
-
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(CANONICAL_FIELDS)
-        for rec in records:
-            writer.writerow([canonical_json(getattr(rec, name)) for name in CANONICAL_FIELDS])
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import os
     import time
 
     from pyodide_runtime.cli import CommandError
+    from pyodide_runtime.compare import compare
     from pyodide_runtime.config import ConfigError, SessionConfig
     from pyodide_runtime.envs.loading import load_game
+    from pyodide_runtime.snapshot import SnapshotError
     from pyodide_runtime.testing import LinkSpec, constant_policy, random_policy, run_peers
 
     try:
@@ -107,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     def make_game(seat: int) -> Any:
         try:
             return load_game(args.env, env_config)
-        except (ImportError, TypeError, ValueError) as exc:
+        except (ImportError, TypeError, ValueError, SnapshotError) as exc:
             raise CommandError(f"cannot load env {args.env!r}: {exc}") from None
 
     os.makedirs(args.out, exist_ok=True)
@@ -127,15 +117,15 @@ def run(args: argparse.Namespace) -> int:
     )
     elapsed = time.perf_counter() - started
     peers = []
+    bundles = []
     for peer in result.peers:
-        path = os.path.join(args.out, f"peer{peer.seat}.csv")
-        write_records_csv(path, peer.records)
-        tail = peer.tail
-        if tail:
-            write_records_csv(os.path.join(args.out, f"peer{peer.seat}_unconfirmed.csv"), tail)
-        with open(path, "rb") as handle:
-            peers.append({"file": os.path.basename(path), "bytes": handle.read(), **_peer_summary(peer)})
-    identical = all(p["bytes"] == peers[0]["bytes"] for p in peers)
+        name, data = _export(peer, args.study, f"seed{args.seed}", result.network)
+        path = os.path.join(args.out, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        bundles.append(data)
+        peers.append({"bundle": name, **_peer_summary(peer)})
+    identical = all(compare(bundles[0], other).identical for other in bundles[1:])
     complete = all(p["outcome"] == "complete" for p in peers)
     summary = {
         "config": config.to_dict(), "env": args.env, "env_config": env_config,
@@ -144,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         "away": [{"seat": a.seat, "start_ms": a.start_ms, "end_ms": a.end_ms, "mode": a.mode} for a in away],
         "identical": identical, "complete": complete, "virtual_seconds": result.end_ms / 1000.0,
         "wall_seconds": round(elapsed, 3), "network": result.network,
-        "peers": [{k: v for k, v in p.items() if k != "bytes"} for p in peers],
+        "peers": peers,
     }
     with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2, sort_keys=True)
@@ -152,9 +142,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"peer {p['seat']}: {p['outcome']} ({p['end_reason']}), {p['confirmed_frames']} confirmed frames, "
               f"{p['rollbacks']} rollbacks, {p['fast_forward_frames']} fast-forward frames, "
               f"{p['rejected_total']} rejected packets")
-    print(f"{'identical' if identical else 'DIFFERENT'} records; {result.end_ms / 1000:.1f}s simulated in "
-          f"{elapsed:.1f}s; written to {args.out}")
+    print(f"{'identical' if identical else 'DIFFERENT'} canonical data; {result.end_ms / 1000:.1f}s simulated in "
+          f"{elapsed:.1f}s; bundles written to {args.out}")
     return 0 if identical and complete else 1
+
+
+def _export(peer: Any, study: str, session_id: str, network: dict[str, Any]) -> tuple[str, bytes]:
+    """One peer's bundle, as its browser would write it: (file name, zip bytes)."""
+    from pyodide_runtime.export import Diagnostics, ExportContext, Exporter
+
+    session = peer.session
+    context = ExportContext.from_session(session, study=study, session_id=session_id, participant=f"peer{peer.seat}")
+    diagnostics = Diagnostics.from_events(
+        peer.events, user_agent="pyodide-runtime simulate", network={"simulated": network}, stats=session.diagnostics(),
+    )
+    exporter = Exporter(context)
+    return exporter.filename, exporter.bundle(session.log, diagnostics)
 
 
 def _peer_summary(peer: Any) -> dict[str, Any]:
