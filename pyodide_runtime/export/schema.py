@@ -101,8 +101,9 @@ _FRAME_COLUMNS = (
     Column("episode_over", "bool", "This step ended the episode (the same on every row of the frame)."),
     Column("observation", "json", "Observation after this step; empty when the env returned none.", True),
     Column("info", "json", "Info dict of this step; empty when the env returned none.", True),
-    Column("state_hash", "hash", "Chained hash after this frame: sha256(previous || canonical record) (see the "
-                                 "data format document); the same on every row of the frame."),
+    Column("state_hash", "hash", "Chained hash after this frame: sha256(previous || this frame's payload), where the "
+                                 "payload holds the frame's numbers, inputs and away flags, plus the full canonical record "
+                                 "on sampled frames (see the data format document); the same on every row of the frame."),
 )
 
 FRAMES = FileSpec(
