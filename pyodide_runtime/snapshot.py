@@ -190,9 +190,9 @@ class AttributeSnapshotter(EnvSnapshotter):
 
 
 def _fixed_types() -> tuple[type, ...]:
-    from pyodide_runtime.envs.compat import prepare_gymnasium
+    from pyodide_runtime.pyodide_compat import install_multiprocessing_stub
 
-    prepare_gymnasium()
+    install_multiprocessing_stub()  # gymnasium imports _multiprocessing, absent in Pyodide
     from gymnasium.envs.registration import EnvSpec
     from gymnasium.spaces import Space
 

@@ -50,6 +50,13 @@ def test_stub_is_not_installed_when_the_real_module_exists():
     assert "Stub installed" not in (_multiprocessing.__doc__ or "")
 
 
+def test_stub_is_installed_once_where_the_module_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "_multiprocessing", None)  # what a failing import looks like
+    assert pyodide_compat.install_multiprocessing_stub() is True
+    assert "Stub installed" in sys.modules["_multiprocessing"].__doc__
+    assert pyodide_compat.install_multiprocessing_stub() is False, "a second call keeps the stub"
+
+
 def test_stub_semaphores_refuse_to_work(monkeypatch):
     monkeypatch.delitem(sys.modules, "_multiprocessing", raising=False)
     assert pyodide_compat.install_multiprocessing_stub(force=True) is True

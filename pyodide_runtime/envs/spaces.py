@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyodide_runtime.envs.compat import prepare_gymnasium
+from pyodide_runtime.pyodide_compat import install_multiprocessing_stub
 
-prepare_gymnasium()
+install_multiprocessing_stub()  # gymnasium imports _multiprocessing, absent in Pyodide
 from gymnasium import spaces  # noqa: E402
 
 __all__ = ["discrete_size", "is_discrete", "per_agent_discrete"]

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from pyodide_runtime.envs import draw
-from pyodide_runtime.envs.compat import prepare_gymnasium
+from pyodide_runtime.pyodide_compat import install_multiprocessing_stub
 
-prepare_gymnasium()
+install_multiprocessing_stub()  # gymnasium imports _multiprocessing, absent in Pyodide
 from gymnasium import spaces  # noqa: E402
 
 __all__ = ["CoinChaseEnv", "make_env", "DEFAULT_CONFIG", "ACTION_NAMES"]
