@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pyodide_runtime.assets import sha256_file
 from pyodide_runtime.server.eventlog import EventLog
 from pyodide_runtime.server.rooms import RoomRegistry
 from pyodide_runtime.server.study import safe_name
@@ -161,7 +162,7 @@ def store_bundle(tmp: Path, target_dir: Path, stem: str, suffix: str, sha256: st
             _link_or_copy(tmp, path)
             return path, False
         except FileExistsError:
-            if _sha256(path) == sha256:
+            if sha256_file(path) == sha256:
                 return path, True
     raise web.HTTPInternalServerError(text="too many bundles with the same hash prefix\n")
 
@@ -176,11 +177,3 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         with src.open("rb") as reader, dst.open("xb") as writer:
             for chunk in iter(lambda: reader.read(1 << 20), b""):
                 writer.write(chunk)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
