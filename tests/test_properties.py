@@ -134,8 +134,8 @@ def test_random_fault_schedules_keep_byte_parity(sc):
 
 
 def test_seeded_sweep_of_many_short_scenarios():
-    """Hundreds of short seeded scenarios over the same space (cheap: short episodes, no away)."""
-    count, rollbacks = 300, 0
+    """A thousand short seeded scenarios over the same space (cheap: short episodes, no away)."""
+    count, rollbacks = 1000, 0
     for i in range(count):
         rng = random.Random(i)
         delay = rng.randint(0, 3)
