@@ -26,8 +26,9 @@ def assets_dir() -> Path:
         pytest.fail(f"browser tests need the self-hosted assets: {exc}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """A Playwright-launched Chromium for one test module (stopped after it, so other modules can drive their own)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

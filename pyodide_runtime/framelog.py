@@ -33,13 +33,31 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from pyodide_runtime.canonical import canonical_bytes
 
 __all__ = ["FrameRecord", "EpisodeStart", "FrameLog", "CANONICAL_FIELDS", "DIAGNOSTIC_FIELDS", "HASH_MODES"]
 
 HASH_MODES = ("sampled", "full")
 # Per-frame chain key: global frame, episode, frame, episode_over, then each seat's input and away flag.
 _KEY_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def _key_struct(seats: int) -> struct.Struct:
+    packer = _KEY_STRUCTS.get(seats)
+    if packer is None:
+        packer = _KEY_STRUCTS[seats] = struct.Struct(f"!IIIB{seats}H{seats}B")
+    return packer
+
+
+def _canonical_bytes(value: Any) -> bytes:
+    """``canonical_bytes(value)``, through the export's encoder (the same bytes, mostly from the C JSON encoder)."""
+    global _json_cell
+    if _json_cell is None:
+        # Imported on first use: the export package is heavier than what a frame log needs to be imported.
+        from pyodide_runtime.export.cells import json_cell as _json_cell
+    return _json_cell(value).encode("utf-8")
+
+
+_json_cell: Any = None
 
 CANONICAL_FIELDS = (
     "global_frame", "episode", "frame", "inputs", "away", "actions", "observations", "rewards",
@@ -146,11 +164,12 @@ class FrameLog:
     # -- speculative side -------------------------------------------------------------------------------------
     def add(self, record: FrameRecord) -> None:
         """Append a newly simulated record; diagnostics of a record it replaces after a rollback carry over."""
-        carried = self._carry.pop(record.global_frame, None)
-        if carried is not None:
-            record.first_ms, record.resimulated, was_speculative = carried
-            record.resimulated += 1
-            record.speculative = True if was_speculative else record.speculative
+        if self._carry:
+            carried = self._carry.pop(record.global_frame, None)
+            if carried is not None:
+                record.first_ms, record.resimulated, was_speculative = carried
+                record.resimulated += 1
+                record.speculative = True if was_speculative else record.speculative
         self._speculative.append(record)
 
     def add_episode_start(self, start: EpisodeStart) -> None:
@@ -173,33 +192,39 @@ class FrameLog:
 
         The caller guarantees that all inputs of those frames are known and that no rollback is pending.
         """
-        out: list[FrameRecord] = []
         spec = self._speculative
-        full = self.hash_mode == "full"
-        every = self.sample_every
-        sha256 = hashlib.sha256
-        keys = _KEY_STRUCTS
+        confirmed = self.confirmed
+        first = len(confirmed)
         starts = self._pending_starts
         if starts:
             self._promote_starts(count, now_ms)
+        if not spec or spec[0].global_frame >= count:
+            return []
+        full = self.hash_mode == "full"
+        every = self.sample_every
+        sha256 = hashlib.sha256
+        packer, width = None, -1
+        chain = self._chain
         while spec and spec[0].global_frame < count:
             rec = spec.popleft()
-            if rec.global_frame != len(self.confirmed) or rec.confirmed_ms is not None:
-                raise RuntimeError(f"frame {rec.global_frame} promoted out of order or twice")
-            rec.confirmed_ms = now_ms
             g = rec.global_frame
-            n = len(rec.inputs)
-            packer = keys.get(n) or keys.setdefault(n, struct.Struct(f"!IIIB{n}H{n}B"))
-            key = packer.pack(g, rec.episode, rec.frame, rec.episode_over, *rec.inputs, *rec.away)
+            if g != len(confirmed) or rec.confirmed_ms is not None:
+                raise RuntimeError(f"frame {g} promoted out of order or twice")
+            rec.confirmed_ms = now_ms
+            inputs = rec.inputs
+            if len(inputs) != width:
+                width = len(inputs)
+                packer = _key_struct(width)
+            key = packer.pack(g, rec.episode, rec.frame, rec.episode_over, *inputs, *rec.away)
             if full or rec.episode_over or (g + 1) % every == 0:
-                key += canonical_bytes(rec.canonical())
-            self._chain = sha256(self._chain + key).digest()
-            rec.state_hash = self._chain.hex()
-            self.confirmed.append(rec)
-            out.append(rec)
+                key += _canonical_bytes(rec.canonical())
+            self._chain = chain = sha256(chain + key).digest()
+            rec.state_hash = chain.hex()
+            confirmed.append(rec)
             if starts:
                 self._promote_starts(count, now_ms)
-        return out
+                chain = self._chain
+        return confirmed[first:]
 
     def _promote_starts(self, count: int, now_ms: float) -> None:
         # An episode start is chained right after the last frame of the previous episode.
@@ -208,7 +233,7 @@ class FrameLog:
             start = starts.pop(0)
             start.confirmed_ms = now_ms
             payload = {"episode_start": start.canonical()}
-            self._chain = hashlib.sha256(self._chain + canonical_bytes(payload)).digest()
+            self._chain = hashlib.sha256(self._chain + _canonical_bytes(payload)).digest()
             self.episode_starts.append(start)
 
     # -- queries ----------------------------------------------------------------------------------------------

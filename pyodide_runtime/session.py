@@ -256,6 +256,14 @@ class Session:
         self._hash_sends = 0
         self._slack = 4 * (config.input_delay + config.max_prediction + config.away_lease_frames + config.fps)
         self._digest = config.digest()
+        # Hot-path copies of fixed values (the config is frozen).
+        self._local_count = self.input_counts[seat]
+        self._away_value = self.defaults[seat] | AWAY_BIT
+        self._input_delay = config.input_delay
+        self._max_per_tick = config.max_frames_per_tick
+        self._ff_threshold = config.fast_forward_threshold
+        self._away_timeout_ms = config.away_timeout_ms
+        self._hash_interval = config.hash_interval
 
     # -- public API -------------------------------------------------------------------------------------------
     @property
@@ -287,23 +295,27 @@ class Session:
 
         ``incoming`` holds packets as ``bytes`` or ``(from_seat, bytes)`` pairs.
         """
-        if not 0 <= local_input < self.input_counts[self.seat]:
-            raise ValueError(f"local input {local_input} out of range(0, {self.input_counts[self.seat]})")
-        for item in incoming:
-            if isinstance(item, tuple):
-                self.receive(now_ms, item[1], item[0])
-            else:
-                self.receive(now_ms, item)
+        if not 0 <= local_input < self._local_count:
+            raise ValueError(f"local input {local_input} out of range(0, {self._local_count})")
+        if incoming:
+            receive = self.receive
+            for item in incoming:
+                if isinstance(item, tuple):
+                    receive(now_ms, item[1], item[0])
+                else:
+                    receive(now_ms, item)
         state = self.state
         if state == _HANDSHAKE:
             self._handshake(now_ms)
-        if self.state in (_RUNNING, _DRAINING):
+            state = self.state
+        if state == _RUNNING or state == _DRAINING:
             self._run(now_ms, local_input, away)
         self._last_tick = now_ms
-        self.stats["frames_simulated"] = self.timeline.simulated
+        tl = self.timeline
+        self.stats["frames_simulated"] = tl.simulated
         out, events = self._out, self._events
         self._out, self._events = [], []
-        return TickResult(self.timeline.frame, out, events)
+        return TickResult(tl.frame, out, events)
 
     def receive(self, now_ms: float, data: bytes, from_seat: int | None = None) -> None:
         """Take one packet from a peer. Bad packets are rejected and counted, never raised."""
@@ -417,12 +429,13 @@ class Session:
 
     # -- running ----------------------------------------------------------------------------------------------
     def _run(self, now_ms: float, local_input: int, away: bool) -> None:
-        if self._check_peers(now_ms) or self._check_away(now_ms, away):
+        if (self.peers and self._check_peers(now_ms)) or self._check_away(now_ms, away):
             return
         tl = self.timeline
-        rb = tl.apply_rollback(now_ms)
-        if rb is not None:
-            self._events.append(RollbackEvent(*rb))
+        if tl.pending_rollback is not None:
+            rb = tl.apply_rollback(now_ms)
+            if rb is not None:
+                self._events.append(RollbackEvent(*rb))
         if self.state == _RUNNING:
             self._advance(now_ms, local_input, away)
         self._promote(now_ms)
@@ -431,7 +444,8 @@ class Session:
         ):
             self._end(now_ms, "complete", "all episodes confirmed", GoodbyeReason.COMPLETE)
             return
-        self._send_inputs()
+        if self.peers:
+            self._send_inputs()
 
     def _check_peers(self, now_ms: float) -> bool:
         cfg = self.config
@@ -454,8 +468,16 @@ class Session:
         return False
 
     def _check_away(self, now_ms: float, away: bool) -> bool:
-        cfg = self.config
         gap = now_ms - self._last_tick if self._last_tick is not None else 0.0
+        if not away and self._away_since is None:
+            # The common case, present and not coming back from away: only the gap since the last tick matters.
+            if gap > self._away_timeout_ms and self.state == _RUNNING:
+                self._end(now_ms, "partial", f"away longer than {self._away_timeout_ms} ms",
+                          GoodbyeReason.AWAY_TIMEOUT)
+                return True
+            self._away_gap = 0.0
+            return False
+        cfg = self.config
         if away and self._away_since is None:
             self._away_since = now_ms
         too_long = gap > cfg.away_timeout_ms or (
@@ -488,8 +510,7 @@ class Session:
 
     def _advance(self, now_ms: float, local_input: int, away: bool) -> None:
         tl = self.timeline
-        cfg = self.config
-        due = self._target(now_ms) - tl.frame
+        due = int((now_ms - self._epoch) / self._frame_ms) + 1 - tl.frame  # self._target(now_ms) - tl.frame
         if due <= 0:
             return
         if self._wait_frames > 0:
@@ -502,19 +523,23 @@ class Session:
                 due -= 1
                 if due <= 0:
                     return
-        fast_forward = due >= cfg.fast_forward_threshold
-        value = self.defaults[self.seat] | AWAY_BIT if (away or fast_forward) else local_input
+        fast_forward = due >= self._ff_threshold
+        value = self._away_value if (away or fast_forward) else local_input
         start = tl.frame
-        n = min(due, cfg.max_frames_per_tick)
-        d = cfg.input_delay
+        n = due if due < self._max_per_tick else self._max_per_tick
+        d = self._input_delay
+        q = self.queues.queues[self.seat]
         blocked = False
         for _ in range(n):
-            self._extend_local(tl.frame + d, value)
+            through = tl.frame + d  # self._extend_local(through, value)
+            while len(q) <= through:
+                q.append(value)
             if not tl.can_advance():
                 blocked = True
                 break
             tl.advance(now_ms)
         if blocked:
+            cfg = self.config
             # Waiting (stall or end of the timeline) accrues no debt: wall time restarts from here.
             self._epoch = now_ms - (tl.frame - 1) * self._frame_ms
             if not tl.finished:
@@ -531,7 +556,7 @@ class Session:
             self.stats["fast_forward_frames"] += tl.frame - start
             self._events.append(FastForward(start, tl.frame))
         if tl.frame >= self._next_sync_frame:
-            self._next_sync_frame = tl.frame + cfg.fps
+            self._next_sync_frame = tl.frame + self.config.fps
             self._time_sync(away or fast_forward)
 
     def _time_sync(self, locally_away: bool) -> None:
@@ -547,14 +572,17 @@ class Session:
                 p.sync.reset()
 
     def _promote(self, now_ms: float) -> None:
-        cfg = self.config
-        for rec in self.timeline.promote(now_ms):
+        records = self.timeline.promote(now_ms)
+        if not records:
+            return
+        interval = self._hash_interval
+        for rec in records:
             last = False
             if rec.episode_over:
                 self._episodes_confirmed += 1
                 self._events.append(EpisodeEnded(rec.episode, rec.global_frame, rec.frame + 1))
-                last = self._episodes_confirmed >= cfg.episodes
-            if last or (rec.global_frame + 1) % cfg.hash_interval == 0:
+                last = self._episodes_confirmed >= self.config.episodes
+            if last or (rec.global_frame + 1) % interval == 0:
                 self._hash_point(rec)
             if last:
                 self.state = _DRAINING

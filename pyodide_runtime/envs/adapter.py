@@ -67,6 +67,7 @@ class EnvGame(Game):
         if missing:
             raise ValueError(f"agents {missing} have neither a seat nor a bot")
         self._seat_counts = [self._counts[a] for a in self.seats]
+        self._seat_table = tuple(zip(range(len(self.seats)), self.seats, self._seat_counts))
         self._defaults = list(default_inputs) if default_inputs is not None else [0] * len(self.seats)
         if len(self._defaults) != len(self.seats):
             raise ValueError("default_inputs needs one input per seat")
@@ -115,7 +116,8 @@ class EnvGame(Game):
         return ResetResult(observations, infos)
 
     def step(self, inputs: Sequence[int]) -> StepResult:
-        if not self.global_rng:
+        rng = self.global_rng
+        if not (rng.python or rng.numpy):
             return self._advance(inputs)
         # The game keeps its own copy of the global generators, swapped in only while it steps, so several games
         # in one process (simulated peers) do not draw from each other's sequences.
@@ -133,17 +135,18 @@ class EnvGame(Game):
         if len(inputs) != len(self.seats):
             raise ValueError(f"expected {len(self.seats)} inputs (one per seat), got {len(inputs)}")
         actions: dict[str, int] = {}
-        counts = self._seat_counts
-        for seat, agent in enumerate(self.seats):
+        for seat, agent, count in self._seat_table:
             value = inputs[seat]
-            if type(value) is not int or not 0 <= value < counts[seat]:
+            if type(value) is not int or not 0 <= value < count:
                 value = self._check_input(seat, value)
             actions[agent] = value
-        for agent in self._bot_order:
-            observation = self._last_obs.get(agent)
-            if observation is None and agent not in self._last_obs:
-                continue  # the agent is gone (PettingZoo agents can leave mid-episode)
-            actions[agent] = self._bot_action(agent, observation)
+        if self._bot_order:
+            last_obs = self._last_obs
+            for agent in self._bot_order:
+                observation = last_obs.get(agent)
+                if observation is None and agent not in last_obs:
+                    continue  # the agent is gone (PettingZoo agents can leave mid-episode)
+                actions[agent] = self._bot_action(agent, observation)
         result = self._env_step(actions)
         self._last_obs = result.observations
         self._over = result.episode_over

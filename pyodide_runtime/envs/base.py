@@ -22,29 +22,69 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
-class StepResult:
+class _Result:
+    """Equality, hashing and repr over the fields, as a dataclass would give them.
+
+    The results are plain ``__slots__`` classes rather than frozen dataclasses because one is built on every
+    step, and a frozen dataclass's ``__init__`` pays for an ``object.__setattr__`` call per field. Treat them as
+    read-only all the same: the engine keeps the mappings they hold in its frame records.
+    """
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__qualname__}({inner})"
+
+
+class StepResult(_Result):
     """What one step produced, per agent id. ``actions`` holds every agent's executed action, bots included."""
 
-    actions: Mapping[str, Any]
-    observations: Mapping[str, Any]
-    rewards: Mapping[str, float]
-    terminated: Mapping[str, bool]
-    truncated: Mapping[str, bool]
-    infos: Mapping[str, Any]
-    episode_over: bool
+    __slots__ = ("actions", "observations", "rewards", "terminated", "truncated", "infos", "episode_over")
+    __match_args__ = __slots__
+
+    def __init__(
+        self,
+        actions: Mapping[str, Any],
+        observations: Mapping[str, Any],
+        rewards: Mapping[str, float],
+        terminated: Mapping[str, bool],
+        truncated: Mapping[str, bool],
+        infos: Mapping[str, Any],
+        episode_over: bool,
+    ) -> None:
+        self.actions = actions
+        self.observations = observations
+        self.rewards = rewards
+        self.terminated = terminated
+        self.truncated = truncated
+        self.infos = infos
+        self.episode_over = episode_over
 
 
-@dataclass(frozen=True, slots=True)
-class ResetResult:
+class ResetResult(_Result):
     """What a reset produced, per agent id."""
 
-    observations: Mapping[str, Any]
-    infos: Mapping[str, Any]
+    __slots__ = ("observations", "infos")
+    __match_args__ = __slots__
+
+    def __init__(self, observations: Mapping[str, Any], infos: Mapping[str, Any]) -> None:
+        self.observations = observations
+        self.infos = infos
 
 
 class Game(ABC):

@@ -8,10 +8,14 @@ keeps a packet around 25 bytes while inputs are steady and bounds it when a peer
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 from pyodide_runtime.protocol.messages import Goodbye, GoodbyeReason, Hello, Inputs
 
-__all__ = ["PROTOCOL_VERSION", "MAX_PACKET", "MAX_RUNS", "DecodeError", "encode", "decode", "fit_values", "peek_header"]
+__all__ = [
+    "PROTOCOL_VERSION", "MAX_PACKET", "MAX_RUNS", "DecodeError", "encode", "encode_inputs", "decode", "fit_values",
+    "peek_header",
+]
 
 PROTOCOL_VERSION = 1
 MAGIC = 0xB7
@@ -91,6 +95,42 @@ def encode(message: Hello | Inputs | Goodbye) -> bytes:
             int(message.reason), message.final_frames
         )
     raise TypeError(f"not a protocol message: {type(message).__name__}")
+
+
+def encode_inputs(
+    seat: int, seq: int, frame: int, ack: int, advantage: int, start: int, values: Sequence[int],
+    hash_frame: int = -1, state_hash: bytes = b"",
+) -> tuple[bytes, int]:
+    """Encode an :class:`Inputs` message carrying as many leading ``values`` as fit in one packet.
+
+    Returns ``(packet, count)``: the packet is exactly ``encode(Inputs(seat, seq, frame, ack, advantage, start,
+    tuple(values[:count]), hash_frame, state_hash))`` with ``count = fit_values(values)``, built in one pass and
+    without the message object (the session sends one per peer per tick).
+    """
+    runs: list[bytes] = []
+    pack_run = _RUN.pack
+    count = 0
+    last, length = -1, 0
+    for v in values:
+        if v == last and length < 255:
+            length += 1
+        else:
+            if length:
+                if len(runs) == MAX_RUNS - 1:
+                    break  # this run is the last that fits; the value that starts a new one does not
+                runs.append(pack_run(last, length))
+            last, length = v, 1
+        count += 1
+    if length:
+        runs.append(pack_run(last, length))
+    has_hash = hash_frame >= 0
+    head = _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_INPUTS, seat) + _INPUTS.pack(
+        seq, frame, ack, start, -128 if advantage < -128 else 127 if advantage > 127 else advantage,
+        _F_HASH if has_hash else 0, len(runs),
+    )
+    if has_hash:
+        runs.append(_HASH.pack(hash_frame, state_hash[:_HASH_SIZE].ljust(_HASH_SIZE, b"\0")))
+    return head + b"".join(runs), count
 
 
 def peek_header(data: bytes) -> tuple[int, int, int]:

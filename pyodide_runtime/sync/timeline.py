@@ -32,7 +32,7 @@ class Timeline:
     __slots__ = (
         "game", "config", "queues", "log", "predict", "frame", "episode", "episode_frame",
         "_snapshots", "_used", "pending_rollback", "_mispredicted", "nseats", "stats", "_clock", "_present",
-        "simulated",
+        "simulated", "_episodes", "_max_prediction",
     )
 
     def __init__(
@@ -56,6 +56,8 @@ class Timeline:
         self._clock = 0.0
         self._present = (False,) * self.nseats
         self.simulated = 0
+        self._episodes = config.episodes
+        self._max_prediction = config.max_prediction
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     def check_snapshots(self) -> None:
@@ -77,7 +79,7 @@ class Timeline:
     @property
     def finished(self) -> bool:
         """All episodes ended on the current (possibly speculative) timeline."""
-        return self.episode >= self.config.episodes
+        return self.episode >= self._episodes
 
     def _reset(self, episode: int, start_frame: int) -> None:
         seed = self.config.episode_seed(episode)
@@ -87,9 +89,9 @@ class Timeline:
     # -- simulation -------------------------------------------------------------------------------------------
     def can_advance(self) -> bool:
         """Whether the next frame may be simulated (not finished, not past the prediction window)."""
-        if self.episode >= self.config.episodes:
+        if self.episode >= self._episodes:
             return False
-        return self.frame - self.queues.confirmed_count() < self.config.max_prediction
+        return self.frame - min(map(len, self.queues.queues)) < self._max_prediction
 
     def advance(self, now_ms: float) -> FrameRecord:
         """Simulate :attr:`frame` with known inputs where available and predictions elsewhere."""
@@ -97,10 +99,10 @@ class Timeline:
         return self._simulate(self.frame)
 
     def _simulate(self, g: int) -> FrameRecord:
-        values = [q[g] if g < len(q) else -1 for q in self.queues.queues]
+        qs = self.queues.queues
+        values = [q[g] if g < len(q) else -1 for q in qs]
         predicted = -1 in values
         if predicted:
-            qs = self.queues.queues
             predict = self.predict
             for seat, v in enumerate(values):
                 if v < 0:
@@ -115,18 +117,19 @@ class Timeline:
             away = self._present
         res = self.game.step(values)
         over = bool(res.episode_over)
+        episode = self.episode
         rec = FrameRecord(
-            g, self.episode, self.episode_frame, tuple(values), away, res.actions, res.observations, res.rewards,
+            g, episode, self.episode_frame, tuple(values), away, res.actions, res.observations, res.rewards,
             res.terminated, res.truncated, res.infos, over, predicted, self._clock,
         )
         self.log.add(rec)
         self.frame = g + 1
         self.simulated += 1
         if over:
-            self.episode += 1
+            self.episode = episode = episode + 1
             self.episode_frame = 0
-            if self.episode < self.config.episodes:
-                self._reset(self.episode, g + 1)
+            if episode < self._episodes:
+                self._reset(episode, g + 1)
         else:
             self.episode_frame += 1
         return rec
@@ -164,7 +167,7 @@ class Timeline:
             self._used.pop(g, None)
         self.frame = r
         self._clock = now_ms
-        while self.frame < target and self.episode < self.config.episodes:
+        while self.frame < target and self.episode < self._episodes:
             self._simulate(self.frame)
         depth = target - r
         self.stats["rollbacks"] += 1
@@ -178,8 +181,10 @@ class Timeline:
         """Promote every simulated frame whose inputs are all known; prune what no rollback can need."""
         if self.pending_rollback is not None:
             raise RuntimeError("promotion with a rollback pending")
-        count = min(self.queues.confirmed_count(), self.frame)
-        first = self.log.confirmed_count
+        count = min(map(len, self.queues.queues))
+        if count > self.frame:
+            count = self.frame
+        first = len(self.log.confirmed)
         if count <= first:
             return []
         out = self.log.promote(count, now_ms)

@@ -1,0 +1,337 @@
+// The participant page: wires the worker (Python), the transport, input, rendering, visibility, storage and
+// the download together. It makes no netcode decision: the Python session decides, this page carries bytes.
+//
+// window.pyodideRuntime.status() returns a read-only JSON snapshot (documented in docs/bridge.md).
+
+import { Transport } from "./transport.mjs";
+import { CONDITION_KEYS, parseConditions } from "./conditioner.mjs";
+import { Autopilot, Keyboard, keyMap } from "./input.mjs";
+import { Hud, Renderer } from "./render.mjs";
+import { watchVisibility } from "./visibility.mjs";
+import { appendCheckpoint, deleteCheckpoints, listCheckpoints } from "./storage.mjs";
+import { offerDownload, saveFile, uploadBundle } from "./download.mjs";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const ACTIVE = "pyodide_runtime:active";
+// URL parameters worth recording in the export (room links and tokens are capabilities and stay out of it).
+const RECORDED_PARAMS = ["relay", "p2p_timeout_ms", "autopilot", "autopilot_seed", ...CONDITION_KEYS];
+
+const page = {
+  stage: "loading",
+  progress: null,
+  study: null,
+  seat: null,
+  worker: null,
+  hud: null,
+  path: "connecting",
+  rtt_ms: null,
+  peerLeft: false,
+  conditions: null,
+  autopilot: null,
+  timings: null,
+  python: {},
+  downloads: [],
+  upload: null,
+  recovered: [],
+  errors: [],
+  events: { rollback: 0, fast_forward: 0, peer_away: 0, peer_back: 0, stalled: 0, episode_ended: 0 },
+  filename: null,
+  session: null,
+  away: false,
+  awayChanges: 0,
+};
+let transport = null;
+let worker = null;
+let renderer = null;
+let hud = null;
+let autopilot = null;
+let keyboard = null;
+let storageKey = null;
+
+function status() {
+  const py = page.python || {};
+  return JSON.parse(JSON.stringify({
+    ...py,
+    phase: page.stage === "playing" ? py.phase || "waiting" : page.stage,
+    stage: page.stage,
+    progress: page.progress,
+    seat: page.seat,
+    transport: page.path,
+    rtt_ms: page.rtt_ms,
+    transport_stats: transport ? transport.stats : null,
+    relay_forced: transport ? transport.relayAll : null,
+    partner_connected: !page.peerLeft,
+    conditions: page.conditions,
+    autopilot: page.autopilot,
+    timings: page.timings,
+    away_page: page.away,
+    away_changes: page.awayChanges,
+    events_seen: page.events,
+    download: downloadState(),
+    downloads: page.downloads,
+    upload: page.upload,
+    recovered: page.recovered,
+    rendered_frames: renderer ? renderer.drawn : 0,
+    errors: page.errors,
+  }));
+}
+window.pyodideRuntime = Object.freeze({ status });
+
+function downloadState() {
+  if (page.downloads.length === 0) return "pending";
+  return page.upload && page.upload.state === "uploaded" ? "saved+uploaded" : "saved";
+}
+
+function error(where, message) {
+  page.errors.push({ where, message: String(message) });
+  console.error(`[pyodide_runtime] ${where}: ${message}`);
+  $("notice").textContent = `Something went wrong (${where}). Please contact the researcher. ${message}`;
+  $("notice").hidden = false;
+}
+
+function setProgress(stage, message) {
+  page.progress = stage;
+  $("progress-text").textContent = message || stage;
+}
+
+/** Conditions from the study (for everyone, or per seat), overridden by URL parameters in test mode. */
+function conditionsFor(config, seat) {
+  try {
+    const net = config.network || null;
+    let conditions = net && net.seats ? parseConditions(net.seats[String(seat)]) : parseConditions(net);
+    if (config.test_mode === true) conditions = parseConditions(params) || conditions;
+    return conditions;
+  } catch (err) {
+    error("network conditions", err.message);
+    return null;
+  }
+}
+
+/** How long WebRTC may take to open before the relay takes over (study config, or URL in test mode). */
+function p2pTimeout(config) {
+  const fromUrl = config.test_mode === true ? params.get("p2p_timeout_ms") : null;
+  const value = Number(fromUrl ?? config.p2p_timeout_ms ?? 5000);
+  return Number.isFinite(value) && value >= 0 ? value : 5000;
+}
+
+async function main() {
+  const study = await (await fetch("/study.json", { cache: "no-store" })).json();
+  page.study = study.study;
+  const config = study.config || {};
+  document.title = config.title || "Study";
+  $("title").textContent = config.title || "";
+  $("instructions").textContent = config.instructions || "";
+  renderer = new Renderer($("stage"));
+  hud = new Hud($("hud"));
+
+  if (await offerRecovery(study)) return;
+
+  worker = new Worker(new URL("./worker.mjs", import.meta.url), { type: "module" });
+  worker.onmessage = (e) => onWorker(e.data, study);
+  worker.onerror = (e) => error("worker", e.message);
+  const urlParams = Object.fromEntries(params);
+  worker.postMessage({
+    type: "init",
+    study,
+    assetsURL: new URL(study.assets_url, location.href).href,
+    page: {
+      user_agent: navigator.userAgent,
+      url_params: Object.fromEntries(RECORDED_PARAMS.filter((k) => params.has(k)).map((k) => [k, params.get(k)])),
+    },
+  });
+
+  const wsURL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${study.ws_url}${location.search}`;
+  transport = new Transport({
+    wsURL,
+    forceRelay: !!(study.relay && study.relay.forced) || params.get("relay") === "1" || config.relay === true,
+    iceServers: study.ice_servers || [],
+    p2pTimeoutMs: p2pTimeout(config),
+    seatToken: null,
+    params: urlParams,
+    onData: (seat, data) => worker.postMessage({ type: "peer", seat, data }, [data]),
+    onEvent: (msg) => onTransport(msg, study),
+  });
+  transport.connect();
+  setInterval(measure, 2000);
+  watchVisibility((away) => {
+    page.away = away;
+    page.awayChanges++;
+    worker.postMessage({ type: "away", away });
+  });
+}
+
+async function measure() {
+  if (!transport) return;
+  page.path = transport.pathSummary();
+  page.rtt_ms = await transport.measureRtt();
+  if (worker) worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
+  hud.update(page.hud, page);
+}
+
+function onTransport(msg, study) {
+  if (msg.type === "joined") {
+    page.seat = msg.seat;
+    if (page.stage !== "playing") {
+      page.stage = "playing";
+      const config = study.config || {};
+      page.conditions = conditionsFor(config, msg.seat);
+      const participant = msg.participant || null;
+      sessionStorage.setItem(ACTIVE, study.study);
+      worker.postMessage({ type: "start", seat: msg.seat, room: msg.room, participant, conditions: page.conditions });
+    }
+  } else if (msg.type === "peer-joined") {
+    page.peerLeft = false;
+  } else if (msg.type === "peer-left") {
+    page.peerLeft = true;
+  } else if (msg.type === "path") {
+    page.path = transport.pathSummary();
+    if (worker) worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
+  } else if (msg.type === "error") {
+    error("server", `${msg.code}: ${msg.message}`);
+  }
+  hud.update(page.hud, page);
+}
+
+function onWorker(msg, study) {
+  switch (msg.type) {
+    case "progress":
+      setProgress(msg.stage, msg.message);
+      break;
+    case "ready":
+      page.timings = msg.timings;
+      setProgress("joined", "Waiting for your partner…");
+      break;
+    case "started":
+      page.filename = msg.filename;
+      page.session = msg.session;
+      storageKey = `${study.study}/${msg.filename}`;
+      startInput(study, msg);
+      break;
+    case "send":
+      transport.send(msg.seat, msg.data, msg.reliable);
+      break;
+    case "frame":
+      $("loading").hidden = true;
+      renderer.submit(msg);
+      break;
+    case "status":
+      onStatus(msg);
+      break;
+    case "checkpoint":
+      if (storageKey) {
+        appendCheckpoint(storageKey, { study: study.study, filename: page.filename }, msg.data)
+          .catch((err) => error("storage", err));
+      }
+      break;
+    case "bundle":
+      onBundle(msg, study);
+      break;
+    case "recovered":
+      onRecovered(msg);
+      break;
+    case "error":
+      error(msg.where, msg.message);
+      break;
+    default:
+      break;
+  }
+}
+
+function startInput(study, started) {
+  const config = study.config || {};
+  const frameMs = 1000 / ((config.session && config.session.fps) || 30);
+  const send = (value) => worker.postMessage({ type: "input", value });
+  keyboard = new Keyboard(window, send);
+  keyboard.map = keyMap(config.controls, started.action_names);
+  if (config.test_mode === true && params.get("autopilot") === "random") {
+    const seed = Number(params.get("autopilot_seed") || params.get("seed") || 0) + 7919 * (page.seat + 1);
+    autopilot = new Autopilot({ seed, frameMs, onChange: send });
+    autopilot.start(started.input_count);
+    page.autopilot = { mode: "random", seed };
+  }
+}
+
+function onStatus(msg) {
+  page.python = msg.status;
+  page.hud = msg.hud && Object.keys(msg.hud).length ? msg.hud : page.hud;
+  for (const e of msg.events || []) if (e.type in page.events) page.events[e.type]++;
+  const h = page.hud || {};
+  $("overlay").hidden = !h.fast_forwarding;
+  if (h.fast_forwarding) $("overlay-text").textContent = `Catching up… frame ${msg.status.frame}`;
+  if (h.phase === "ended" && autopilot) autopilot.stop();
+  hud.update(page.hud, page);
+}
+
+async function onBundle(msg, study) {
+  const entry = { filename: msg.filename, bytes: msg.data.byteLength, sha256: msg.sha256, saved: false };
+  page.downloads.push(entry);
+  saveFile(msg.data, msg.filename);
+  entry.saved = true;
+  offerDownload($("download"), msg.data, msg.filename);
+  worker.postMessage({ type: "download", state: "saved" });
+  $("done").hidden = false;
+  sessionStorage.removeItem(ACTIVE);
+  if (storageKey) deleteCheckpoints(storageKey).catch((err) => error("storage", err));
+  setTimeout(() => transport && transport.close(), 3000);
+  if (study.upload && study.upload.enabled && transport && transport.seatToken) {
+    page.upload = { state: "uploading" };
+    try {
+      const answer = await uploadBundle(study.upload.url, msg.data, {
+        sha256: msg.sha256, seatToken: transport.seatToken, session: page.session,
+      });
+      page.upload = { state: "uploaded", path: answer.path, duplicate: answer.duplicate };
+      worker.postMessage({ type: "download", state: "saved+uploaded" });
+    } catch (err) {
+      page.upload = { state: "failed", message: String(err.message || err) };
+    }
+  }
+}
+
+/** Checkpoints left by an interrupted session: offer their data. True when this tab was reloaded mid-session. */
+async function offerRecovery(study) {
+  let records = [];
+  try {
+    records = (await listCheckpoints()).filter((r) => r.info && r.info.study === study.study);
+  } catch (err) {
+    error("storage", err);
+  }
+  const reloaded = sessionStorage.getItem(ACTIVE) !== null;
+  if (records.length === 0) {
+    sessionStorage.removeItem(ACTIVE);
+    return false;
+  }
+  const latest = records.sort((a, b) => b.updated - a.updated)[0];
+  const button = $("recover");
+  button.hidden = false;
+  button.textContent = "Download the data of your interrupted session";
+  button.onclick = () => recoverRecord(study, latest);
+  if (reloaded) {
+    $("notice").textContent = "This session was interrupted. Download its data below; it cannot be resumed.";
+    $("notice").hidden = false;
+    $("loading").hidden = true;
+    page.stage = "interrupted";
+    return true;
+  }
+  return false;
+}
+
+function recoverRecord(study, record) {
+  if (!worker) {
+    worker = new Worker(new URL("./worker.mjs", import.meta.url), { type: "module" });
+    worker.onmessage = (e) => onWorker(e.data, study);
+    worker.postMessage({ type: "init", study, assetsURL: new URL(study.assets_url, location.href).href, page: {} });
+  }
+  page.recovering = record.key;
+  worker.postMessage({ type: "recover", chunks: record.chunks, key: record.key });
+}
+
+function onRecovered(msg) {
+  page.recovered.push({ filename: msg.filename, bytes: msg.data.byteLength });
+  saveFile(msg.data, msg.filename);
+  offerDownload($("recover"), msg.data, msg.filename, "Download the recovered data again");
+  if (msg.key) deleteCheckpoints(msg.key).catch((err) => error("storage", err));
+  sessionStorage.removeItem(ACTIVE);
+}
+
+main().catch((err) => error("start", err && err.stack ? err.stack : err));

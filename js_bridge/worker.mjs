@@ -1,0 +1,189 @@
+// The dedicated worker that runs Python: loads the runtime, builds the Python bridge once the seat is known,
+// and ticks it paced by wall time. Worker timers are not throttled like a background tab's main-thread timers,
+// so a hidden page keeps ticking (the session itself decides how many frames each tick simulates).
+//
+// Messages in:  init, start, peer, input, away, transport, download, recover
+// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, error
+
+import { loadRuntime } from "./loader.mjs";
+import { Conditioner } from "./conditioner.mjs";
+
+let py = null;          // the Pyodide instance
+let bridgeModule = null;
+let bridge = null;      // pyodide_runtime.bridge.Bridge
+let setup = null;       // the init message
+let conditioner = new Conditioner(null); // set per seat by "start"
+
+let input = 0;
+let away = false;
+let inbox = [];         // [seat, Uint8Array] received since the last tick
+let frameMs = 1000 / 30;
+let nextTick = 0;
+let ticks = 0;
+let ended = false;
+let pendingStart = null;
+const cost = { count: 0, total_ms: 0, max_ms: 0 }; // time spent in the Python tick, conversions included
+let isReady = false;
+let readyResolve;
+const ready = new Promise((resolve) => (readyResolve = resolve));
+const TO_JS = { dict_converter: Object.fromEntries, create_pyproxies: false };
+
+const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+const fail = (where, err) => post({ type: "error", where, message: String((err && err.message) || err) });
+
+async function init(msg) {
+  setup = msg;
+  const { pyodide, timings, facts } = await loadRuntime({
+    assetsURL: msg.assetsURL,
+    onProgress: (stage, detail) => post({ type: "progress", stage, message: detail && detail.message }),
+  });
+  py = pyodide;
+  const env = msg.study.env || {};
+  if (env.file) await writeEnvFile(env.file);
+  post({ type: "progress", stage: "env", message: "Loading the game…" });
+  bridgeModule = py.pyimport("pyodide_runtime.bridge");
+  // Import the env module now so joining a room does not wait for it.
+  py.pyimport("pyodide_runtime.envs.loading").load_factory(env.spec);
+  const wheel = await wheelSha256(msg.assetsURL);
+  setup.page = { ...msg.page, wheel_sha256: wheel, pyodide_version: facts.pyodide };
+  post({ type: "ready", timings, facts, wheel_sha256: wheel });
+  isReady = true;
+  readyResolve();
+  if (pendingStart) start(pendingStart);
+}
+
+async function writeEnvFile(file) {
+  const response = await fetch(file.url);
+  if (!response.ok) throw new Error(`cannot fetch the env file ${file.url}: ${response.status}`);
+  const data = new Uint8Array(await response.arrayBuffer());
+  const digest = await crypto.subtle.digest("SHA-256", data);
+  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  if (file.sha256 && hex !== file.sha256) throw new Error(`the env file ${file.name} does not match its sha256`);
+  py.FS.writeFile(file.name, data);
+}
+
+async function wheelSha256(assetsURL) {
+  try {
+    const manifest = await (await fetch(assetsURL + "manifest.json")).json();
+    return manifest.files[manifest.own_wheel].sha256;
+  } catch {
+    return null;
+  }
+}
+
+function start(msg) {
+  if (!isReady) {
+    pendingStart = msg;
+    return;
+  }
+  pendingStart = null;
+  conditioner = new Conditioner(msg.conditions || null);
+  const page = py.toPy({ ...setup.page, conditioner: msg.conditions || null });
+  try {
+    bridge = bridgeModule.Bridge.callKwargs(JSON.stringify(setup.study), msg.seat, {
+      room: msg.room, participant: msg.participant, page,
+    });
+  } finally {
+    page.destroy();
+  }
+  const info = JSON.parse(bridge.status_json());
+  post({ type: "started", filename: info.filename, session: info.session, action_names: info.action_names,
+         input_count: info.input_count });
+  const session = (setup.study.config && setup.study.config.session) || {};
+  frameMs = 1000 / (session.fps || 30);
+  nextTick = performance.now();
+  loop();
+}
+
+function loop() {
+  if (ended) return;
+  const now = performance.now();
+  let catchingUp = false;
+  try {
+    catchingUp = tick(now);
+  } catch (err) {
+    fail("tick", err);
+    return;
+  }
+  if (ended) return;
+  // Drift-free pacing; after a long pause (frozen tab) start again from now instead of bursting.
+  nextTick = Math.max(nextTick + frameMs, now - frameMs);
+  setTimeout(loop, catchingUp ? 0 : Math.max(0, nextTick - performance.now()));
+}
+
+function tick(now) {
+  const incoming = inbox;
+  inbox = [];
+  const res = bridge.tick(now, input, incoming, away);
+  const out = res.toJs(TO_JS);
+  res.destroy();
+  const spent = performance.now() - now;
+  cost.count++;
+  cost.total_ms += spent;
+  cost.max_ms = Math.max(cost.max_ms, spent);
+  for (const [seat, data, reliable] of out.messages) send(seat, data, reliable);
+  if (out.render !== undefined && out.render !== null) {
+    const frame = { type: "frame", kind: out.render_kind, render: out.render, w: out.render_w, h: out.render_h };
+    post(frame, out.render_kind === "rgba" ? [out.render.buffer] : []);
+  }
+  const notable = out.events.length > 0;
+  if (notable || ++ticks % 8 === 0 || out.ended) postStatus(out.hud, out.events);
+  if (out.checkpoint) post({ type: "checkpoint", data: out.checkpoint }, [out.checkpoint.buffer]);
+  if (out.bundle) {
+    ended = true;
+    post({ type: "bundle", data: out.bundle, filename: out.filename, sha256: out.sha256 }, [out.bundle.buffer]);
+    postStatus(out.hud, out.events);
+  }
+  return out.events.some((e) => e.type === "fast_forward");
+}
+
+function send(seat, data, reliable) {
+  conditioner.send(data, reliable, (payload) =>
+    post({ type: "send", seat, data: payload, reliable }, [payload.buffer]));
+}
+
+function postStatus(hud, events = []) {
+  const status = JSON.parse(bridge.status_json());
+  status.conditioner = conditioner.stats;
+  status.tick_cost_ms = { count: cost.count, mean: cost.count ? cost.total_ms / cost.count : 0, max: cost.max_ms };
+  post({ type: "status", status, hud, events });
+}
+
+async function recover(chunks, key) {
+  await ready;
+  const proxy = py.toPy(chunks);
+  try {
+    const res = bridgeModule.recover_bundle(proxy);
+    const [data, filename] = res.toJs(TO_JS);
+    res.destroy();
+    post({ type: "recovered", data, filename, key }, [data.buffer]);
+  } finally {
+    proxy.destroy();
+  }
+}
+
+const handlers = {
+  init: (m) => init(m),
+  start: (m) => start(m),
+  peer: (m) => inbox.push([m.seat, new Uint8Array(m.data)]),
+  input: (m) => { input = m.value | 0; },
+  away: (m) => { away = !!m.away; },
+  transport: (m) => bridge && bridge.set_transport(m.kind, m.rtt_ms ?? null, performance.now()),
+  download: (m) => {
+    if (!bridge) return;
+    bridge.set_download(m.state);
+    postStatus({}, []);
+  },
+  recover: (m) => recover(m.chunks, m.key),
+};
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  const handler = handlers[msg && msg.type];
+  if (!handler) return;
+  try {
+    await handler(msg);
+  } catch (err) {
+    fail(msg.type, err);
+  }
+};

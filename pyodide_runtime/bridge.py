@@ -1,0 +1,386 @@
+"""The Python side of the browser bridge: one object per participant page, one call per tick.
+
+The page's worker builds a :class:`Bridge` from the study description (the server's ``/study.json``) and the seat
+the server assigned, then calls :meth:`Bridge.tick` on every tick with the time, the participant's input, the
+peer packets received since the previous tick and whether the page is hidden. The answer is a plain dict the
+JavaScript side can use without further calls into Python::
+
+    bridge = Bridge(study, seat=0, room="...", participant="P1", page={"user_agent": "..."})
+    out = bridge.tick(now_ms, local_input, [(1, packet_bytes)], away=False)
+    out["messages"]      # [(seat, bytes, reliable), ...] to send; ``reliable`` marks handshake/goodbye packets
+    out["render"]        # draw-list JSON (str), RGBA bytes (with render_w/render_h), or None when unchanged
+    out["hud"]           # {"phase", "episode", "episodes", "score", "waiting", "partner_away", "interrupted", ...}
+    out["checkpoint"]    # bytes to append to local storage (episode end, page hidden), or None
+    out["bundle"]        # the export's bytes once the session ended (with "filename" and "sha256"), or None
+
+Like the session it wraps, the bridge is sans-IO: no sockets, timers or DOM. All netcode decisions stay in
+:class:`~pyodide_runtime.session.Session`; the bridge builds the game, session and exporter, turns the session's
+events into what a page shows, and produces checkpoints and the final bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from pyodide_runtime.config import SessionConfig
+from pyodide_runtime.envs.loading import load_game
+from pyodide_runtime.export import Diagnostics, ExportContext, Exporter, bundle_name
+from pyodide_runtime.export.checkpoint import Checkpoint, recover
+from pyodide_runtime.protocol.codec import T_INPUTS, DecodeError, peek_header
+from pyodide_runtime.session import (
+    DesyncDetected, EpisodeEnded, FastForward, HandshakeFailed, PeerAway, PeerBack, RollbackEvent, Session,
+    SessionEnded, Stalled, Started,
+)
+
+__all__ = ["Bridge", "session_id_for_room", "recover_bundle", "study_session_config"]
+
+#: Keep at most this many tick intervals and RTT samples for the diagnostics.
+_MAX_SAMPLES = 200_000
+
+
+def session_id_for_room(room: str) -> str:
+    """The export's session id: the same for every member of a room, and not the room's join capability."""
+    return hashlib.sha256(f"pyodide_runtime/session/{room}".encode()).hexdigest()[:16]
+
+
+def study_session_config(study: Mapping[str, Any]) -> SessionConfig:
+    """The :class:`SessionConfig` a study description asks for (``config.session``; players from ``players``)."""
+    config = study.get("config") or {}
+    session = dict(config.get("session") or {})
+    session.setdefault("players", int(study.get("players", 2)))
+    return SessionConfig(**session)
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _payload(data: Any) -> bytes:
+    # Bytes-like in CPython; a JsProxy of a Uint8Array in Pyodide.
+    to_bytes = getattr(data, "to_bytes", None)
+    return to_bytes() if callable(to_bytes) else bytes(data)
+
+
+def _reliable(data: bytes) -> bool:
+    """Handshake and goodbye packets are few and matter: send them on the reliable channel."""
+    try:
+        return peek_header(data)[1] != T_INPUTS
+    except DecodeError:
+        return False
+
+
+class Bridge:
+    """One participant's game, session and export, driven by the page one tick at a time."""
+
+    def __init__(
+        self,
+        study: Mapping[str, Any] | str,
+        seat: int,
+        *,
+        room: str = "",
+        participant: str | None = None,
+        page: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``study`` is the ``/study.json`` content (a dict or its JSON text); ``page`` holds facts the page
+        knows (``user_agent``, ``wheel_sha256``, ``pyodide_version``, ``conditioner``, ``url_params``...)."""
+        if isinstance(study, str):
+            study = json.loads(study)
+        page = dict(page or {})
+        self.study = dict(study)
+        self.page = page
+        self.seat = int(seat)
+        config = study.get("config") or {}
+        self.config = study_session_config(study)
+        env = study.get("env") or {}
+        self.game = load_game(str(env["spec"]), config.get("env_config"))
+        self.session = Session(self.game, self.config, self.seat)
+        self.agent = self.game.seats[self.seat]
+        self.session_id = session_id_for_room(room) if room else "local"
+        self.participant = str(participant or f"seat{self.seat}")
+        self.exporter = Exporter(ExportContext.from_session(
+            self.session, study=str(study.get("study") or "study"), session_id=self.session_id,
+            participant=self.participant, wheel_sha256=page.get("wheel_sha256"),
+            pyodide_version=page.get("pyodide_version"),
+        ))
+        self.filename = self.exporter.filename
+        self.describe = dict(self.game.describe())
+        self._events: list[Any] = []
+        self._ticks: list[float] = []
+        self._last_now: float | None = None
+        self._started_at: str | None = None
+        self._ended_at: str | None = None
+        self._away = False
+        self._away_spans: list[dict[str, Any]] = []
+        self._partner_away: set[int] = set()
+        self._interrupted = False
+        self._last_render_frame = -1
+        self._dirty = True
+        self._scored = 0
+        self._score = 0.0
+        self._episode = 0
+        self._episodes_done = 0
+        self._fast_forwarding = False
+        self._bundle: bytes | None = None
+        self._bundle_sha: str | None = None
+        self._bundle_sent = False
+        self.transport: dict[str, Any] = {"kind": None, "rtt_ms": None}
+        self._rtt: list[tuple[float, float]] = []
+        self.download = "pending"
+
+    # -- per tick ---------------------------------------------------------------------------------------------
+    def tick(
+        self, now_ms: float, local_input: int, incoming: Iterable[Any] = (), away: bool = False
+    ) -> dict[str, Any]:
+        """Advance to ``now_ms``; ``incoming`` holds ``(from_seat, bytes)`` pairs. See the module docstring."""
+        now_ms = float(now_ms)
+        away = bool(away)
+        if self._last_now is not None and len(self._ticks) < _MAX_SAMPLES:
+            self._ticks.append(now_ms - self._last_now)
+        self._last_now = now_ms
+        packets = [(int(seat), _payload(data)) for seat, data in incoming]
+        checkpoint = None
+        if away and not self._away:
+            self._away_spans.append({"seat": self.seat, "start_frame": self.session.frame, "start_ms": now_ms,
+                                     "mode": "hidden"})
+        elif self._away and not away and self._away_spans:
+            self._away_spans[-1].update(end_frame=self.session.frame, end_ms=now_ms)
+        went_away = away and not self._away
+        self._away = away
+        before = self.session.frame
+        if self.session.ended:
+            result_messages: list[tuple[int, bytes]] = []
+            events: list[Any] = []
+        else:
+            count = self.session.input_counts[self.seat]
+            local_input = int(local_input) if 0 <= int(local_input) < count else self.session.defaults[self.seat]
+            result = self.session.tick(now_ms, local_input, packets, away)
+            result_messages, events = result.messages, result.events
+        self.exporter.update(self.session.log)
+        summary = self._absorb(events, now_ms)
+        if self.session.frame != before:
+            self._dirty = True
+            self._interrupted = False
+        if (went_away or summary["episode_ended"]) and not self.session.ended:
+            checkpoint = self.exporter.checkpoint(self.session.log)
+        out: dict[str, Any] = {
+            "frame": self.session.frame,
+            "messages": [(seat, data, _reliable(data)) for seat, data in result_messages],
+            "events": summary["events"],
+            "checkpoint": checkpoint,
+            "bundle": None,
+            "ended": self.session.ended,
+        }
+        self._render_into(out)
+        out["hud"] = self.hud()
+        if self.session.ended and not self._bundle_sent:
+            out["bundle"], out["filename"], out["sha256"] = self.bundle()
+            self._bundle_sent = True
+        return out
+
+    def _absorb(self, events: list[Any], now_ms: float) -> dict[str, Any]:
+        brief: list[dict[str, Any]] = []
+        episode_ended = False
+        self._fast_forwarding = False
+        for e in events:
+            self._events.append(e)
+            if isinstance(e, RollbackEvent):
+                self._dirty = True
+                brief.append({"type": "rollback", "frame": e.frame, "depth": e.depth})
+            elif isinstance(e, EpisodeEnded):
+                episode_ended = True
+                self._episodes_done += 1
+                brief.append({"type": "episode_ended", "episode": e.episode, "frames": e.frames})
+            elif isinstance(e, FastForward):
+                self._fast_forwarding = True
+                brief.append({"type": "fast_forward", "start": e.start, "end": e.end})
+            elif isinstance(e, Stalled):
+                self._interrupted = True
+                brief.append({"type": "stalled", "frame": e.frame, "seats": list(e.seats)})
+            elif isinstance(e, PeerAway):
+                self._partner_away.add(e.seat)
+                brief.append({"type": "peer_away", "seat": e.seat, "frame": e.frame})
+            elif isinstance(e, PeerBack):
+                self._partner_away.discard(e.seat)
+                brief.append({"type": "peer_back", "seat": e.seat, "frame": e.frame})
+            elif isinstance(e, Started):
+                self._started_at = _utc_now()
+                brief.append({"type": "started"})
+            elif isinstance(e, DesyncDetected):
+                brief.append({"type": "desync", "frame": e.frame, "seat": e.seat})
+            elif isinstance(e, HandshakeFailed):
+                brief.append({"type": "handshake_failed", "seat": e.seat, "reason": e.reason})
+            elif isinstance(e, SessionEnded):
+                self._ended_at = _utc_now()
+                brief.append({"type": "ended", "outcome": e.outcome, "reason": e.reason})
+        self._update_score()
+        return {"events": brief, "episode_ended": episode_ended}
+
+    def _update_score(self) -> None:
+        confirmed = self.session.log.confirmed
+        agent = self.agent
+        for rec in confirmed[self._scored:]:
+            if rec.episode != self._episode:  # the HUD keeps an ended episode's score until the next one starts
+                self._episode, self._score = rec.episode, 0.0
+            self._score += float(rec.rewards.get(agent, 0.0) or 0.0)
+        self._scored = len(confirmed)
+
+    def _render_into(self, out: dict[str, Any]) -> None:
+        out["render"] = None
+        if not self._dirty or not self.session.started or self._away:
+            return  # a hidden page paints nothing; the frame is rendered again once it is back
+        self._dirty = False
+        frame = self.session.render()
+        self._last_render_frame = self.session.frame
+        if frame is None:
+            return
+        if isinstance(frame, (list, tuple)):
+            out["render_kind"] = "draw"
+            out["render"] = json.dumps(frame, separators=(",", ":"), allow_nan=False)
+            return
+        import numpy as np
+
+        rgb = np.asarray(frame)
+        if rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
+            return
+        h, w = int(rgb.shape[0]), int(rgb.shape[1])
+        rgba = np.empty((h, w, 4), dtype=np.uint8)
+        rgba[..., :3] = rgb[..., :3]
+        rgba[..., 3] = rgb[..., 3] if rgb.shape[2] == 4 else 255
+        out.update(render_kind="rgba", render=rgba.tobytes(), render_w=w, render_h=h)
+
+    # -- what the page shows and reports ----------------------------------------------------------------------
+    def phase(self) -> str:
+        state = self.session.state
+        return {"handshake": "waiting", "draining": "finishing"}.get(state, state)
+
+    def hud(self) -> dict[str, Any]:
+        """What the heads-up display shows."""
+        return {
+            "phase": self.phase(),
+            "episode": self._episode + 1,
+            "episodes": self.config.episodes,
+            "score": self._score,
+            "waiting": not self.session.started,
+            "partner_away": bool(self._partner_away),
+            "interrupted": self._interrupted and not self._partner_away,
+            "fast_forwarding": self._fast_forwarding,
+            "away": self._away,
+            "outcome": self.session.outcome,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """Everything a test or researcher may want to read; documented in ``docs/bridge.md``."""
+        s = self.session
+        stats = s.stats
+        return {
+            "phase": self.phase(),
+            "seat": self.seat,
+            "agent": self.agent,
+            "players": self.config.players,
+            "input_count": s.input_counts[self.seat],
+            "action_names": self.describe.get("action_names"),
+            "session": self.session_id,
+            "frame": s.frame,
+            "confirmed_frames": s.confirmed_frames,
+            "episode": self.hud()["episode"],
+            "episodes": self.config.episodes,
+            "episodes_done": self._episodes_done,
+            "score": self._score,
+            "rollbacks": stats["rollbacks"],
+            "max_rollback_depth": stats["max_rollback_depth"],
+            "resimulated_frames": stats["resimulated_frames"],
+            "fast_forward_frames": stats["fast_forward_frames"],
+            "stalls": stats["stalls"],
+            "time_sync_skips": stats["time_sync_skips"],
+            "desyncs": stats["desyncs"],
+            "rejected": sum(stats["rejected"].values()),
+            "packets_sent": stats["packets_sent"],
+            "packets_received": stats["packets_received"],
+            "away": self._away,
+            "away_periods": len(self._away_spans),
+            "partner_away": bool(self._partner_away),
+            "interrupted": self._interrupted,
+            "transport": self.transport.get("kind"),
+            "rtt_ms": self.transport.get("rtt_ms"),
+            "outcome": s.outcome,
+            "end_reason": s.end_reason,
+            "download": self.download,
+            "filename": self.filename,
+            "bundle_sha256": self._bundle_sha,
+        }
+
+    def status_json(self) -> str:
+        return json.dumps(self.status())
+
+    def set_transport(self, kind: str | None, rtt_ms: float | None = None, now_ms: float | None = None) -> None:
+        """Record what carries peer bytes (``p2p`` or ``relay``) and the latest RTT, for status and diagnostics."""
+        self.transport["kind"] = kind
+        if rtt_ms is not None:
+            self.transport["rtt_ms"] = round(float(rtt_ms), 2)
+            if len(self._rtt) < _MAX_SAMPLES:
+                self._rtt.append((float(now_ms if now_ms is not None else self._last_now or 0.0), float(rtt_ms)))
+        kinds = self.transport.setdefault("kinds", [])
+        if kind and kind not in kinds:
+            kinds.append(kind)
+
+    # -- ending and export ------------------------------------------------------------------------------------
+    def close(self, now_ms: float, reason: str = "participant left") -> dict[str, Any]:
+        """End the session from this side: goodbye packets to send, and the bundle (partial unless complete)."""
+        messages = self.session.close(float(now_ms), reason) if not self.session.ended else []
+        self._absorb([], float(now_ms))
+        if self._ended_at is None:
+            self._ended_at = _utc_now()
+        out: dict[str, Any] = {"messages": [(s, d, True) for s, d in messages], "bundle": None}
+        if not self._bundle_sent:
+            out["bundle"], out["filename"], out["sha256"] = self.bundle()
+            self._bundle_sent = True
+        return out
+
+    def diagnostics(self) -> Diagnostics:
+        session = self.session
+        page = self.page
+        return Diagnostics.from_events(
+            self._events,
+            user_agent=page.get("user_agent"),
+            started_at=self._started_at,
+            ended_at=self._ended_at,
+            tick_intervals_ms=self._ticks,
+            away=self._away_spans,
+            network={"transport": dict(self.transport), "rtt_ms": [list(x) for x in self._rtt[-2000:]],
+                     "conditioner": page.get("conditioner")},
+            stats=session.diagnostics(),
+            extra={"page": {k: v for k, v in page.items() if k not in ("user_agent",)},
+                   "env": {"action_names": self.describe.get("action_names")}},
+        )
+
+    def bundle(self) -> tuple[bytes, str, str]:
+        """The export bundle (built once), its file name and sha256."""
+        if self._bundle is None:
+            self._bundle = self.exporter.bundle(self.session.log, self.diagnostics())
+            self._bundle_sha = hashlib.sha256(self._bundle).hexdigest()
+        return self._bundle, self.filename, self._bundle_sha or ""
+
+    def checkpoint(self) -> bytes:
+        """A checkpoint now (the page also gets one in :meth:`tick` at episode ends and when hidden)."""
+        return self.exporter.checkpoint(self.session.log)
+
+    def set_download(self, state: str) -> None:
+        """The page reports the download's progress (``started``, ``done``, ``uploaded``...) for :meth:`status`."""
+        self.download = str(state)
+
+
+def recover_bundle(chunks: Any) -> tuple[bytes, str]:
+    """A bundle (flagged recovered) and its file name from stored checkpoint bytes (one blob or a list)."""
+    if not isinstance(chunks, (bytes, bytearray, memoryview, str, list, tuple)):
+        chunks = [_payload(c) for c in chunks]
+    elif isinstance(chunks, (list, tuple)):
+        chunks = [_payload(c) for c in chunks]
+    data = recover(chunks)
+    context = Checkpoint.parse(chunks)[-1].context
+    name = bundle_name(str(context.get("study")), str(context.get("session")), str(context.get("participant")),
+                       int(context.get("seat", 0)))
+    return data, name.replace(".zip", "-recovered.zip") if name.endswith(".zip") else name

@@ -1,0 +1,82 @@
+"""The bridge's pure JavaScript modules under Node: seeded network conditions and key maps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from server_support import REPO
+
+SCRIPT = """
+import { Conditioner, parseConditions, prng } from "./js_bridge/conditioner.mjs";
+import { keyMap } from "./js_bridge/input.mjs";
+
+async function run(conditions, n, reliable = false) {
+  const c = new Conditioner(conditions);
+  const got = [];
+  const t0 = performance.now();
+  const deliver = (d) => got.push([d[0] | (d[1] << 8), performance.now() - t0]);
+  for (let i = 0; i < n; i++) c.send(new Uint8Array([i % 256, i >> 8]), reliable, deliver);
+  await new Promise((r) => setTimeout(r, 400));
+  return { order: got.map((g) => g[0]), first_delay: got.length ? got[0][1] : null, stats: c.stats };
+}
+const lossy = parseConditions(new URLSearchParams("loss=0.3&duplicate=0.1&seed=9"));
+let invalid = null;
+try { parseConditions({ loss: 2 }); } catch (e) { invalid = e.message; }
+const out = {
+  prng: [prng(3)(), prng(3)()],
+  none: parseConditions(new URLSearchParams("")),
+  lossy: lossy,
+  a: await run(lossy, 500),
+  b: await run(lossy, 500),
+  reliable: await run(lossy, 200, true),
+  delayed: await run(parseConditions({ latency_ms: 120, seed: 1 }), 5),
+  passthrough: await run(null, 5),
+  invalid,
+  derived: Object.fromEntries(keyMap(null, ["stay", "up", "right", "down", "left"])),
+  given: Object.fromEntries(keyMap({ KeyJ: 4, Bad: "x" }, ["stay", "up"])),
+};
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    node = shutil.which("node")
+    if not node:
+        pytest.fail("node is not installed; the bridge's JavaScript tests need it")
+    proc = subprocess.run([node, "--input-type=module", "-e", SCRIPT], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_conditions_are_seeded_and_reproducible(result):
+    assert result["prng"][0] == result["prng"][1]
+    assert (result["a"]["order"], result["a"]["stats"]) == (result["b"]["order"], result["b"]["stats"]), \
+        "the same seed makes the same decisions"
+    stats = result["a"]["stats"]
+    assert 100 < stats["lost"] < 200 and 20 < stats["duplicated"] < 80
+    assert len(result["a"]["order"]) == 500 - stats["lost"] + stats["duplicated"]
+
+
+def test_reliable_packets_are_never_lost_or_duplicated(result):
+    assert result["reliable"]["order"] == list(range(200))
+
+
+def test_latency_delays_and_no_conditions_pass_through(result):
+    assert result["delayed"]["first_delay"] >= 110
+    assert result["delayed"]["order"] == list(range(5))
+    assert result["passthrough"]["order"] == list(range(5)) and result["passthrough"]["first_delay"] < 50
+    assert result["none"] is None
+    assert result["lossy"]["loss"] == 0.3 and result["lossy"]["seed"] == 9
+    assert "loss must be at most 1" in result["invalid"]
+
+
+def test_key_maps_come_from_the_study_or_the_action_names(result):
+    assert result["derived"] == {"ArrowUp": 1, "KeyW": 1, "ArrowRight": 2, "KeyD": 2, "ArrowDown": 3, "KeyS": 3,
+                                 "ArrowLeft": 4, "KeyA": 4}
+    assert result["given"] == {"KeyJ": 4}
