@@ -53,7 +53,7 @@ from typing import Any
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.framelog import FrameLog, FrameRecord
-from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, encode, fit_values, peek_header
+from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, encode, encode_inputs, peek_header
 from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello, Inputs
 from pyodide_runtime.sync.inputs import InputQueues
 from pyodide_runtime.sync.prediction import Predictor, make_predictor
@@ -636,11 +636,12 @@ class Session:
             self._reject("out_of_window")
             return
         count, default = self.input_counts[seat], self.defaults[seat]
-        for v in set(values):
-            action = v & _ACTION_MASK
-            if action >= count or (v & AWAY_BIT and action != default):
-                self._reject("invalid_input")
-                return
+        if values and max(values) >= count:  # below count every value is a valid action, not flagged away
+            for v in set(values):
+                action = v & _ACTION_MASK
+                if action >= count or (v & AWAY_BIT and action != default):
+                    self._reject("invalid_input")
+                    return
         if self.queues.conflicts(seat, msg.start, values):
             self._reject("conflict")
             return
@@ -663,8 +664,9 @@ class Session:
 
     def _track_away(self, now_ms: float, peer: _Peer, q: list[int], first: int, end: int) -> None:
         was = peer.away
-        if was == bool(q[end - 1] & AWAY_BIT) and all(bool(v & AWAY_BIT) == was for v in q[first:end]):
-            return
+        # Values are below 2 * AWAY_BIT (16 bits on the wire), so "flagged away" is "at least AWAY_BIT".
+        if (min(q[first:end]) >= AWAY_BIT) if was else (max(q[first:end]) < AWAY_BIT):
+            return  # no change of the away flag in this range
         for g in range(first, end):
             now_away = bool(q[g] & AWAY_BIT)
             if now_away != peer.away:
@@ -710,13 +712,13 @@ class Session:
                 p.reply_hello = False
                 hello = hello or self._hello()
                 self._send(s, hello)
-            values = local[p.acked :]
-            n = fit_values(values)
             self._seq += 1
-            self._send(s, encode(Inputs(
+            # encode(Inputs(seat, seq, frame, ack, advantage, start, values, ...)), as many values as fit
+            packet, _ = encode_inputs(
                 self.seat, self._seq, frame, len(self.queues.queues[s]), p.sync.last_advantage(), p.acked,
-                tuple(values[:n]), hash_frame, h,
-            )))
+                local[p.acked :], hash_frame, h,
+            )
+            self._send(s, packet)
 
     # -- ending -----------------------------------------------------------------------------------------------
     def _end(self, now_ms: float, outcome: str, reason: str, why: GoodbyeReason) -> None:

@@ -13,6 +13,10 @@ Figures (per env):
   a two-peer session with 100 ms latency and changing inputs;
 - ``fast_forward_fps``: frames per second while a peer returning from a frozen tab catches up.
 
+Every loop covers ``frames`` frames: the sessions play as many episodes as fit in that much virtual time, so a
+short-episode env (CartPole) is not measured on one episode dominated by start-up. Garbage from earlier runs is
+collected before each timed loop, so it is not charged to the next one.
+
 Ratios: ``engine_ratio = engine_frame_us / bare_step_us`` (target ≤ 1.3 with the explicit state protocol,
 ≤ 2.5 with the generic fallback), ``resim_rate = bare_step_us / resim_frame_us`` and
 ``fast_forward_rate = fast_forward_fps * bare_step_us / 1e6`` (targets ≥ 0.8: relative step rates).
@@ -20,6 +24,7 @@ Ratios: ``engine_ratio = engine_frame_us / bare_step_us`` (target ≤ 1.3 with t
 
 from __future__ import annotations
 
+import gc
 import random
 import statistics
 import time
@@ -77,6 +82,7 @@ def _bare_step_us(bare_env: Callable[[], Any], bare_actions: Callable[[Any, rand
     for i in range(frames):
         actions[i] = bare_actions(env, rng)
     episode = 1
+    gc.collect()
     t0 = time.perf_counter()
     for action in actions:
         out = env.step(action)
@@ -93,6 +99,7 @@ def _game_step_us(game: Any, frames: int) -> float:
     inputs = [[rng.randrange(n) for n in counts] for _ in range(frames)]
     game.reset(1)
     episode = 1
+    gc.collect()
     t0 = time.perf_counter()
     for values in inputs:
         if game.step(values).episode_over:
@@ -153,9 +160,12 @@ def _engine(make_game: Callable[[], Any], players: int, frames: int, latency_ms:
 
         session.tick = tick  # type: ignore[method-assign]
     away = [AwaySpan(0, freeze[0], freeze[1], "frozen")] if freeze else []
+    gc.collect()  # garbage left by earlier runs is collected here, not inside this run's timed ticks
     result = run_peers(None, config, sessions=sessions, link=LinkSpec(latency_ms=latency_ms),
                        policy=random_policy(seed, hold_frames=(1, 4)), away=away, seed=seed,
                        max_ms=frames * config.frame_ms)
+    for session in sessions:
+        del session.tick  # the timing wrapper refers to its session: drop the cycle
     if not result.common_prefix_identical():
         raise AssertionError("benchmark session lost parity")
     stats = [p.session.stats for p in result.peers]

@@ -107,6 +107,23 @@ def encode_inputs(
     tuple(values[:count]), hash_frame, state_hash))`` with ``count = fit_values(values)``, built in one pass and
     without the message object (the session sends one per peer per tick).
     """
+    count = len(values)
+    if 0 < count <= 255 and values.count(values[0]) == count:
+        runs = [_RUN.pack(values[0], count)]  # the common case: one held input
+    else:
+        runs, count = _packed_runs(values)
+    has_hash = hash_frame >= 0
+    head = _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_INPUTS, seat) + _INPUTS.pack(
+        seq, frame, ack, start, -128 if advantage < -128 else 127 if advantage > 127 else advantage,
+        _F_HASH if has_hash else 0, len(runs),
+    )
+    if has_hash:
+        runs.append(_HASH.pack(hash_frame, state_hash[:_HASH_SIZE].ljust(_HASH_SIZE, b"\0")))
+    return head + b"".join(runs), count
+
+
+def _packed_runs(values: Sequence[int]) -> tuple[list[bytes], int]:
+    """The packed runs of the leading ``values`` that fit in one packet, and how many values they hold."""
     runs: list[bytes] = []
     pack_run = _RUN.pack
     count = 0
@@ -117,20 +134,13 @@ def encode_inputs(
         else:
             if length:
                 if len(runs) == MAX_RUNS - 1:
-                    break  # this run is the last that fits; the value that starts a new one does not
+                    break  # the pending run is the last that fits; the value that starts a new one does not
                 runs.append(pack_run(last, length))
             last, length = v, 1
         count += 1
     if length:
         runs.append(pack_run(last, length))
-    has_hash = hash_frame >= 0
-    head = _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_INPUTS, seat) + _INPUTS.pack(
-        seq, frame, ack, start, -128 if advantage < -128 else 127 if advantage > 127 else advantage,
-        _F_HASH if has_hash else 0, len(runs),
-    )
-    if has_hash:
-        runs.append(_HASH.pack(hash_frame, state_hash[:_HASH_SIZE].ljust(_HASH_SIZE, b"\0")))
-    return head + b"".join(runs), count
+    return runs, count
 
 
 def peek_header(data: bytes) -> tuple[int, int, int]:
@@ -170,12 +180,19 @@ def _decode_inputs(data: bytes, seat: int) -> Inputs:
         raise DecodeError("malformed", "unknown flags")
     offset = 4 + _INPUTS.size
     values: list[int] = []
-    for _ in range(nruns):
+    if nruns == 1 and len(data) >= offset + _RUN.size:  # the common case: one held input
         v, n = _RUN.unpack_from(data, offset)
         if n == 0:
             raise DecodeError("malformed", "empty run")
-        values.extend((v,) * n)
+        values = [v] * n
         offset += _RUN.size
+    else:
+        for _ in range(nruns):
+            v, n = _RUN.unpack_from(data, offset)
+            if n == 0:
+                raise DecodeError("malformed", "empty run")
+            values.extend((v,) * n)
+            offset += _RUN.size
     hash_frame, state_hash = -1, b""
     if flags & _F_HASH:
         hash_frame, state_hash = _HASH.unpack_from(data, offset)
