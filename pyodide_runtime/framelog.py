@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from pyodide_runtime.canonical import canonical_bytes
 
 __all__ = ["FrameRecord", "EpisodeStart", "FrameLog", "CANONICAL_FIELDS", "DIAGNOSTIC_FIELDS", "HASH_MODES"]
 
@@ -48,16 +49,6 @@ def _key_struct(seats: int) -> struct.Struct:
     return packer
 
 
-def _canonical_bytes(value: Any) -> bytes:
-    """``canonical_bytes(value)``, through the export's encoder (the same bytes, mostly from the C JSON encoder)."""
-    global _json_cell
-    if _json_cell is None:
-        # Imported on first use: the export package is heavier than what a frame log needs to be imported.
-        from pyodide_runtime.export.cells import json_cell as _json_cell
-    return _json_cell(value).encode("utf-8")
-
-
-_json_cell: Any = None
 
 CANONICAL_FIELDS = (
     "global_frame", "episode", "frame", "inputs", "away", "actions", "observations", "rewards",
@@ -217,7 +208,7 @@ class FrameLog:
                 packer = _key_struct(width)
             key = packer.pack(g, rec.episode, rec.frame, rec.episode_over, *inputs, *rec.away)
             if full or rec.episode_over or (g + 1) % every == 0:
-                key += _canonical_bytes(rec.canonical())
+                key += canonical_bytes(rec.canonical())
             self._chain = chain = sha256(chain + key).digest()
             rec.state_hash = chain.hex()
             confirmed.append(rec)
@@ -233,7 +224,7 @@ class FrameLog:
             start = starts.pop(0)
             start.confirmed_ms = now_ms
             payload = {"episode_start": start.canonical()}
-            self._chain = hashlib.sha256(self._chain + _canonical_bytes(payload)).digest()
+            self._chain = hashlib.sha256(self._chain + canonical_bytes(payload)).digest()
             self.episode_starts.append(start)
 
     # -- queries ----------------------------------------------------------------------------------------------
