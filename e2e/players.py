@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from server_support import launch_server  # tests/server_support.py
+
 REPO = Path(__file__).resolve().parent.parent
 COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
 
@@ -52,19 +54,8 @@ class StudyServer:
 
     def __enter__(self) -> StudyServer:
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log, text=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=self.workdir)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait(5)
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
-            if line.startswith("Study URL: "):
-                self.url = line.split(": ", 1)[1].strip().rstrip("/")
-                return self
-        raise RuntimeError("the server did not print its URL in time")
+        self.proc, self.url = launch_server(self.argv, self.workdir, self._log, self.log_path, timeout=60)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None

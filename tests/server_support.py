@@ -44,6 +44,23 @@ def make_assets(root: Path) -> Path:
     return root
 
 
+def launch_server(argv: Sequence[str], workdir: Path, log: Any, log_path: Path,
+                  timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
+    """Start a study server process (stderr to ``log``) and wait for its ``Study URL:`` line; return both."""
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=log, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=workdir)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            proc.wait(5)
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+        if line.startswith("Study URL: "):
+            return proc, line.split(": ", 1)[1].strip().rstrip("/")
+    raise RuntimeError("the server did not print its URL in time")
+
+
 class ServerProcess:
     """``python -m pyodide_runtime.server`` on a free port (``--port 0``), its stderr logged to a file."""
 
@@ -58,21 +75,9 @@ class ServerProcess:
         self.url = ""
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
-                                     cwd=self.workdir)
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait(5)
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
-            if line.startswith("Study URL: "):
-                self.url = line.split(": ", 1)[1].strip().rstrip("/")
-                return self
-        raise RuntimeError("server did not print its URL in time")
+        self.proc, self.url = launch_server(self.argv, self.workdir, self._log, self.log_path, timeout)
+        return self
 
     @property
     def ws_url(self) -> str:
