@@ -11,7 +11,7 @@ Example::
     report = run_sync_test(load_game("pyodide_runtime.envs.examples.coin_chase:make_env"), frames=600, distance=4)
     assert report.passed, report
 
-From a shell: ``python -m pyodide_runtime.synctest package.module:make_env --distance 1,4,8 --bot player_1=random``.
+From a shell: ``pyodide-runtime synctest package.module:make_env --distance 1,4,8 --bot player_1=random``.
 """
 
 from __future__ import annotations
@@ -149,48 +149,12 @@ def run_sync_test(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: load an env factory, verify its snapshots, run the sync test at each distance.
+    """``python -m pyodide_runtime.synctest``: the same as ``pyodide-runtime synctest``."""
+    import sys
 
-    Exit status 0 when every run passed, 1 otherwise (the reason is printed).
-    """
-    import argparse
-    import json
+    from pyodide_runtime.cli import main as cli_main
 
-    from pyodide_runtime.envs.loading import load_game
-    from pyodide_runtime.snapshot import SnapshotError
-
-    parser = argparse.ArgumentParser(prog="python -m pyodide_runtime.synctest", description=main.__doc__)
-    parser.add_argument("env", help="env factory, 'package.module:function' or 'path/to/file.py:function'")
-    parser.add_argument("--config", default=None, help="JSON object passed to the factory")
-    parser.add_argument("--frames", type=int, default=600)
-    parser.add_argument("--distance", default="1,2,4,8", help="comma-separated rollback distances")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-verify", action="store_true", help="skip the start-up snapshot verification")
-    parser.add_argument("--bot", action="append", default=[], metavar="AGENT=BOT",
-                        help="let a bot play AGENT: 'random', 'idle' or 'module:attr'; repeatable")
-    args = parser.parse_args(argv)
-    bots = {}
-    for item in args.bot:
-        agent, sep, bot = item.partition("=")
-        if not sep:
-            parser.error(f"--bot {item!r}: expected AGENT=BOT")
-        bots[agent] = bot
-    try:
-        distances = [int(d) for d in args.distance.split(",")]
-        config = json.loads(args.config) if args.config is not None else None
-    except ValueError as exc:
-        parser.error(str(exc))
-    try:
-        game = load_game(args.env, config, bots=bots or None, verify=not args.no_verify)
-    except SnapshotError as exc:
-        print(f"refused: {exc}")
-        return 1
-    passed = True
-    for distance in distances:
-        report = run_sync_test(game, frames=args.frames, distance=distance, seed=args.seed)
-        print(report)
-        passed = passed and report.passed
-    return 0 if passed else 1
+    return cli_main(["synctest", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

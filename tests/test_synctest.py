@@ -165,3 +165,17 @@ def test_command_line(capsys):
     assert capsys.readouterr().out.startswith("refused: ")
     assert main([hidden, "--frames", "60", "--distance", "2", "--no-verify"]) == 1
     assert "FAILED at frame" in capsys.readouterr().out
+
+
+def test_command_line_usage_errors_exit_2(capsys):
+    from pyodide_runtime.cli import main as cli_main
+
+    coin_chase = "pyodide_runtime.envs.examples.coin_chase:make_env"
+    assert cli_main(["synctest", coin_chase, "--bot", "player_1"]) == 2
+    assert "AGENT=BOT" in capsys.readouterr().err
+    assert cli_main(["synctest", coin_chase, "--distance", "1,x"]) == 2
+    assert "--distance" in capsys.readouterr().err
+    assert cli_main(["synctest", coin_chase, "--config", "{not json"]) == 2
+    assert "--config" in capsys.readouterr().err
+    assert cli_main(["synctest", "no_such_module_xyz:make"]) == 2
+    assert "no_such_module_xyz" in capsys.readouterr().err
