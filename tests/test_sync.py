@@ -149,7 +149,7 @@ def test_time_sync_lead_is_half_the_difference():
 
 
 def test_engine_benchmark_runs_and_reports_every_figure():
-    from pyodide_runtime.testing.engine_bench import measure_engine
+    from pyodide_runtime.benchmarks.timeline import measure_engine
 
     report = measure_engine(lambda: TinyGridGame(length=10**9), frames=200, repeats=1)
     names = {"bare", "bare_retain", "engine", "engine_full_hash", "resimulation"}

@@ -1,4 +1,4 @@
-"""Measure the rollback engine's per-frame cost against a bare ``get_state`` + ``step`` loop.
+"""Timeline-level breakdown of the engine's per-frame cost, against a bare ``get_state`` + ``step`` loop.
 
 Runs unchanged in CPython and inside Pyodide. Each figure is the best of ``repeats`` runs, in microseconds per
 frame:
