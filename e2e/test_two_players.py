@@ -55,10 +55,7 @@ class Run:
         self.dirs = []
         for p in players:
             d = p.workdir / f"downloads-{name}"
-            d.mkdir(parents=True, exist_ok=True)
-            p.downloads = d
-            p.cdp.send("Browser.setDownloadBehavior",
-                       {"behavior": "allow", "downloadPath": str(d), "eventsEnabled": True})
+            p.set_download_dir(d)
             self.dirs.append(d)
 
     def open(self, *queries: str) -> None:
@@ -68,7 +65,7 @@ class Run:
 
     def bundles(self, timeout: float = 120.0) -> list[Path]:
         def ready():
-            found = [[f for f in p.bundles() if f.stat().st_size > 0] for p in self.players]
+            found = [p.bundles() for p in self.players]
             return [f[0] for f in found] if all(found) else None
 
         return wait_for(ready, timeout, f"both bundles in {self.dirs}")
@@ -201,8 +198,8 @@ def test_reload_mid_session_offers_the_checkpointed_data(study):
         b.page.reload()
         wait_for(lambda: b.status().get("phase") == "interrupted", 20, "B's page to see the interruption")
         b.page.click("#recover")
-        recovered = wait_for(lambda: [f for f in b.bundles() if f.stat().st_size > 0], 60, "the recovered bundle")[0]
-        kept = wait_for(lambda: [f for f in a.bundles() if f.stat().st_size > 0], 60, "A's partial bundle")[0]
+        recovered = wait_for(lambda: b.bundles(), 60, "the recovered bundle")[0]
+        kept = wait_for(lambda: a.bundles(), 60, "A's partial bundle")[0]
     except TimeoutError as exc:
         run.fail(str(exc))
     check(run, recovered.name.endswith("-recovered.zip"), f"recovered file name {recovered.name}")

@@ -96,7 +96,7 @@ class Bridge:
         config = study.get("config") or {}
         self.config = study_session_config(study)
         env = study.get("env") or {}
-        self.game = load_game(str(env["spec"]), config.get("env_config"))
+        self.game = load_game(str(env["spec"]), config.get("env_config"), bots=config.get("bots"))
         self.session = Session(self.game, self.config, self.seat)
         self.agent = self.game.seats[self.seat]
         self.session_id = session_id_for_room(room) if room else "local"

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from pyodide_runtime.headless import launch_server
 
 REPO = Path(__file__).resolve().parent.parent
 COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
@@ -42,23 +42,6 @@ def make_assets(root: Path) -> Path:
                 "pyodide_version": "0.27.7"}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
-
-
-def launch_server(argv: Sequence[str], workdir: Path, log: Any, log_path: Path,
-                  timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
-    """Start a study server process (stderr to ``log``) and wait for its ``Study URL:`` line; return both."""
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=log, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=workdir)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            proc.wait(5)
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-        if line.startswith("Study URL: "):
-            return proc, line.split(": ", 1)[1].strip().rstrip("/")
-    raise RuntimeError("the server did not print its URL in time")
 
 
 class ServerProcess:
