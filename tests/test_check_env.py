@@ -1,0 +1,227 @@
+"""check-env passes the bundled examples and fails each purpose-built bad env on the right check, with a fix."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pyodide_runtime import cli
+from pyodide_runtime.checkenv import FAIL, PASS, SKIP, WARN, CheckOptions, EnvTarget, run_checks
+from pyodide_runtime.checkenv.api import check_upstream_api
+from pyodide_runtime.checkenv.pyodide import check_modules, load_catalog
+
+from bad_envs.fake_dist import make_compiled_distribution
+from pyodide_support import pyodide_assets  # noqa: F401 - fixture
+
+PACKAGE = Path(cli.__file__).resolve().parent
+BAD = Path(__file__).with_name("bad_envs")
+FAST = CheckOptions(distances=(1, 4), sync_frames=120, rollout_frames=120)
+ALL_CHECKS = {"api.adapter", "snapshot", "synctest", "hidden-state", "global-rng", "wall-time", "determinism",
+              "set-iteration", "pyodide-modules", "cost", "pyodide-run"}
+
+
+def _examples() -> list[pytest.param]:
+    """Every example env that ships with the package: envs/examples/*.py, and examples/*.toml study configs."""
+    found = []
+    for path in sorted((PACKAGE / "envs" / "examples").glob("*.py")):
+        if "def make_env" in path.read_text():
+            found.append(pytest.param(f"pyodide_runtime.envs.examples.{path.stem}:make_env", None, {}, id=path.stem))
+    for path in sorted((PACKAGE / "examples").glob("*.toml")):
+        study = tomllib.loads(path.read_text())
+        env = study["env"]
+        found.append(pytest.param(env["spec"], env.get("config"), dict(study.get("bots", {})), id=path.stem))
+    return found
+
+
+def _line_of(path: Path, needle: str) -> int:
+    """The line number of the first line containing ``needle`` (so tests do not hard-code line numbers)."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+@pytest.fixture(autouse=True)
+def _assets_for_the_module_check(pyodide_assets, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("PYODIDE_RUNTIME_ASSETS", str(pyodide_assets))
+
+
+def test_at_least_coin_chase_is_among_the_examples():
+    ids = [p.id for p in _examples()]
+    assert "coin_chase" in ids
+
+
+@pytest.mark.parametrize(("spec", "config", "bots"), _examples())
+def test_bundled_examples_pass(spec, config, bots):
+    report = run_checks(EnvTarget(spec, config, bots), FAST)
+    statuses = {r.name: r.status for r in report.results}
+    assert report.passed, report.render()
+    assert ALL_CHECKS <= set(statuses), statuses
+    assert statuses["pyodide-run"] == SKIP  # only with --pyodide
+    not_passed = {n: s for n, s in statuses.items() if s != PASS and n != "pyodide-run" and n != "cost"}
+    assert not not_passed, report.render()
+    assert statuses["cost"] in (PASS, WARN)  # a timing warning on a loaded machine is not a failure
+    assert report.get("synctest").details["runs"][-1]["checks"] > 0
+
+
+def test_the_correct_base_of_the_bad_envs_passes():
+    """The control: each bad env below differs from this one by exactly its defect."""
+    report = run_checks(EnvTarget("bad_envs.line:make_env"), FAST)
+    assert report.passed, report.render()
+    assert not [r for r in report.results if r.status not in (PASS, SKIP)], report.render()
+
+
+def _failed(report, name: str):
+    result = report.get(name)
+    assert result.status == FAIL, report.render()
+    assert result.fix, f"{name} failed without a fix"
+    assert not report.passed
+    return result
+
+
+def test_nondeterministic_env_fails_determinism_and_names_the_entropy_source():
+    report = run_checks(EnvTarget("bad_envs.nondeterministic:make_env"), FAST)
+    result = _failed(report, "determinism")
+    assert "two fresh processes with the same seeds diverged at episode 0" in result.message
+    entropy = _failed(report, "global-rng")
+    line = _line_of(BAD / "nondeterministic.py", "os.urandom(8)")
+    assert f"reset calls os.urandom at {BAD / 'nondeterministic.py'}:{line}" in entropy.message
+
+
+def test_hidden_state_is_found_by_restoring_into_a_fresh_env():
+    report = run_checks(EnvTarget("bad_envs.hidden_state:make_env"), FAST)
+    result = _failed(report, "hidden-state")
+    assert "a fresh env restored from the snapshot" in result.message
+    assert "observations" in result.message
+    # Restoring into the same env cannot see it: that is what this check adds.
+    assert report.get("snapshot").status == PASS
+    assert report.get("synctest").status == PASS
+    assert report.get("determinism").status == PASS
+
+
+@pytest.mark.parametrize(("factory", "call", "needle"), [
+    ("make_env", "random.randrange", "random.randrange(2)"),
+    ("make_numpy_env", "numpy.random.randint", "np.random.randint(2)"),
+])
+def test_global_generators_in_step_are_reported_with_the_call_site(factory, call, needle):
+    report = run_checks(EnvTarget(f"bad_envs.global_random:{factory}"), FAST)
+    result = _failed(report, "global-rng")
+    line = _line_of(BAD / "global_random.py", needle)
+    assert f"step calls {call} at {BAD / 'global_random.py'}:{line}" in result.message
+    assert "self.np_random" in result.fix
+    assert report.get("wall-time").status == PASS
+
+
+def test_wall_time_in_step_is_reported_with_the_call_site():
+    report = run_checks(EnvTarget("bad_envs.wall_time:make_env"), FAST)
+    result = _failed(report, "wall-time")
+    line = _line_of(BAD / "wall_time.py", "time.monotonic()")
+    assert f"step calls time.monotonic at {BAD / 'wall_time.py'}:{line}" in result.message
+    assert "frames" in result.fix
+    assert report.get("global-rng").status == PASS
+
+
+def test_set_iteration_is_found_by_other_hash_seeds():
+    report = run_checks(EnvTarget("bad_envs.set_iteration:make_env"), FAST)
+    result = _failed(report, "set-iteration")
+    assert "results change with PYTHONHASHSEED (0 vs" in result.message
+    assert "sorted(" in result.fix
+    assert report.get("determinism").status == PASS  # one hash seed: reproducible
+
+
+def test_compiled_dependency_outside_pyodide_fails_the_module_check(tmp_path):
+    site = make_compiled_distribution(tmp_path / "site")
+    spec = f"{BAD / 'compiled_dep.py'}:make_env"
+    report = run_checks(EnvTarget(spec, {"site": str(site)}), FAST)
+    result = _failed(report, "pyodide-modules")
+    assert "fastline (distribution fastline 1.0: fastline/_speedups.cpython-311-x86_64-linux-gnu.so" in result.message
+    assert "not provided by Pyodide 0.27.7" in result.message
+    assert [r.name for r in report.results if r.failed] == ["pyodide-modules"]
+
+
+def test_module_catalog_knows_pyodide_packages_and_its_standard_library(pyodide_assets):  # noqa: F811
+    catalog = load_catalog(pyodide_assets)
+    assert catalog is not None and catalog.version == "0.27.7"
+    modules = [
+        {"module": "scipy", "kind": "dist", "dist": "scipy", "pure": False, "compiled_files": ["scipy/x.so"]},
+        {"module": "json", "kind": "stdlib", "compiled": False},
+        {"module": "sqlite3", "kind": "stdlib", "compiled": False},  # unvendored: a Pyodide package
+    ]
+    assert check_modules(modules, catalog).status == PASS
+    tk = check_modules([{"module": "tkinter", "kind": "stdlib", "compiled": False}], catalog)
+    assert tk.status == FAIL and "tkinter (standard library module not in Pyodide 0.27.7)" in tk.message
+    pure = check_modules([{"module": "tinylib", "kind": "dist", "dist": "tinylib", "pure": True}], catalog)
+    assert pure.status == WARN and "tinylib" in pure.message
+
+
+def test_pettingzoo_checker_is_skipped_and_said_so_when_not_installed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pettingzoo.test", None)
+    result = check_upstream_api(EnvTarget("bad_envs.line:make_env"))
+    assert result.status == SKIP and "pettingzoo is not installed" in result.message
+
+
+# -- the command line ------------------------------------------------------------------------------------------------
+
+
+def test_cli_json_report_and_progress(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    code = cli.main(["check-env", str(PACKAGE / "envs" / "examples" / "coin_chase.py") + ":make_env",
+                     "--config", '{"players": 2}', "--distance", "1,8", "--frames", "100", "--json", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out
+    assert captured.out.strip().splitlines()[-1].startswith("PASSED: ")
+    assert "check-env: determinism: seeded rollouts in 4 fresh processes" in captured.err
+    data = json.loads(out.read_text())
+    assert data["passed"] is True and data["config"] == {"players": 2}
+    names = {c["name"]: c for c in data["checks"]}
+    assert ALL_CHECKS <= set(names)
+    assert [r["distance"] for r in names["synctest"]["details"]["runs"]] == [1, 8]
+    assert names["cost"]["details"]["capture_us"] > 0 and names["cost"]["details"]["snapshot_bytes"] > 0
+
+
+def test_cli_failure_exits_1_with_a_fix_line(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    config = tmp_path / "config.json"
+    config.write_text('{"max_steps": 40}')
+    code = cli.main(["check-env", "bad_envs.wall_time:make_env", "--config", str(config), "--quiet",
+                     "--distance", "1", "--json", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err == ""  # --quiet
+    lines = captured.out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("FAIL  wall-time"))
+    assert lines[at + 1].strip().startswith("fix: count frames")
+    data = json.loads(out.read_text())
+    assert data["passed"] is False and data["config"] == {"max_steps": 40}
+    assert [c["name"] for c in data["checks"] if c["status"] == FAIL] == ["wall-time"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["no/such/env.py:make_env"], "cannot load env 'no/such/env.py:make_env': env file not found"),
+    (["pyodide_runtime.envs.examples.coin_chase"], "must look like 'package.module:function'"),
+    (["bad_envs.line:make_env", "--config", "{nope"], "--config is neither valid JSON"),
+    (["bad_envs.line:make_env", "--config", "[1, 2]"], "--config must hold a JSON object, got list"),
+    (["bad_envs.line:make_env", "--bot", "a"], "--bot 'a': expected AGENT=BOT"),
+    (["bad_envs.line:make_env", "--distance", "1,x"], "--distance '1,x': expected comma-separated integers"),
+    (["bad_envs.line:make_env", "--json", "/no/such/dir/r.json"], "directory /no/such/dir does not exist"),
+])
+def test_cli_usage_errors_exit_2_with_one_line(argv, message, capsys):
+    assert cli.main(["check-env", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert captured.err.startswith("error: ") and message in captured.err
+
+
+@pytest.mark.pyodide
+def test_pyodide_run_steps_coin_chase_from_a_file_spec_in_real_pyodide(pyodide_assets, capsys):  # noqa: F811
+    spec = str(PACKAGE / "envs" / "examples" / "coin_chase.py") + ":make_env"
+    report = run_checks(EnvTarget(spec, {"players": 2}), CheckOptions(distances=(1,), sync_frames=60,
+                                                                      rollout_frames=60, pyodide=True,
+                                                                      assets=pyodide_assets))
+    result = report.get("pyodide-run")
+    assert result.status == PASS, result.message + json.dumps(result.details)[:2000]
+    assert "stepped 60 frames in Pyodide 0.27.7" in result.message
+    assert result.details["snapshot_method"] == "explicit"  # verified inside Pyodide, as the page does
+    assert result.details["python"].startswith("3.12")
