@@ -1,13 +1,15 @@
 """Serve a study: the participant page, the bridge and the self-hosted Pyodide assets, plus rooms, WebRTC
 signaling and the relay fallback, and (with --data-dir) uploads of export bundles.
 
-Send participants the printed study URL. The first two to open it play together; a private room is made with
-POST /rooms or the link ?room=new. Logs are JSON lines on stderr. Stop with Ctrl-C or SIGTERM.
+Send participants the printed study URL. The first ones to open it (session.players, 2 by default) play
+together; a private room is made with POST /rooms or the link ?room=new. Logs are JSON lines on stderr. Stop
+with Ctrl-C or SIGTERM.
 
-Example::
+The study is configured with one TOML (or JSON) file, documented in docs/study-config.md. Examples::
 
-    pyodide-runtime serve --env pyodide_runtime.envs.examples.coin_chase:make_env --config study.json \\
-        --data-dir data/
+    pyodide-runtime serve --example pong                    # an example study shipped with the package
+    pyodide-runtime serve --config study.toml --data-dir data/
+    pyodide-runtime serve --env my_study/env.py:make_env --config study.json
 """
 
 from __future__ import annotations
@@ -18,18 +20,24 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--env", required=True, metavar="SPEC",
-                        help="env factory, 'package.module:function' or 'path/to/file.py:function'")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="study config, a JSON object: env_config (factory argument), session (players, fps...)")
+    parser.add_argument("--env", metavar="SPEC",
+                        help="env factory, 'package.module:function' or 'path/to/file.py:function' "
+                             "(default: env.spec from the config file; --env wins when both are given)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, metavar="FILE",
+                        help="study config, .toml or .json: env, session (players, fps...), bots, controls, "
+                             "instructions... (see docs/study-config.md)")
+    source.add_argument("--example", metavar="NAME",
+                        help="serve an example study shipped with the package: " + ", ".join(_examples()))
     parser.add_argument("--study-id",
-                        help="name of the study in upload paths (default: the env's module or file name)")
+                        help="name of the study in upload paths (default: the example's name, else the env's "
+                             "module or file name)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default %(default)s)")
     parser.add_argument("--assets", type=Path, metavar="DIR",
                         help="self-hosted Pyodide assets (default: $PYODIDE_RUNTIME_ASSETS or the user cache)")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help="store uploaded export bundles here (off by default)")
+                        help="store uploaded export bundles here (default: data.dir from the config; else off)")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                         help="also accept WebSockets from this origin (https://host[:port], or *); repeatable")
     parser.add_argument("--force-relay", action="store_true",
@@ -60,6 +68,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="time given to uploads in flight at shutdown (default %(default)s s)")
 
 
+def _examples() -> list[str]:
+    from pyodide_runtime.study_config import list_examples
+
+    return list_examples()
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
@@ -70,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from pyodide_runtime.server.rooms import RoomSettings
     from pyodide_runtime.server.settings import ServerSettings
     from pyodide_runtime.server.study import StudyError, load_study, validate_env
+    from pyodide_runtime.study_config import example_config
     from pyodide_runtime.web import WebFilesError, js_bridge_dir, static_dir
 
     try:
@@ -86,10 +101,20 @@ def run(args: argparse.Namespace) -> int:
         static, js_bridge = static_dir(), js_bridge_dir()
     except WebFilesError as exc:
         raise CommandError(str(exc)) from None
+    config_path, study_id = args.config, args.study_id
+    if args.example is not None:
+        try:
+            config_path = example_config(args.example)
+        except ValueError as exc:
+            raise CommandError(f"--example: {exc}") from None
+        study_id = study_id or args.example
     try:
-        study = load_study(args.env, args.config, args.study_id)
+        study = load_study(args.env, config_path, study_id)
     except StudyError as exc:
         raise CommandError(str(exc)) from None
+    data_dir = args.data_dir or study.data_dir
+    if not study.upload:
+        data_dir = None
     try:
         settings = ServerSettings(
             rooms=RoomSettings(
@@ -106,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
             join_timeout=args.join_timeout,
             allow_origins=tuple(args.allow_origin),
-            force_relay=args.force_relay,
-            ice_servers=tuple({"urls": url} for url in args.ice_server),
-            data_dir=args.data_dir.resolve() if args.data_dir else None,
+            force_relay=args.force_relay or study.config.get("relay") is True,
+            ice_servers=tuple({"urls": url} for url in [*args.ice_server, *study.ice_servers]),
+            data_dir=data_dir.resolve() if data_dir else None,
             max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
             shutdown_timeout=args.shutdown_timeout,
         )
@@ -118,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise CommandError(f"--data-dir {args.data_dir}: {exc.strerror or exc}") from None
+            raise CommandError(f"data directory {data_dir}: {exc.strerror or exc}") from None
 
     try:  # last of the checks: it runs the researcher's code
         warning = validate_env(study)

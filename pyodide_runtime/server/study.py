@@ -1,21 +1,25 @@
 """The study a server runs: the env spec, the study config file, and what ``/study.json`` tells the page.
 
-The config file is a JSON object. Two keys have a meaning here, everything else is passed to the page as given:
-
-- ``env_config``: the object passed to the env factory (omit it to call the factory with no argument);
-- ``session``: session settings (``players``, ``fps``, ``input_delay``, ``episodes``, ``seed``, ...), checked
-  against :class:`pyodide_runtime.config.SessionConfig` when that is available. ``players`` is the room size.
+The config file (TOML or JSON) is read and checked by :mod:`pyodide_runtime.study_config`; ``config`` holds its
+normalised page form (``env_config``, ``session``, ``bots``, ``controls``, ...). ``session.players`` is the room
+size. The format is documented in ``docs/study-config.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from pyodide_runtime.study_config import (
+    SESSION_FIELDS,
+    StudyConfig,
+    StudyConfigError,
+    load_study_config,
+)
 
 __all__ = ["Study", "StudyError", "load_study", "validate_env", "safe_name"]
 
@@ -42,11 +46,15 @@ class Study:
     #: The env's source file when the spec names a file; it is served at ``/study/<file_name>``.
     env_file: Path | None
     config: dict[str, Any]
+    #: From the config file's ``[data]`` and ``[relay]`` tables (server settings the command line may override).
+    data_dir: Path | None = None
+    upload: bool = True
+    ice_servers: tuple[str, ...] = ()
 
     @property
     def players(self) -> int:
         session = self.config.get("session") or {}
-        return int(session.get("players", 2))
+        return int(session.get("players", SESSION_FIELDS["players"]))
 
     @property
     def env_config(self) -> dict[str, Any] | None:
@@ -70,57 +78,41 @@ class Study:
         return {"study": self.id, "env": env, "players": self.players, "config": self.config}
 
 
-def load_study(env_spec: str, config_path: Path | None = None, study_id: str | None = None) -> Study:
-    """Parse the env spec and the config file (without importing the env); raise :class:`StudyError`."""
+def load_study(env_spec: str | None, config_path: Path | None = None, study_id: str | None = None) -> Study:
+    """Parse the env spec and the config file (without importing the env); raise :class:`StudyError`.
+
+    ``env_spec`` (the command line's ``--env``) wins over the config file's ``env.spec``; one of them is needed.
+    """
+    loaded = StudyConfig(page={"session": {}})
+    if config_path is not None:
+        try:
+            loaded = load_study_config(config_path)
+        except StudyConfigError as exc:
+            raise StudyError(f"--config {exc}") from None
+    where = "--env"
+    if env_spec is None:
+        env_spec, where = loaded.env_spec, "env.spec"
+    if env_spec is None:
+        raise StudyError("no env given: pass --env SPEC, set env.spec in the --config TOML file, or use --example NAME")
     target, sep, function = env_spec.rpartition(":")
     if not sep or not target or not function:
-        raise StudyError(f"--env {env_spec!r} must look like 'package.module:function' or 'path/to/file.py:function'")
+        raise StudyError(f"{where} {env_spec!r} must look like 'package.module:function' or 'path/to/file.py:function'")
     env_file: Path | None = None
     if target.endswith(".py") or "/" in target or "\\" in target:
         env_file = Path(target).expanduser().resolve()
         if not env_file.is_file():
-            raise StudyError(f"--env {env_spec!r}: env file {target} not found")
-    config: dict[str, Any] = {}
-    if config_path is not None:
-        try:
-            config = json.loads(Path(config_path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise StudyError(f"--config {config_path}: cannot read it ({exc.strerror or exc})") from None
-        except json.JSONDecodeError as exc:
-            raise StudyError(f"--config {config_path}: not valid JSON ({exc})") from None
-        if not isinstance(config, dict):
-            raise StudyError(f"--config {config_path}: must hold a JSON object, not {type(config).__name__}")
-    env_config = config.get("env_config")
-    if env_config is not None and not isinstance(env_config, dict):
-        raise StudyError(f"--config {config_path}: 'env_config' must be an object")
-    session = config.get("session", {})
-    if not isinstance(session, dict):
-        raise StudyError(f"--config {config_path}: 'session' must be an object")
-    _check_session(session, config_path)
+            raise StudyError(f"{where} {env_spec!r}: env file {target} not found")
     default_id = env_file.stem if env_file is not None else target.rsplit(".", 1)[-1]
     return Study(
         id=safe_name(study_id or default_id),
         env_spec=env_spec,
         function=function,
         env_file=env_file,
-        config=config,
+        config=loaded.page,
+        data_dir=loaded.data_dir,
+        upload=loaded.upload,
+        ice_servers=loaded.ice_servers,
     )
-
-
-def _check_session(session: dict[str, Any], config_path: Path | None) -> None:
-    players = session.get("players", 2)
-    if type(players) is not int or not 1 <= players <= 16:
-        raise StudyError(f"--config {config_path}: session.players must be an integer between 1 and 16")
-    try:
-        from pyodide_runtime.config import ConfigError, SessionConfig
-    except ImportError:  # the core is optional for serving
-        return
-    try:
-        SessionConfig(**session)
-    except TypeError as exc:
-        raise StudyError(f"--config {config_path}: session: {exc}") from None
-    except ConfigError as exc:
-        raise StudyError(f"--config {config_path}: {exc}") from None
 
 
 def validate_env(study: Study) -> str | None:
@@ -135,9 +127,20 @@ def validate_env(study: Study) -> str | None:
         return None
     spec = study.env_spec if study.env_file is None else f"{study.env_file}:{study.function}"
     try:
-        load_game(spec, study.env_config)
+        game = load_game(spec, study.env_config, bots=study.config.get("bots"))
     except Exception as exc:  # any failure of the researcher's code is reported, not raised
         raise StudyError(f"cannot load env {study.env_spec!r}: {type(exc).__name__}: {exc}") from None
+    if len(game.seats) != study.players:
+        bots = sorted(set(game.agents) - set(game.seats))
+        raise StudyError(
+            f"session.players is {study.players} but the env has {len(game.seats)} human seat(s) "
+            f"({', '.join(game.seats)}; bots: {', '.join(bots) or 'none'}); give every agent without a human a bot"
+            " in [bots], or change session.players"
+        )
+    away = study.config.get("away_action")
+    for seat in range(len(game.seats)):
+        if away is not None and not 0 <= away < game.input_count(seat):
+            raise StudyError(f"away_action {away} is not an action of seat {seat} (0..{game.input_count(seat) - 1})")
     if study.env_file is None:
         top = study.env_spec.split(":", 1)[0].split(".", 1)[0]
         if top != "pyodide_runtime":

@@ -1,0 +1,330 @@
+"""The study config file: one TOML (or JSON) file that describes a whole study.
+
+:func:`load_study_config` reads, checks and normalises a config file. Every error names the file and the dotted
+field (``study.toml: session.fps: must be between 1 and 240 (got 0)``); unknown keys are errors, with a "did you
+mean" when a known key is close. The result holds ``page``, the plain dict the participant page reads from
+``/study.json`` under ``config`` (``title``, ``instructions``, ``test_mode``, ``env_config``, ``session``,
+``bots``, ``controls``, ``network``, ``relay``, ``p2p_timeout_ms``, ``away_action``), plus what only the server
+uses (the env spec, the data directory, ICE servers). JSON files use that flat page layout directly; TOML files
+group it into tables (``[env]``, ``[session]``, ``[bots]``, ``[controls]``, ``[network]``, ``[relay]``,
+``[data]``). The full format is in ``docs/study-config.md``.
+
+The example studies shipped in :mod:`pyodide_runtime.examples` are found with :func:`list_examples` and
+:func:`example_config`. This module needs only the standard library (no aiohttp, no numpy).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "StudyConfig", "StudyConfigError", "load_study_config", "parse_study_config", "example_config",
+    "list_examples", "SESSION_FIELDS", "CONDITION_KEYS",
+]
+
+#: Network condition keys (``js_bridge/conditioner.mjs``); probabilities are at most 1.
+CONDITION_KEYS = ("latency_ms", "jitter_ms", "loss", "reorder", "reorder_ms", "duplicate", "seed")
+_PROBABILITIES = ("loss", "reorder", "duplicate")
+
+
+def _session_fields() -> dict[str, Any]:
+    from pyodide_runtime.config import SessionConfig  # pure Python, no numpy
+
+    return {f.name: f.default for f in fields(SessionConfig)}
+
+
+#: Every ``[session]`` key with its default (the fields of :class:`pyodide_runtime.config.SessionConfig`).
+SESSION_FIELDS: dict[str, Any] = _session_fields()
+
+
+class StudyConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A checked study config.
+
+    ``page`` is what the participant page reads (``/study.json`` ``config``); the other fields are for the server.
+    """
+
+    page: dict[str, Any]
+    #: ``env.spec`` from the file (a file spec is made absolute, relative to the config file), or ``None``.
+    env_spec: str | None = None
+    #: ``data.dir`` (absolute), where the server stores uploads unless ``--data-dir`` is given.
+    data_dir: Path | None = None
+    #: ``data.upload``: ``False`` turns uploads off even when the server has a data directory.
+    upload: bool = True
+    #: ``relay.ice_servers``: STUN/TURN URLs added to the server's ``--ice-server`` list.
+    ice_servers: tuple[str, ...] = ()
+    source: Path | None = None
+
+    @property
+    def players(self) -> int:
+        return int(self.page.get("session", {}).get("players", SESSION_FIELDS["players"]))
+
+
+def load_study_config(path: Path | str) -> StudyConfig:
+    """Read ``path`` (``.toml``, else JSON) and return the checked, normalised config."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StudyConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise StudyConfigError(f"{path}: not UTF-8 text ({exc})") from None
+    if path.suffix.lower() == ".toml":
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise StudyConfigError(f"{path}: not valid TOML ({exc})") from None
+        return parse_study_config(raw, source=path, layout="toml")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StudyConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise StudyConfigError(f"{path}: must hold a JSON object, not {type(raw).__name__}")
+    return parse_study_config(raw, source=path, layout="json")
+
+
+def parse_study_config(raw: Mapping[str, Any], *, source: Path | None = None, layout: str = "toml") -> StudyConfig:
+    """Check and normalise an already parsed config (``layout`` ``"toml"`` or the flat ``"json"`` one)."""
+    name = str(source) if source is not None else "study config"
+    base = source.resolve().parent if source is not None else Path.cwd()
+    reader = _Reader(name)
+    if layout == "toml":
+        return _parse_toml(reader, dict(raw), base, source)
+    if layout == "json":
+        return _parse_json(reader, dict(raw), source)
+    raise ValueError(f"layout must be 'toml' or 'json', not {layout!r}")
+
+
+# -- the two layouts ----------------------------------------------------------------------------------------------
+
+_TOML_TOP = ("title", "instructions", "test_mode", "away_action", "env", "session", "bots", "controls", "network",
+             "relay", "data")
+_JSON_TOP = ("title", "instructions", "test_mode", "away_action", "env_config", "session", "bots", "controls",
+             "network", "relay", "p2p_timeout_ms")
+
+
+def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None) -> StudyConfig:
+    r.known(raw, "", _TOML_TOP)
+    page = _common(r, raw)
+    env_spec = None
+    env = r.table(raw, "env")
+    if env is not None:
+        r.known(env, "env", ("spec", "config"))
+        spec = r.string(env, "env.spec")
+        if spec is not None:
+            env_spec = _env_spec(r, spec, base)
+        env_config = r.table(env, "env.config")
+        if env_config is not None:
+            page["env_config"] = env_config
+    relay = r.table(raw, "relay")
+    ice: tuple[str, ...] = ()
+    if relay is not None:
+        r.known(relay, "relay", ("force", "p2p_timeout_ms", "ice_servers"))
+        if (force := r.boolean(relay, "relay.force")) is not None:
+            page["relay"] = force
+        if (timeout := r.number(relay, "relay.p2p_timeout_ms", 0, 600_000)) is not None:
+            page["p2p_timeout_ms"] = timeout
+        ice = _ice_servers(r, relay)
+    data_dir, upload = None, True
+    data = r.table(raw, "data")
+    if data is not None:
+        r.known(data, "data", ("upload", "dir"))
+        if (flag := r.boolean(data, "data.upload")) is not None:
+            upload = flag
+        if (directory := r.string(data, "data.dir")) is not None:
+            data_dir = (base / Path(directory).expanduser()).resolve()
+    return StudyConfig(page, env_spec, data_dir, upload, ice, source)
+
+
+def _parse_json(r: _Reader, raw: dict[str, Any], source: Path | None) -> StudyConfig:
+    r.known(raw, "", _JSON_TOP)
+    page = _common(r, raw)
+    if "env_config" in raw:
+        page["env_config"] = r.table(raw, "env_config")
+    if (force := r.boolean(raw, "relay")) is not None:
+        page["relay"] = force
+    if (timeout := r.number(raw, "p2p_timeout_ms", 0, 600_000)) is not None:
+        page["p2p_timeout_ms"] = timeout
+    return StudyConfig(page, source=source)
+
+
+def _common(r: _Reader, raw: dict[str, Any]) -> dict[str, Any]:
+    """The keys both layouts share, in the page's form."""
+    page: dict[str, Any] = {}
+    for key in ("title", "instructions"):
+        if (text := r.string(raw, key)) is not None:
+            page[key] = text
+    test_mode = r.boolean(raw, "test_mode")
+    if test_mode is not None:
+        page["test_mode"] = test_mode
+    page["session"] = _session(r, r.table(raw, "session") or {})
+    if (away := r.integer(raw, "away_action", 0, 255)) is not None:
+        page["away_action"] = away
+    if (bots := r.table(raw, "bots")) is not None:
+        for agent, spec in bots.items():
+            if not isinstance(spec, str) or not spec:
+                r.fail(f"bots.{agent}", "must be a bot name: 'random', 'idle', 'module:attr' or 'file.py:attr'")
+            if spec not in ("random", "idle") and ":" not in spec:
+                r.fail(f"bots.{agent}", f"unknown bot {spec!r}; use 'random', 'idle', 'module:attr' or 'file.py:attr'")
+        page["bots"] = dict(bots)
+    if (controls := r.table(raw, "controls")) is not None:
+        for key in controls:
+            r.integer(controls, f"controls.{key}", 0, 255, required=True)
+        page["controls"] = dict(controls)
+    if (network := r.table(raw, "network")) is not None:
+        page["network"] = _network(r, network)
+        if not page.get("test_mode"):
+            r.fail("network", "network conditions are only honoured in test mode; add test_mode = true")
+    return page
+
+
+def _session(r: _Reader, session: dict[str, Any]) -> dict[str, Any]:
+    from pyodide_runtime.config import ConfigError, SessionConfig
+
+    r.known(session, "session", tuple(SESSION_FIELDS))
+    for key, value in session.items():
+        default = SESSION_FIELDS[key]
+        if isinstance(default, int) and (type(value) is not int):
+            r.fail(f"session.{key}", f"must be an integer (got {value!r})")
+        if isinstance(default, str) and not isinstance(value, str):
+            r.fail(f"session.{key}", f"must be a string (got {value!r})")
+    try:
+        SessionConfig(**session)
+    except ConfigError as exc:
+        # "SessionConfig.fps = 0: must be between 1 and 240" -> "session.fps: must be between 1 and 240 (got 0)"
+        text = str(exc)
+        head, _, rule = text.partition(": ")
+        key, _, value = head.removeprefix("SessionConfig.").partition(" = ")
+        r.fail(f"session.{key}", f"{rule} (got {value})")
+    return dict(session)
+
+
+def _network(r: _Reader, network: dict[str, Any]) -> dict[str, Any]:
+    r.known(network, "network", (*CONDITION_KEYS, "seats"))
+    out = {key: _condition(r, network, "network", key) for key in CONDITION_KEYS if key in network}
+    if "seats" in network:
+        seats = r.table(network, "network.seats") or {}
+        out["seats"] = {}
+        for seat, conditions in seats.items():
+            where = f"network.seats.{seat}"
+            if not seat.isdigit():
+                r.fail(where, "seat keys are seat numbers: 0, 1, ...")
+            if not isinstance(conditions, dict):
+                r.fail(where, "must be a table of network conditions")
+            r.known(conditions, where, CONDITION_KEYS)
+            out["seats"][seat] = {key: _condition(r, conditions, where, key) for key in conditions}
+    return out
+
+
+def _condition(r: _Reader, table: dict[str, Any], where: str, key: str) -> float | int:
+    high = 1 if key in _PROBABILITIES else (2**32 - 1 if key == "seed" else 60_000)
+    value = r.integer(table, f"{where}.{key}", 0, high) if key == "seed" else r.number(table, f"{where}.{key}", 0, high)
+    assert value is not None
+    return value
+
+
+def _ice_servers(r: _Reader, relay: dict[str, Any]) -> tuple[str, ...]:
+    if "ice_servers" not in relay:
+        return ()
+    urls = relay["ice_servers"]
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        r.fail("relay.ice_servers", "must be a list of STUN/TURN URLs, e.g. [\"stun:stun.example.org:3478\"]")
+    for url in urls:
+        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            r.fail("relay.ice_servers", f"{url!r} must start with stun:, stuns:, turn: or turns:")
+    return tuple(urls)
+
+
+def _env_spec(r: _Reader, spec: str, base: Path) -> str:
+    target, sep, function = spec.rpartition(":")
+    if not sep or not target or not function:
+        r.fail("env.spec", f"{spec!r} must look like 'package.module:function' or 'path/to/file.py:function'")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = (base / Path(target).expanduser()).resolve()
+        if not path.is_file():
+            r.fail("env.spec", f"env file {path} not found (file paths are relative to the config file)")
+        return f"{path}:{function}"
+    return spec
+
+
+# -- value checks -------------------------------------------------------------------------------------------------
+
+class _Reader:
+    """Typed look-ups that raise :class:`StudyConfigError` naming the file and the dotted field."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def fail(self, where: str, message: str) -> None:
+        raise StudyConfigError(f"{self.name}: {where}: {message}")
+
+    def known(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(allowed)}"
+                self.fail(f"{where}.{key}" if where else key, f"unknown key{hint}")
+
+    def _get(self, table: Mapping[str, Any], where: str, check: Callable[[Any], bool], rule: str,
+             required: bool = False) -> Any:
+        key = where.rsplit(".", 1)[-1]
+        if key not in table:
+            if required:
+                self.fail(where, "is required")
+            return None
+        value = table[key]
+        if not check(value):
+            self.fail(where, f"{rule} (got {value!r})")
+        return value
+
+    def string(self, table: Mapping[str, Any], where: str) -> str | None:
+        return self._get(table, where, lambda v: isinstance(v, str), "must be a string")
+
+    def boolean(self, table: Mapping[str, Any], where: str) -> bool | None:
+        return self._get(table, where, lambda v: isinstance(v, bool), "must be true or false")
+
+    def table(self, table: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        value = self._get(table, where, lambda v: isinstance(v, dict), "must be a table")
+        return dict(value) if value is not None else None
+
+    def integer(self, table: Mapping[str, Any], where: str, low: int, high: int, required: bool = False) -> int | None:
+        return self._get(table, where, lambda v: type(v) is int and low <= v <= high,
+                         f"must be an integer between {low} and {high}", required)
+
+    def number(self, table: Mapping[str, Any], where: str, low: float, high: float) -> float | int | None:
+        def ok(value: Any) -> bool:
+            return type(value) in (int, float) and math.isfinite(value) and low <= value <= high
+
+        return self._get(table, where, ok, f"must be a number between {low} and {high}")
+
+
+# -- the example studies ------------------------------------------------------------------------------------------
+
+def list_examples() -> list[str]:
+    """Names of the example studies shipped in :mod:`pyodide_runtime.examples` (one TOML file each)."""
+    folder = resources.files("pyodide_runtime.examples")
+    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def example_config(name: str) -> Path:
+    """The config file of the example study ``name``; ``ValueError`` naming the examples when there is none."""
+    examples = list_examples()
+    if name not in examples:
+        close = difflib.get_close_matches(name, examples, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"no example study {name!r}; {hint}examples: {', '.join(examples)}")
+    return Path(str(resources.files("pyodide_runtime.examples") / f"{name}.toml"))
+
