@@ -33,6 +33,8 @@ def _examples() -> list[pytest.param]:
     for path in sorted((PACKAGE / "examples").glob("*.toml")):
         study = tomllib.loads(path.read_text())
         env = study["env"]
+        if any(p.values[0] == env["spec"] for p in found):
+            continue  # an example study of an env already listed above
         found.append(pytest.param(env["spec"], env.get("config"), dict(study.get("bots", {})), id=path.stem))
     return found
 
