@@ -16,10 +16,12 @@ from pyodide_runtime import __version__
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("pyodide_runtime.commands.demo", "see it work: server, two browser players, one session, identical exports"),
     "assets": ("pyodide_runtime.commands.assets", "fetch and verify the self-hosted Pyodide assets"),
     "serve": ("pyodide_runtime.commands.serve", "serve a study: page, assets, rooms, signaling, relay and uploads"),
     "simulate": ("pyodide_runtime.commands.simulate", "run peers in one process over a seeded simulated network"),
     "synctest": ("pyodide_runtime.commands.synctest", "roll back every frame and compare hashes: is the env rollback-safe?"),
+    "check-env": ("pyodide_runtime.commands.check_env", "check an env for rollback and Pyodide fitness, with a fix per failure"),
     "compare": ("pyodide_runtime.commands.compare", "compare the canonical data of two exports"),
     "validate": ("pyodide_runtime.commands.validate", "check an export bundle's integrity and consistency"),
     "bench": ("pyodide_runtime.commands.bench", "measure the engine against bare env.step, in CPython and Pyodide"),

@@ -27,7 +27,7 @@ fi
 step "virtual environment .venv"
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q -e '.[test,demo]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import pyodide_runtime, pyodide_lock, playwright, pytest" # fail loudly if the install failed
 
 step "build the wheel"
