@@ -53,6 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a dropped participant may reclaim their seat for this long (default %(default)s s)")
     limits.add_argument("--join-timeout", type=float, default=30.0, metavar="S",
                         help="close a WebSocket that has not joined a room by then (default %(default)s s)")
+    limits.add_argument("--idle-timeout", type=float, default=15.0, metavar="S",
+                        help="close an HTTP connection idle or mid-request-headers this long (default %(default)s s)")
     limits.add_argument("--max-rooms", type=int, default=2000, help="rooms alive at once (default %(default)s)")
     limits.add_argument("--max-connections", type=int, default=4000, help="WebSockets at once (default %(default)s)")
     limits.add_argument("--max-message-kb", type=float, default=64.0, metavar="KB",
@@ -130,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             rate_drop_limit=args.rate_drop_limit,
             max_connections=args.max_connections,
             join_timeout=args.join_timeout,
+            idle_timeout=args.idle_timeout,
             allow_origins=tuple(args.allow_origin),
             force_relay=args.force_relay or study.config.get("relay") is True,
             ice_servers=tuple({"urls": url} for url in [*args.ice_server, *study.ice_servers]),

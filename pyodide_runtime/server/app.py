@@ -144,7 +144,10 @@ async def run_app(
     ``shutdown_timeout`` for uploads in flight to finish before closing the remaining HTTP connections.
     """
     settings = app[SETTINGS]
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
+    # keepalive_timeout also bounds a connection that never completes its request headers (aiohttp starts the
+    # timer when the connection opens and does not extend it while partial headers trickle in).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout,
+                           keepalive_timeout=settings.idle_timeout)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

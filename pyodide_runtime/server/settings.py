@@ -25,6 +25,8 @@ class ServerSettings:
     rate_drop_limit: int = 2000
     #: A WebSocket that has not joined a room this long after opening is closed with code 1008.
     join_timeout: float = 30.0
+    #: An HTTP connection that is idle, or still sending its request headers, this long is closed (slowloris).
+    idle_timeout: float = 15.0
     #: Most WebSocket connections at once.
     max_connections: int = 4000
     #: Origins allowed to open WebSockets besides the page's own; ``"*"`` allows any.
@@ -46,8 +48,8 @@ class ServerSettings:
             raise ValueError("max message size must be at least 1024 bytes")
         if self.rate <= 0 or self.burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
-        if self.join_timeout <= 0:
-            raise ValueError("join timeout must be positive")
+        if self.join_timeout <= 0 or self.idle_timeout <= 0:
+            raise ValueError("join and idle timeouts must be positive")
         if self.rate_drop_limit < 1 or self.max_connections < 1 or self.max_upload_bytes < 1:
             raise ValueError("limits must be positive")
         object.__setattr__(self, "allow_origins", tuple(normalise_origin(o) for o in self.allow_origins))

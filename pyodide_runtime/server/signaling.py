@@ -180,8 +180,10 @@ class Hub:
         relay = _truthy(message.get("relay", params.get("relay")))
         now = self.clock()
         try:
-            room_token = _token(params.get("room"), "unknown-room", "this room link is not valid")
-            seat_token = _token(params.get("seat_token"), "bad-token", "this seat token is not valid")
+            # A token of the wrong type is refused like a malformed one, never dropped into FIFO pairing.
+            room_token = _token(message.get("room", params.get("room")), "unknown-room", "this room link is not valid")
+            seat_token = _token(message.get("seat_token", params.get("seat_token")), "bad-token",
+                                "this seat token is not valid")
             if room_token == "new" and seat_token is None:
                 room_token = self.registry.create_room(now, private=True).token
             joined = self.registry.join(
