@@ -39,11 +39,13 @@ async function init(msg) {
   });
   py = pyodide;
   const env = msg.study.env || {};
+  const envStart = performance.now();
   if (env.file) await writeEnvFile(env.file);
   post({ type: "progress", stage: "env", message: "Loading the game…" });
   bridgeModule = py.pyimport("pyodide_runtime.bridge");
   // Import the env module now so joining a room does not wait for it.
   py.pyimport("pyodide_runtime.envs.loading").load_factory(env.spec);
+  timings.env_ms = performance.now() - envStart;
   const wheel = await wheelSha256(msg.assetsURL);
   setup.page = { ...msg.page, wheel_sha256: wheel, pyodide_version: facts.pyodide };
   post({ type: "ready", timings, facts, wheel_sha256: wheel });
@@ -132,7 +134,7 @@ function tick(now) {
   if (out.bundle) {
     ended = true;
     post({ type: "bundle", data: out.bundle, filename: out.filename, sha256: out.sha256 }, [out.bundle.buffer]);
-    postStatus(out.hud, out.events);
+    postStatus(out.hud, []); // this tick's events were posted above; posting them again would count them twice
   }
   return out.events.some((e) => e.type === "fast_forward");
 }
@@ -146,6 +148,7 @@ function postStatus(hud, events = []) {
   const status = JSON.parse(bridge.status_json());
   status.conditioner = conditioner.stats;
   status.tick_cost_ms = { count: cost.count, mean: cost.count ? cost.total_ms / cost.count : 0, max: cost.max_ms };
+  status.wasm_memory_bytes = py._module && py._module.HEAP8 ? py._module.HEAP8.buffer.byteLength : null;
   post({ type: "status", status, hud, events });
 }
 
