@@ -32,13 +32,13 @@ FRAMES = EPISODES * MAX_STEPS
 AWAY_S = 5.5  # tab-away and freeze durations (at least 5 s)
 #: Longest time the status may show a running session without a new frame under 20% loss (seconds).
 MAX_STALL_S = 3.0
+#: A closed or reloaded tab tells the server it leaves, and its partner ends within this many seconds of it.
+LEAVE_BOUND_S = 10.0
 SESSION = {
     "players": 2, "fps": FPS, "episodes": EPISODES, "seed": 7, "input_delay": 2,
-    # disconnect_timeout_ms stays at its default (5 s), shorter than the freeze: a frozen tab must not take its
-    # own pause for its partner's silence. A closing tab announces itself away (pagehide), so its partner waits
-    # for it as long as away_silence_timeout_ms (default 120 s); 15 s keeps the partner-leaves scenario short
-    # while staying well above the 5.5 s freeze of a hidden tab.
-    "away_silence_timeout_ms": 15_000,
+    # Timeouts keep their defaults: disconnect_timeout_ms (5 s) is shorter than the freeze, so a frozen tab must
+    # not take its own pause for its partner's silence; away_silence_timeout_ms (120 s) is far longer than the
+    # partner-leaves scenarios take, so only the leave notice can end them in time.
 }
 STUDY = {
     "title": "Coin Chase",
@@ -319,6 +319,7 @@ def test_hidden_tab_frozen_for_five_seconds_fast_forwards(matrix):
     run.check(sb["stalls"] >= 1, f"B never waited for the frozen partner: {sb}")
     run.check(sa["transport_stats"]["reconnects"] >= 1, "A's socket, closed on resume, was not reconnected")
     run.check(sa["transport"] == "p2p", "the DataChannel did not survive the freeze")
+    run.check(sb["left_notices"]["applied"] == 0, "a frozen tab must not count as leaving the study page")
 
 
 def test_tab_away_across_an_episode_boundary(matrix):
@@ -341,19 +342,33 @@ def test_tab_away_across_an_episode_boundary(matrix):
               f"B never saw A away and back: {sb['events_seen']}")
 
 
-def test_partner_closes_the_tab_and_the_other_keeps_a_flagged_partial_bundle(matrix):
+def ended_within(run: Run, index: int, since: float) -> float:
+    """Seconds from ``since`` until player ``index``'s session ended; fails beyond ``LEAVE_BOUND_S`` (+ slack)."""
+    run.wait(lambda: run.players[index].status().get("phase") == "ended", LEAVE_BOUND_S + 20,
+             f"player {run.players[index].name}'s session to end")
+    return time.monotonic() - since
+
+
+def test_partner_closes_the_tab_and_the_other_ends_at_once_with_a_flagged_partial_bundle(matrix):
     server, players, root, _ = matrix
     run = Run("partner-left", server, players, root)
     a, b = players
-    run.open(autopilot("A", 13), autopilot("B", 14))
+    # B's packets reach A 150 ms late, so A always predicts B's last few frames: those form A's tail. The leave
+    # notice goes through the server, undelayed, and the packets still held back in B's page die with it.
+    run.open(autopilot("A", 13), autopilot("B", 14, "latency_ms=150&seed=141"))
     run.wait_frame(1, 90)
     spare = b.context.new_page()  # closing the only tab could end the browser
+    closed_at = time.monotonic()
     b.page.close()
+    took = ended_within(run, 0, closed_at)
     replace_page(b)
     spare.close()
     kept = run.wait(lambda: a.bundles(), 60, "A's partial bundle")[0]
     sa = run.wait(lambda: (s := a.status()) and _settled(s) and s, 20, "A's final status")
-    run.check(sa["outcome"] == "partial" and "seat 1" in str(sa["end_reason"]), f"A's outcome: {sa}")
+    print(f"partner-left: A's session ended {took:.2f} s after B's tab closed; {sa['end_reason']}")
+    run.check(took < LEAVE_BOUND_S, f"A's session ended {took:.1f} s after B's tab closed (bound {LEAVE_BOUND_S} s)")
+    run.check(sa["outcome"] == "partial" and sa["end_reason"] == "seat 1 left the study page", f"A's outcome: {sa}")
+    run.check(sa["left_notices"] == {"applied": 1, "ignored": 0}, f"A's leave notices: {sa['left_notices']}")
     cli(run, "validate", str(kept))
     bundle = load(kept, backend="python")
     canonical = bundle.metadata["canonical"]
@@ -373,7 +388,9 @@ def test_reload_mid_session_recovers_the_checkpoint_and_the_partner_ends_partial
     a, b = players
     run.open(autopilot("A", 15), autopilot("B", 16))
     run.wait(lambda: (run.statuses()[0].get("episodes_done") or 0) >= 1, 90, "A's first episode to end")
+    reloaded_at = time.monotonic()
     a.page.reload()
+    took = ended_within(run, 1, reloaded_at)  # the reloading page left its seat: B ends at once
     run.wait(lambda: a.status().get("phase") == "interrupted", 30, "A's page to show the interruption")
     a.page.click("#recover")
     recovered = run.wait(lambda: a.bundles(), 60, "A's recovered bundle")[0]
@@ -384,7 +401,9 @@ def test_reload_mid_session_recovers_the_checkpoint_and_the_partner_ends_partial
     meta = load(recovered, backend="python").metadata
     run.check(meta["participant_local"].get("recovered_from_checkpoint") is True, "not flagged as recovered")
     run.check(meta["canonical"]["status"] == "partial", f"recovered bundle status {meta['canonical']['status']}")
-    run.check(sb["outcome"] == "partial" and "seat 0" in str(sb["end_reason"]), f"B's outcome: {sb}")
+    print(f"reload: B's session ended {took:.2f} s after A's reload; {sb['end_reason']}")
+    run.check(took < LEAVE_BOUND_S, f"B's session ended {took:.1f} s after A's reload (bound {LEAVE_BOUND_S} s)")
+    run.check(sb["outcome"] == "partial" and sb["end_reason"] == "seat 0 left the study page", f"B's outcome: {sb}")
     run.check(sb["confirmed_frames"] >= MAX_STEPS, f"B's session: {sb}")
     cli(run, "validate", str(recovered), str(kept))
     cli(run, "compare", "--prefix", str(recovered), str(kept))

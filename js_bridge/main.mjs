@@ -118,6 +118,7 @@ function p2pTimeout(config) {
 async function main() {
   const study = await (await fetch("/study.json", { cache: "no-store" })).json();
   page.study = study.study;
+  page.players = study.players;
   const config = study.config || {};
   document.title = config.title || "Study";
   $("title").textContent = config.title || "";
@@ -159,11 +160,17 @@ async function main() {
     page.awayChanges++;
     worker.postMessage({ type: "away", away });
   });
+  // Closed, reloaded or navigated away (not hidden, frozen, or kept in the back/forward cache, which may come
+  // back): the worker cannot say goodbye in time, so tell the server, which ends the partner's session at once.
+  window.addEventListener("pagehide", (e) => !e.persisted && transport.leave());
 }
+
+/** The connection the HUD shows; a room of one (a participant with bots) has no partner to connect to. */
+const pathSummary = () => (page.players === 1 ? "solo" : transport.pathSummary());
 
 async function measure() {
   if (!transport) return;
-  page.path = transport.pathSummary();
+  page.path = pathSummary();
   page.rtt_ms = await transport.measureRtt();
   if (worker) worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
   hud.update(page.hud, page);
@@ -184,8 +191,10 @@ function onTransport(msg, study) {
     page.peerLeft = false;
   } else if (msg.type === "peer-left") {
     page.peerLeft = true;
+    // Python decides what the notice means (only "left" and "expired" end the session).
+    worker.postMessage({ type: "peer-left", seat: msg.seat, reason: msg.reason });
   } else if (msg.type === "path") {
-    page.path = transport.pathSummary();
+    page.path = pathSummary();
     if (worker) worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
   } else if (msg.type === "error") {
     error("server", `${msg.code}: ${msg.message}`);

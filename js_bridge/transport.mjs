@@ -5,7 +5,7 @@
 // (reliable) for packets the Python side marks reliable. Until a channel is open, and for good when it does not
 // open within `p2pTimeoutMs` or breaks, packets go through the relay: binary frames [to seat][payload] out and
 // [from seat][payload] in. The server closes a resumed (previously frozen) tab's socket; the transport then
-// reconnects and takes its seat back with the seat token.
+// reconnects and takes its seat back with the seat token. leave() gives the seat up for good (page unload).
 
 const RELAY_ALL = 255;
 
@@ -214,6 +214,12 @@ export class Transport {
       });
     }
     return this.rtt;
+  }
+
+  /** Give the seat up for good, synchronously (the page is being unloaded): the server tells the peers now. */
+  leave() {
+    this.closed = true;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: "leave" }));
   }
 
   close() {

@@ -2,7 +2,7 @@
 // and ticks it paced by wall time. Worker timers are not throttled like a background tab's main-thread timers,
 // so a hidden page keeps ticking (the session itself decides how many frames each tick simulates).
 //
-// Messages in:  init, start, peer, input, away, transport, download, recover
+// Messages in:  init, start, peer, peer-left, input, away, transport, download, recover
 // Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, error
 
 import { loadRuntime } from "./loader.mjs";
@@ -22,6 +22,7 @@ let nextTick = 0;
 let ticks = 0;
 let ended = false;
 let pendingStart = null;
+let pendingLeft = [];    // peer-left notices that came before the bridge existed
 const cost = { count: 0, total_ms: 0, max_ms: 0 }; // time spent in the Python tick, conversions included
 let isReady = false;
 let readyResolve;
@@ -88,6 +89,8 @@ function start(msg) {
   } finally {
     page.destroy();
   }
+  for (const m of pendingLeft) bridge.peer_left(m.seat, m.reason);
+  pendingLeft = [];
   const info = JSON.parse(bridge.status_json());
   post({ type: "started", filename: info.filename, session: info.session, action_names: info.action_names,
          input_count: info.input_count });
@@ -169,6 +172,7 @@ const handlers = {
   init: (m) => init(m),
   start: (m) => start(m),
   peer: (m) => inbox.push([m.seat, new Uint8Array(m.data)]),
+  "peer-left": (m) => (bridge ? bridge.peer_left(m.seat, m.reason) : pendingLeft.push(m)),
   input: (m) => { input = m.value | 0; },
   away: (m) => { away = !!m.away; },
   transport: (m) => bridge && bridge.set_transport(m.kind, m.rtt_ms ?? null, performance.now()),

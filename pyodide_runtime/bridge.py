@@ -12,6 +12,7 @@ JavaScript side can use without further calls into Python::
     out["hud"]           # {"phase", "episode", "episodes", "score", "waiting", "partner_away", "interrupted", ...}
     out["checkpoint"]    # bytes to append to local storage (episode end, page hidden), or None
     out["bundle"]        # the export's bytes once the session ended (with "filename" and "sha256"), or None
+    bridge.peer_left(1, "left")   # the study server's notice that seat 1 left its room (applied on the next tick)
 
 Like the session it wraps, the bridge is sans-IO: no sockets, timers or DOM. All netcode decisions stay in
 :class:`~pyodide_runtime.session.Session`; the bridge builds the game, session and exporter, turns the session's
@@ -40,6 +41,9 @@ __all__ = ["Bridge", "session_id_for_room", "recover_bundle", "study_session_con
 
 #: Keep at most this many tick intervals and RTT samples for the diagnostics.
 _MAX_SAMPLES = 200_000
+#: The study server's ``peer-left`` reasons that mean the seat will never come back, and how ``end_reason`` says
+#: it. ``disconnected`` is not one of them: that seat may reconnect within the server's grace period.
+_GONE_FOR_GOOD = {"left": "left the study page", "expired": "did not reconnect within the server's grace period"}
 
 
 def session_id_for_room(room: str) -> str:
@@ -96,7 +100,9 @@ class Bridge:
         config = study.get("config") or {}
         self.config = study_session_config(study)
         env = study.get("env") or {}
-        self.game = load_game(str(env["spec"]), config.get("env_config"), bots=config.get("bots"))
+        away = config.get("away_action")  # the action an away seat plays (default: the env's, usually 0)
+        self.game = load_game(str(env["spec"]), config.get("env_config"), bots=config.get("bots"),
+                              default_inputs=None if away is None else [int(away)] * self.config.players)
         self.session = Session(self.game, self.config, self.seat)
         self.agent = self.game.seats[self.seat]
         self.session_id = session_id_for_room(room) if room else "local"
@@ -128,6 +134,8 @@ class Bridge:
         self._bundle_sha: str | None = None
         self._bundle_sent = False
         self.transport: dict[str, Any] = {"kind": None, "rtt_ms": None}
+        self._left: list[tuple[int, str]] = []
+        self.left_notices = {"applied": 0, "ignored": 0}
         self._rtt: list[tuple[float, float]] = []
         self.download = "pending"
 
@@ -157,6 +165,8 @@ class Bridge:
         else:
             count = self.session.input_counts[self.seat]
             local_input = int(local_input) if 0 <= int(local_input) < count else self.session.defaults[self.seat]
+            if self._left:
+                packets = self._apply_left(now_ms, packets)
             result = self.session.tick(now_ms, local_input, packets, away)
             result_messages, events = result.messages, result.events
         self.exporter.update(self.session.log)
@@ -180,6 +190,33 @@ class Bridge:
             out["bundle"], out["filename"], out["sha256"] = self.bundle()
             self._bundle_sent = True
         return out
+
+    def peer_left(self, seat: Any, reason: Any) -> bool:
+        """The study server's ``peer-left`` notice: seat ``seat`` left the room for ``reason``.
+
+        ``left`` (the page was closed, reloaded or navigated away) and ``expired`` (it never reconnected) end the
+        session on the next tick, exactly as that seat's goodbye would (see :meth:`Session.peer_left`).
+        ``disconnected`` changes nothing: the seat may still come back. The server knows which socket left, so
+        the notice is trusted for that seat only; a malformed notice, or one about a seat that is not a
+        partner's, is ignored and counted in ``left_notices``. Returns whether the notice was queued.
+        """
+        if reason == "disconnected":
+            return False
+        why = _GONE_FOR_GOOD.get(reason) if isinstance(reason, str) else None
+        if why is None or type(seat) is not int or seat == self.seat or not 0 <= seat < self.config.players:
+            self.left_notices["ignored"] += 1
+            return False
+        self._left.append((seat, why))
+        return True
+
+    def _apply_left(self, now_ms: float, packets: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        # Packets that arrived with the notice were sent before the page left: they count first.
+        for seat, data in packets:
+            self.session.receive(now_ms, data, seat)
+        for seat, why in self._left:
+            self.left_notices["applied" if self.session.peer_left(seat, now_ms, why) else "ignored"] += 1
+        self._left.clear()
+        return []
 
     def _absorb(self, events: list[Any], now_ms: float) -> dict[str, Any]:
         brief: list[dict[str, Any]] = []
@@ -308,6 +345,7 @@ class Bridge:
             "rtt_ms": self.transport.get("rtt_ms"),
             "outcome": s.outcome,
             "end_reason": s.end_reason,
+            "left_notices": dict(self.left_notices),
             "download": self.download,
             "filename": self.filename,
             "bundle_sha256": self._bundle_sha,
@@ -354,7 +392,8 @@ class Bridge:
                      "conditioner": page.get("conditioner")},
             stats=session.diagnostics(),
             extra={"page": {k: v for k, v in page.items() if k not in ("user_agent",)},
-                   "env": {"action_names": self.describe.get("action_names")}},
+                   "env": {"action_names": self.describe.get("action_names")},
+                   "left_notices": dict(self.left_notices)},
         )
 
     def bundle(self) -> tuple[bytes, str, str]:

@@ -61,6 +61,8 @@ class Connection:
     #: The close code the server chose, when it closed the socket.
     close_code: int | None = None
     last_rate_notice: float = float("-inf")
+    #: ``(room id, seat)`` once the connection gave its seat up, for the log.
+    left_seat: tuple[str, int] | None = None
 
 
 class Hub:
@@ -167,8 +169,7 @@ class Hub:
         elif kind == "signal":
             await self._on_signal(conn, message)
         elif kind == "leave":
-            conn.close_reason = "left"
-            await conn.ws.close(code=WSCloseCode.OK, message=b"left")
+            await self._on_leave(conn)
         else:
             await self._error(conn, "bad-message", f"unknown message type {kind[:40]!r}")
 
@@ -270,9 +271,23 @@ class Hub:
 
     # -------------------------------------------------------------------------------------- leaving and expiry
 
-    async def _disconnected(self, conn: Connection) -> None:
-        final = conn.close_reason == "left"
+    async def _on_leave(self, conn: Connection) -> None:
+        # A page sends this as it unloads and may be gone before the close handshake: free the seat and tell the
+        # room first, so the partner hears it now rather than when the socket finally closes.
+        conn.close_reason = "left"
+        conn.close_code = WSCloseCode.OK
+        await self._free_seat(conn, final=True)
+        await conn.ws.close(code=WSCloseCode.OK, message=b"left")
+
+    async def _free_seat(self, conn: Connection, *, final: bool) -> None:
+        """Take ``conn`` out of its seat (for good when ``final``) and tell the rest of the room."""
         left = self.registry.leave(conn.id, self.clock(), final=final)
+        if left is not None:
+            conn.left_seat = (left.room.id, left.seat.index)
+            await self._tell_room(left.room, {"type": "peer-left", "seat": left.seat.index, "reason": left.reason})
+
+    async def _disconnected(self, conn: Connection) -> None:
+        await self._free_seat(conn, final=False)  # no-op after an explicit leave
         fields: dict[str, Any] = {
             "conn": conn.id,
             "reason": conn.close_reason,
@@ -280,9 +295,8 @@ class Hub:
             "seconds": round(self.clock() - conn.opened, 3),
             **conn.stats,
         }
-        if left is not None:
-            fields.update(room=left.room.id, seat=left.seat.index)
-            await self._tell_room(left.room, {"type": "peer-left", "seat": left.seat.index, "reason": left.reason})
+        if conn.left_seat is not None:
+            fields.update(room=conn.left_seat[0], seat=conn.left_seat[1])
         self.log("leave", **fields)
 
     async def expire(self) -> None:
