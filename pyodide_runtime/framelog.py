@@ -149,6 +149,7 @@ class FrameLog:
         self._pending_starts: list[EpisodeStart] = []
         self._carry: dict[int, tuple[float, int, bool]] = {}
         self._chain = b"\0" * 32
+        self._packer: tuple[struct.Struct | None, int] = (None, -1)
         self._tail: list[FrameRecord] | None = None
         self.desynced_frames: list[int] = []
 
@@ -194,7 +195,7 @@ class FrameLog:
         full = self.hash_mode == "full"
         every = self.sample_every
         sha256 = hashlib.sha256
-        packer, width = None, -1
+        packer, width = self._packer
         chain = self._chain
         while spec and spec[0].global_frame < count:
             rec = spec.popleft()
@@ -206,6 +207,7 @@ class FrameLog:
             if len(inputs) != width:
                 width = len(inputs)
                 packer = _key_struct(width)
+                self._packer = (packer, width)
             key = packer.pack(g, rec.episode, rec.frame, rec.episode_over, *inputs, *rec.away)
             if full or rec.episode_over or (g + 1) % every == 0:
                 key += canonical_bytes(rec.canonical())

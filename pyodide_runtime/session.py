@@ -53,7 +53,9 @@ from typing import Any
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.framelog import FrameLog, FrameRecord
-from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, encode, encode_inputs, peek_header
+from pyodide_runtime.protocol.codec import (
+    T_HELLO, DecodeError, decode, decode_inputs_fields, encode, encode_inputs, peek_header,
+)
 from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello, Inputs
 from pyodide_runtime.sync.inputs import InputQueues
 from pyodide_runtime.sync.prediction import Predictor, make_predictor
@@ -255,6 +257,9 @@ class Session:
         self._latest_hash: tuple[int, bytes] | None = None
         self._hash_sends = 0
         self._slack = 4 * (config.input_delay + config.max_prediction + config.away_lease_frames + config.fps)
+        # Inputs sent per packet stay within the receiver's window (it takes up to ``_slack`` frames past what it
+        # holds): after a long freeze the away inputs committed up to wall time go out over a few round trips.
+        self._send_window = self._slack // 2
         self._digest = config.digest()
         # Hot-path copies of fixed values (the config is frozen).
         self._local_count = self.input_counts[seat]
@@ -324,8 +329,22 @@ class Session:
         stats["bytes_received"] += len(data)
         if self.state == _ENDED:
             return
+        if type(data) is not bytes:
+            try:
+                data = bytes(data)
+            except Exception:  # noqa: BLE001 - whatever a peer sends must not escape the session
+                self._reject("malformed")
+                return
+        fields = decode_inputs_fields(data)
+        if fields is not None:  # the steady-state packet, without a message object
+            seat = data[3]
+            peer = self.peers.get(seat)
+            if peer is None or (from_seat is not None and from_seat != seat):
+                self._reject("wrong_seat")
+            else:
+                self._on_inputs(now_ms, peer, *fields)
+            return
         try:
-            data = bytes(data)
             msg = decode(data)
         except DecodeError as exc:
             if exc.kind == "version" and self.state == _HANDSHAKE and self._hello_packet(data):
@@ -341,7 +360,8 @@ class Session:
             return
         peer = self.peers[seat]
         if isinstance(msg, Inputs):
-            self._on_inputs(now_ms, peer, msg)
+            self._on_inputs(now_ms, peer, msg.seq, msg.frame, msg.ack, msg.advantage, msg.start, msg.values,
+                            msg.hash_frame, msg.state_hash)
         elif isinstance(msg, Hello):
             self._on_hello(now_ms, peer, msg)
         else:
@@ -353,6 +373,25 @@ class Session:
             self._end(now_ms, "partial", reason, GoodbyeReason.LEFT)
         out, self._out = self._out, []
         return out
+
+    def peer_left(self, seat: int, now_ms: float, reason: str = "left the study page") -> bool:
+        """Seat ``seat`` is gone for good (the study server saw it leave): end as its ``Goodbye(LEFT)`` would.
+
+        Running, the session ends partial with ``end_reason`` ``f"seat {seat} {reason}"``, every confirmed frame
+        kept and the unconfirmed tail flagged; once every episode is confirmed it ends complete without waiting
+        for that seat's acks. Returns False, changing nothing, for an unknown seat, our own seat, a seat already
+        gone, or an ended session. Like :meth:`receive`, its events and packets come out of the next tick.
+        """
+        peer = self.peers.get(seat) if type(seat) is int else None
+        if peer is None or peer.gone or self.state == _ENDED:
+            return False
+        peer.gone = True
+        peer.goodbye = GoodbyeReason.LEFT
+        if self.state == _HANDSHAKE:
+            self._end(now_ms, "partial", f"seat {seat} {reason} before the session started", GoodbyeReason.LEFT)
+        elif self.state == _RUNNING:
+            self._end(now_ms, "partial", f"seat {seat} {reason}", GoodbyeReason.LEFT)
+        return True
 
     def records(self) -> list[FrameRecord]:
         """Confirmed frame records, in frame order."""
@@ -408,6 +447,9 @@ class Session:
             else:
                 self._reject("unexpected")
             return
+        if peer.started and peer.heard_hello and msg.heard & (1 << self.seat):
+            self._reject("duplicate")  # a stale or replayed hello: the peer already sends inputs
+            return
         peer.heard_hello = True
         peer.heard_me = peer.heard_me or bool(msg.heard & (1 << self.seat))
         peer.last_heard = now_ms
@@ -449,9 +491,14 @@ class Session:
 
     def _check_peers(self, now_ms: float) -> bool:
         cfg = self.config
+        paused = now_ms - self._last_tick if self._last_tick is not None else 0.0
         for p in self.peers.values():
             if p.gone:
                 continue
+            if paused > cfg.disconnect_timeout_ms / 2:
+                # We did not run (a frozen tab): what the peer sent meanwhile is still on its way to us, and may
+                # reach us only after this tick. Our own pause is not the peer's silence.
+                p.last_heard = min(now_ms, p.last_heard + paused)
             if self.state == _DRAINING:
                 if now_ms - p.last_heard > cfg.disconnect_timeout_ms:
                     p.gone = True  # our data is complete; its goodbye was lost or it left: stop waiting for acks
@@ -615,11 +662,13 @@ class Session:
             self._events.append(DesyncDetected(frame, peer.seat, local.hex(), remote.hex()))
 
     # -- receiving inputs -------------------------------------------------------------------------------------
-    def _on_inputs(self, now_ms: float, peer: _Peer, msg: Inputs) -> None:
+    def _on_inputs(
+        self, now_ms: float, peer: _Peer, seq: int, frame: int, ack: int, advantage: int, start: int,
+        values: tuple[int, ...], hash_frame: int, state_hash: bytes,
+    ) -> None:
         if peer.gone:
             self._reject("unexpected")
             return
-        seq = msg.seq
         if seq <= peer.seq_max:
             back = peer.seq_max - seq
             if back == 0 or (back < 64 and peer.seq_bits >> back & 1):
@@ -628,21 +677,25 @@ class Session:
                 self._reject("reordered")
             return
         seat = peer.seat
-        q = self.queues.queues[seat]
-        values = msg.values
-        end = msg.start + len(values)
-        horizon = max(self.timeline.frame, len(q)) + self._slack
-        if msg.start > len(q) or end > horizon or msg.frame > horizon or msg.ack > len(self.queues.queues[self.seat]):
+        queues = self.queues.queues
+        q = queues[seat]
+        known = len(q)
+        end = start + len(values)
+        tl = self.timeline
+        horizon = (tl.frame if tl.frame > known else known) + self._slack
+        if start > known or end > horizon or frame > horizon or ack > len(queues[self.seat]):
             self._reject("out_of_window")
             return
-        count, default = self.input_counts[seat], self.defaults[seat]
+        count = self.input_counts[seat]
         if values and max(values) >= count:  # below count every value is a valid action, not flagged away
+            default = self.defaults[seat]
             for v in set(values):
                 action = v & _ACTION_MASK
                 if action >= count or (v & AWAY_BIT and action != default):
                     self._reject("invalid_input")
                     return
-        if self.queues.conflicts(seat, msg.start, values):
+        overlap = (known if known < end else end) - start  # values of frames already known must match them
+        if overlap > 0 and tuple(q[start:start + overlap]) != values[:overlap]:
             self._reject("conflict")
             return
         # Accepted from here on.
@@ -651,16 +704,17 @@ class Session:
         peer.seq_max = seq
         peer.last_heard = now_ms
         peer.started = True
-        if msg.ack > peer.acked:
-            peer.acked = msg.ack
-        first, new_end = self.queues.extend(seat, msg.start, values)
-        if new_end > first:
-            self.timeline.check_inputs(seat, first, new_end)
-            self._track_away(now_ms, peer, q, first, new_end)
-        peer.frame = msg.frame
-        peer.sync.observe(self.timeline.frame, msg.frame, msg.advantage)
-        if msg.hash_frame >= 0:
-            self._on_remote_hash(peer, msg.hash_frame, msg.state_hash)
+        if ack > peer.acked:
+            peer.acked = ack
+        if end > known:
+            q.extend(values[known - start :])
+            tl.check_inputs(seat, known, end)
+            if end - known != 1 or (q[known] >= AWAY_BIT) != peer.away:  # else the away flag did not change
+                self._track_away(now_ms, peer, q, known, end)
+        peer.frame = frame
+        peer.sync.observe(tl.frame, frame, advantage)
+        if hash_frame >= 0:
+            self._on_remote_hash(peer, hash_frame, state_hash)
 
     def _track_away(self, now_ms: float, peer: _Peer, q: list[int], first: int, end: int) -> None:
         was = peer.away
@@ -680,6 +734,7 @@ class Session:
 
     def _on_goodbye(self, now_ms: float, peer: _Peer, msg: Goodbye) -> None:
         if peer.gone:
+            self._reject("duplicate" if peer.goodbye is not None else "unexpected")
             return
         peer.gone = True
         peer.goodbye = msg.reason
@@ -698,7 +753,9 @@ class Session:
         self.stats["bytes_sent"] += len(data)
 
     def _send_inputs(self) -> None:
-        local = self.queues.queues[self.seat]
+        queues = self.queues.queues
+        local = queues[self.seat]
+        out, stats = self._out, self.stats
         hash_frame, h = -1, b""
         if self._latest_hash is not None and (self._hash_sends < 4 or self._seq % 8 == 0):
             hash_frame, h = self._latest_hash
@@ -713,12 +770,15 @@ class Session:
                 hello = hello or self._hello()
                 self._send(s, hello)
             self._seq += 1
+            acked = p.acked
             # encode(Inputs(seat, seq, frame, ack, advantage, start, values, ...)), as many values as fit
             packet, _ = encode_inputs(
-                self.seat, self._seq, frame, len(self.queues.queues[s]), p.sync.last_advantage(), p.acked,
-                local[p.acked :], hash_frame, h,
+                self.seat, self._seq, frame, len(queues[s]), p.sync.advantage, acked,
+                local[acked : acked + self._send_window], hash_frame, h,
             )
-            self._send(s, packet)
+            out.append((s, packet))  # self._send(s, packet), inlined: one packet per peer per tick
+            stats["packets_sent"] += 1
+            stats["bytes_sent"] += len(packet)
 
     # -- ending -----------------------------------------------------------------------------------------------
     def _end(self, now_ms: float, outcome: str, reason: str, why: GoodbyeReason) -> None:

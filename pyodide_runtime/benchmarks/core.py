@@ -6,6 +6,8 @@ The same function runs in CPython and, through :mod:`pyodide_runtime.pyodide_hos
 Figures (per env):
 
 - ``bare_step_us``: the researcher's env stepped directly, no adapter, no engine;
+- ``bare_retain_us``: the same loop keeping every step's output (the floor for an engine that records them:
+  the kept objects cost allocation and garbage-collection time);
 - ``game_step_us``: the same steps through the :class:`~pyodide_runtime.envs.base.Game` adapter;
 - ``engine_frame_us``: the whole session per simulated frame (input queues, snapshots when predicting, frame log,
   promotion, hash chain, protocol encode/decode) in a two-peer session on a perfect network, i.e. no rollback;
@@ -74,8 +76,11 @@ ENVS = {"example": _example_setup, "cartpole": _cartpole_setup}
 
 
 # -- measurements -----------------------------------------------------------------------------------------------
-def _bare_step_us(bare_env: Callable[[], Any], bare_actions: Callable[[Any, random.Random], Any], frames: int) -> float:
+def _bare_step_us(bare_env: Callable[[], Any], bare_actions: Callable[[Any, random.Random], Any], frames: int,
+                  keep: bool = False) -> float:
+    """µs per ``env.step``; with ``keep`` every step's output is kept, as a recording engine must keep it."""
     env = bare_env()
+    kept = []
     rng = random.Random(1)
     actions = [None] * frames
     env.reset(seed=1)
@@ -86,6 +91,8 @@ def _bare_step_us(bare_env: Callable[[], Any], bare_actions: Callable[[Any, rand
     t0 = time.perf_counter()
     for action in actions:
         out = env.step(action)
+        if keep:
+            kept.append(out)
         terminated, truncated = out[2], out[3]
         if terminated is True or truncated is True or (isinstance(terminated, dict) and (any(terminated.values()) or any(truncated.values()))):
             episode += 1
@@ -126,8 +133,11 @@ class _Stopwatch:
 
 
 def _engine(make_game: Callable[[], Any], players: int, frames: int, latency_ms: float, seed: int,
-            freeze: tuple[float, float] | None = None) -> dict[str, float]:
-    """Run a full session on the simulated network, timing the sessions' own work only."""
+            freeze: tuple[float, float] | None = None, loss: float = 0.0, **options: Any) -> dict[str, float]:
+    """Run a full session on the simulated network, timing the sessions' own work only.
+
+    ``options`` override the session config (input delay 2, prediction window 8 by default).
+    """
     from pyodide_runtime.config import SessionConfig
     from pyodide_runtime.session import FastForward, Session
     from pyodide_runtime.testing import AwaySpan, LinkSpec, random_policy, run_peers
@@ -136,7 +146,8 @@ def _engine(make_game: Callable[[], Any], players: int, frames: int, latency_ms:
 
     # As many episodes as fit: the run is cut after ``frames`` frames of virtual time, so every env is measured
     # over the same number of frames (one short CartPole episode would otherwise be dominated by start-up).
-    config = SessionConfig(players=players, input_delay=2, max_prediction=8, episodes=frames, seed=seed)
+    config = SessionConfig(**{"players": players, "input_delay": 2, "max_prediction": 8, "episodes": frames,
+                              "seed": seed, **options})
     sessions = [Session(make_game(), config, seat) for seat in range(players)]
     tick_watch, rollback_watch = _Stopwatch(), _Stopwatch()
     ff_watch = _Stopwatch()
@@ -161,7 +172,7 @@ def _engine(make_game: Callable[[], Any], players: int, frames: int, latency_ms:
         session.tick = tick  # type: ignore[method-assign]
     away = [AwaySpan(0, freeze[0], freeze[1], "frozen")] if freeze else []
     gc.collect()  # garbage left by earlier runs is collected here, not inside this run's timed ticks
-    result = run_peers(None, config, sessions=sessions, link=LinkSpec(latency_ms=latency_ms),
+    result = run_peers(None, config, sessions=sessions, link=LinkSpec(latency_ms=latency_ms, loss=loss),
                        policy=random_policy(seed, hold_frames=(1, 4)), away=away, seed=seed,
                        max_ms=frames * config.frame_ms)
     for session in sessions:
@@ -181,6 +192,9 @@ def _engine(make_game: Callable[[], Any], players: int, frames: int, latency_ms:
         "rollbacks": sum(s["rollbacks"] for s in stats),
         "ff_frames": ff,
         "ff_s": ff_watch.seconds,
+        "stall_ticks": sum(s["stall_ticks"] for s in stats),
+        "bytes_sent": sum(s["bytes_sent"] for s in stats),
+        "virtual_s": result.end_ms / 1000.0,
     }
 
 
@@ -222,10 +236,11 @@ def bench_env(env: str = "example", frames: int = 600, repeats: int = 5, snapsho
     probe = make_game(**options)
     players = len(probe.seats)
     runs: dict[str, list[float]] = {k: [] for k in (
-        "bare_step_us", "game_step_us", "engine_frame_us", "resim_frame_us", "fast_forward_fps")}
+        "bare_step_us", "bare_retain_us", "game_step_us", "engine_frame_us", "resim_frame_us", "fast_forward_fps")}
     extra: dict[str, Any] = {}
     for r in range(repeats):
         runs["bare_step_us"].append(_bare_step_us(bare_env, bare_actions, frames))
+        runs["bare_retain_us"].append(_bare_step_us(bare_env, bare_actions, frames, keep=True))
         runs["game_step_us"].append(_game_step_us(make_game(**options), frames))
         base = _engine(lambda: make_game(**options), players, frames, 0.0, seed=10 + r)
         runs["engine_frame_us"].append(base["tick_s"] / base["simulated"] * 1e6)
@@ -245,6 +260,7 @@ def bench_env(env: str = "example", frames: int = 600, repeats: int = 5, snapsho
         "env": env, "players": players, "snapshot_method": getattr(probe, "snapshot_method", snapshot),
         "frames": frames, "repeats": repeats, **{k: round(v, 2) for k, v in med.items()},
         "engine_ratio": round(med["engine_frame_us"] / bare, 3),
+        "engine_ratio_retained": round(med["engine_frame_us"] / med["bare_retain_us"], 3),
         "adapter_ratio": round(med["game_step_us"] / bare, 3),
         "resim_rate": round(bare / med["resim_frame_us"], 3),
         **extra,

@@ -17,7 +17,7 @@ from typing import Any
 
 COLUMNS = (
     ("env", "env"), ("snapshot_method", "snapshot"), ("bare_step_us", "bare µs"), ("game_step_us", "adapter µs"),
-    ("engine_frame_us", "engine µs"), ("engine_ratio", "engine/bare"), ("resim_frame_us", "resim µs"),
+    ("engine_frame_us", "engine µs"), ("engine_ratio", "engine/bare"), ("engine_ratio_retained", "engine/kept"), ("resim_frame_us", "resim µs"),
     ("resim_rate", "resim rate"), ("fast_forward_fps", "ff fps"), ("fast_forward_rate", "ff rate"),
 )
 
@@ -30,11 +30,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     core.add_argument("--no-pyodide", action="store_true", help="CPython only (skip the run inside Pyodide)")
     core.add_argument("--assets", type=Path, help="asset directory for the Pyodide run")
     core.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    from pyodide_runtime.benchmarks import browser, mug, scale
+
+    for suite in (scale, browser, mug):  # each adds its parser and sets ``bench_run``
+        suite.add_parser(sub)
+    from pyodide_runtime.benchmarks import fuzz, load, soak
+
+    for reliability in (fuzz, load, soak):  # each adds its parser and sets ``bench_run``
+        reliability.add_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
     from pyodide_runtime.cli import CommandError
 
+    if getattr(args, "bench_run", None) is not None:
+        return args.bench_run(args)
     if args.frames < 100 or args.repeats < 1:
         raise CommandError("--frames must be at least 100 and --repeats at least 1")
     from pyodide_runtime.benchmarks.core import bench_core
@@ -78,7 +88,7 @@ def _machine() -> dict[str, Any]:
     import os
 
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+            "processor": platform.processor() or platform.machine(), "load_1min": os.getloadavg()[0]}
 
 
 def _print_table(results: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from pyodide_runtime.protocol.messages import Goodbye, GoodbyeReason, Hello, Inp
 
 __all__ = [
     "PROTOCOL_VERSION", "MAX_PACKET", "MAX_RUNS", "DecodeError", "encode", "encode_inputs", "decode", "fit_values",
+    "decode_inputs_fields",
     "peek_header",
 ]
 
@@ -34,6 +35,9 @@ _HASH = struct.Struct("!I8s")
 _GOODBYE = struct.Struct("!BI")
 _RUN = struct.Struct("!HB")
 _F_HASH = 1
+# The steady-state packet: header, inputs fields and one run (one held input), with or without the hash.
+_ONE_RUN = struct.Struct("!BBBBIIIIbBBHB")
+_ONE_RUN_HASH = struct.Struct("!BBBBIIIIbBBHBI8s")
 
 
 class DecodeError(ValueError):
@@ -108,8 +112,15 @@ def encode_inputs(
     without the message object (the session sends one per peer per tick).
     """
     count = len(values)
-    if 0 < count <= 255 and values.count(values[0]) == count:
-        runs = [_RUN.pack(values[0], count)]  # the common case: one held input
+    if 0 < count <= 255 and values.count(values[0]) == count:  # the common case: one held input, one pack
+        adv = -128 if advantage < -128 else 127 if advantage > 127 else advantage
+        if hash_frame >= 0:
+            return _ONE_RUN_HASH.pack(
+                MAGIC, PROTOCOL_VERSION, T_INPUTS, seat, seq, frame, ack, start, adv, _F_HASH, 1, values[0], count,
+                hash_frame, state_hash[:_HASH_SIZE].ljust(_HASH_SIZE, b"\0"),
+            ), count
+        return _ONE_RUN.pack(MAGIC, PROTOCOL_VERSION, T_INPUTS, seat, seq, frame, ack, start, adv, 0, 1, values[0],
+                             count), count
     else:
         runs, count = _packed_runs(values)
     has_hash = hash_frame >= 0
@@ -175,6 +186,36 @@ def decode(data: bytes) -> Hello | Inputs | Goodbye:
 
 
 def _decode_inputs(data: bytes, seat: int) -> Inputs:
+    return Inputs(seat, *_inputs_fields(data))
+
+
+def decode_inputs_fields(data: bytes) -> tuple[int, int, int, int, int, tuple[int, ...], int, bytes] | None:
+    """The fields of an :class:`Inputs` packet after its seat (``seq, frame, ack, advantage, start, values,
+    hash_frame, state_hash``), or ``None`` when ``data`` is not a well-formed current-version input packet.
+
+    The session's per-tick receive path: no message object. Anything else goes through :func:`decode`, which says
+    what is wrong with it.
+    """
+    n = len(data)
+    if n > MAX_PACKET or n < 4 or data[0] != MAGIC or data[1] != PROTOCOL_VERSION or data[2] != T_INPUTS:
+        return None
+    if n == _ONE_RUN.size or n == _ONE_RUN_HASH.size:  # one run: everything in one unpack
+        if n == _ONE_RUN.size:
+            _, _, _, _, seq, frame, ack, start, adv, flags, nruns, v, count = _ONE_RUN.unpack(data)
+            hash_frame, state_hash = -1, b""
+        else:
+            _, _, _, _, seq, frame, ack, start, adv, flags, nruns, v, count, hash_frame, state_hash = (
+                _ONE_RUN_HASH.unpack(data)
+            )
+        if nruns == 1 and count and flags == (0 if hash_frame < 0 else _F_HASH):
+            return seq, frame, ack, adv, start, (v,) * count, hash_frame, state_hash
+    try:
+        return _inputs_fields(data)
+    except (struct.error, ValueError, IndexError):
+        return None
+
+
+def _inputs_fields(data: bytes) -> tuple[int, int, int, int, int, tuple[int, ...], int, bytes]:
     seq, frame, ack, start, adv, flags, nruns = _INPUTS.unpack_from(data, 4)
     if flags & ~_F_HASH:
         raise DecodeError("malformed", "unknown flags")
@@ -199,7 +240,7 @@ def _decode_inputs(data: bytes, seat: int) -> Inputs:
         offset += _HASH.size
     if offset != len(data):
         raise DecodeError("malformed", "trailing bytes")
-    return Inputs(seat, seq, frame, ack, adv, start, tuple(values), hash_frame, state_hash)
+    return seq, frame, ack, adv, start, tuple(values), hash_frame, state_hash
 
 
 def _decode_hello(data: bytes, seat: int) -> Hello:

@@ -16,23 +16,26 @@ __all__ = ["TimeSync"]
 class TimeSync:
     """Tracks advantages towards one remote seat."""
 
-    __slots__ = ("_local", "_remote", "window")
+    __slots__ = ("_local", "_remote", "window", "advantage")
 
     def __init__(self, window: int = 16) -> None:
         self.window = window
         self._local: deque[int] = deque(maxlen=window)
         self._remote: deque[int] = deque(maxlen=window)
+        #: The latest measured local advantage (0 before any message and after :meth:`reset`).
+        self.advantage = 0
 
     def observe(self, local_frame: int, remote_frame: int, remote_advantage: int) -> int:
         """Record one received message; returns this peer's measured advantage (to send back)."""
         adv = max(-128, min(127, local_frame - remote_frame))
         self._local.append(adv)
         self._remote.append(remote_advantage)
+        self.advantage = adv
         return adv
 
     def last_advantage(self) -> int:
         """The latest measured local advantage (0 before any message)."""
-        return self._local[-1] if self._local else 0
+        return self.advantage
 
     def lead(self) -> float:
         """Estimated frames this peer runs ahead of the remote (negative: behind)."""
@@ -46,3 +49,4 @@ class TimeSync:
         """Forget the measurements (after acting on them, so a wait is not counted twice)."""
         self._local.clear()
         self._remote.clear()
+        self.advantage = 0

@@ -138,6 +138,8 @@ class Timeline:
     def check_inputs(self, seat: int, first: int, end: int) -> None:
         """Newly known inputs for ``seat`` in frames ``first .. end-1``: schedule a rollback if mispredicted."""
         used = self._used
+        if not used:  # no frame was simulated with a prediction: nothing to check
+            return
         q = self.queues.queues[seat]
         for g in range(first, min(end, self.frame)):
             vals = used.get(g)

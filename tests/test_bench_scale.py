@@ -1,0 +1,42 @@
+"""`bench scale` in a tiny configuration: every sweep has its rows, and the figures are sane."""
+
+from __future__ import annotations
+
+import json
+
+from pyodide_runtime.benchmarks.scale import OBS_SIZES, PLAYERS, WINDOWS, PayloadEnv
+from pyodide_runtime.cli import main
+
+
+def test_bench_scale_writes_every_sweep_with_sane_figures(tmp_path, capsys):
+    out = tmp_path / "scale.json"
+    assert main(["bench", "scale", "--frames", "100", "--repeats", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["suite"] == "scale" and data["machine"]["cpus"] >= 1 and "load_1min" in data["machine"]
+    assert [r["max_prediction"] for r in data["window"]] == list(WINDOWS)
+    assert [r["obs_bytes"] for r in data["obs"]] == list(OBS_SIZES.values())
+    assert [r["players"] for r in data["players"]] == list(PLAYERS)
+    for row in data["window"] + data["obs"] + data["players"]:
+        assert 0 < row["bare_step_us"] < row["engine_frame_us"] < 1e6
+        assert row["engine_ratio"] > 1
+        assert row["bytes_per_s_per_peer"] > 0
+    # 150 ms latency is beyond the 2-frame input delay: the window sweep must actually roll back
+    assert all(r["rollbacks"] > 0 for r in data["window"])
+    # a perfect network never mispredicts
+    assert all(r["rollbacks"] == 0 for r in data["obs"])
+    # more players send to more peers
+    sent = [r["bytes_per_s_per_peer"] for r in data["players"]]
+    assert sent == sorted(sent) and sent[0] < sent[-1]
+    assert "prediction window" in capsys.readouterr().out
+
+
+def test_payload_env_observation_has_the_requested_size_and_restores():
+    env = PayloadEnv(obs_bytes=1000)
+    obs, _ = env.reset(seed=3)
+    assert all(o.nbytes == 1000 for o in obs.values())
+    state = env.get_state()
+    first = env.step({"p0": 2, "p1": 0})
+    env.set_state(state)
+    again = env.step({"p0": 2, "p1": 0})
+    assert all((a == b).all() for a, b in zip(first[0].values(), again[0].values()))
+    assert first[1] == again[1]
