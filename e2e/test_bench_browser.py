@@ -42,3 +42,8 @@ def test_bench_browser_reports_boot_play_away_and_floor(assets_dir, tmp_path):
     assert floor["pyodide_ms"] > 0 and floor["numpy_ms"] > 0
     assert floor["core"]["bare_step_us"] > 0 and floor["core"]["engine_ratio"] > 1
     assert data["first_frame_vs_floor"] > 0
+    pages = data["floor_pair"]["pages"]
+    assert len(pages) == 2 and all(p["pyodide_ms"] > 0 and p["packages_ms"] > 0 for p in pages)
+    assert data["floor_pair"]["boot_ms"] == max(round(p["pyodide_ms"] + p["numpy_ms"] + p["packages_ms"], 1)
+                                                for p in pages)
+    assert data["first_frame_vs_floor_pair"] > 0

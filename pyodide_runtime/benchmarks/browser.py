@@ -4,6 +4,8 @@ Runs (each a fresh server and session with Coin Chase on autopilot):
 
 - ``floor``: in the same Chromium, a bare page loads ``pyodide.mjs`` and ``numpy`` from the self-hosted assets
   (the boot floor), then our wheel, and times a bare ``env.step`` loop and the two-peer engine in that Pyodide;
+  ``floor_pair`` boots two such bare pages in two Chromium processes at once, as the two players do, and is the
+  fair floor for the players' first frame;
 - ``play`` at each fps: page open to first simulated frame (split into the page's Pyodide / packages / prepare /
   env timings), frame rate held, the worker's tick time, main-thread long tasks (> 50 ms, ``PerformanceObserver``;
   ``long_tasks`` from the first simulated frame on, ``long_tasks_boot`` before it)
@@ -70,6 +72,10 @@ json.dumps(bench_env("example", frames, 3))
   return out;
 }
 """
+
+
+#: The boot part of the floor alone (Pyodide, numpy, our packages), for two pages at once.
+_FLOOR_JS_BOOT = _FLOOR_JS.split("  py.globals.set", 1)[0] + "  return out;\n}\n"
 
 
 def _pcts(values: list[float]) -> dict[str, float | None]:
@@ -267,14 +273,17 @@ def bench_browser(workdir: Path, assets: Path | None = None, *, fps: tuple[int, 
     with sync_playwright() as pw:
         if floor:
             with StudyServer(workdir / "floor" / "server", _study(30, 5), assets=assets) as server:
-                p = Player(pw, "floor", workdir / "floor" / "p")
+                pair = [Player(pw, f"floor{i}", workdir / "floor" / f"p{i}") for i in range(2)]
                 try:
-                    p.open(f"{server.url}/healthz")
-                    assets_url = json.loads(p.page.evaluate("fetch('/study.json').then(r => r.text())"))["assets_url"]
-                    base = assets_url if assets_url.startswith("http") else server.url + assets_url
-                    out["floor"] = p.page.evaluate(_FLOOR_JS, [base.rstrip("/") + "/", floor_frames])
+                    for p in pair:
+                        p.open(f"{server.url}/healthz")
+                    assets_url = json.loads(pair[0].page.evaluate("fetch('/study.json').then(r => r.text())"))["assets_url"]
+                    base = (assets_url if assets_url.startswith("http") else server.url + assets_url).rstrip("/") + "/"
+                    out["floor"] = pair[0].page.evaluate(_FLOOR_JS, [base, floor_frames])
+                    out["floor_pair"] = _floor_pair(pair, base)
                 finally:
-                    p.close()
+                    for p in pair:
+                        p.close()
         for f in fps:
             out["play"].append(_play(pw, workdir / f"play{f}", assets, f, seconds))
         if loss:
@@ -297,8 +306,23 @@ def bench_browser(workdir: Path, assets: Path | None = None, *, fps: tuple[int, 
     if first and "floor" in out:
         floor_ms = out["floor"]["pyodide_ms"] + out["floor"]["numpy_ms"]
         out["first_frame_vs_floor"] = round(first["first_frame_s"] * 1000 / floor_ms, 2)
+    if first and out.get("floor_pair"):
+        # The players boot two Chromium processes at once on the same cores: compare with two bare pages at once.
+        out["first_frame_vs_floor_pair"] = round(first["first_frame_s"] * 1000 / out["floor_pair"]["boot_ms"], 2)
     return out
 
+
+def _floor_pair(pair: list[Any], base: str) -> dict[str, Any]:
+    """Two bare pages booting Pyodide, numpy and our packages at the same time, as two players' pages do."""
+    for p in pair:  # start both, then wait for both: the sync API would otherwise run them one after the other
+        p.page.evaluate("(base) => { window.__floor = null; (" + _FLOOR_JS_BOOT + ")([base, 1])"
+                        ".then((r) => (window.__floor = r), (e) => (window.__floor = {error: String(e)})); }", base)
+    results = [_wait(lambda p=p: p.page.evaluate("window.__floor"), 180, "a bare page's boot", 0.1) for p in pair]
+    errors = [r["error"] for r in results if "error" in r]
+    if errors:
+        raise RuntimeError(f"bare Pyodide boot failed: {errors[0]}")
+    boots = [r["pyodide_ms"] + r["numpy_ms"] + r["packages_ms"] for r in results]
+    return {"pages": results, "boot_ms": round(sorted(boots)[-1], 1)}
 
 
 def add_parser(sub: Any) -> None:
@@ -355,5 +379,8 @@ def run(args: Any) -> int:
         print(f"\nfloor: Pyodide {f['pyodide_ms']:.0f} ms + numpy {f['numpy_ms']:.0f} ms; in-page core: bare step "
               f"{f['core']['bare_step_us']} µs, engine {f['core']['engine_frame_us']} µs "
               f"({f['core']['engine_ratio']}×); first frame / floor = {results.get('first_frame_vs_floor')}")
+    if "floor_pair" in results:
+        print(f"two bare pages booting at once (Pyodide + numpy + our packages): {results['floor_pair']['boot_ms']:.0f} ms;"
+              f" first frame / that = {results.get('first_frame_vs_floor_pair')}")
     write_results(args.json, results)
     return 0
