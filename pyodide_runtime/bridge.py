@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -115,7 +116,7 @@ class Bridge:
         self.filename = self.exporter.filename
         self.describe = dict(self.game.describe())
         self._events: list[Any] = []
-        self._ticks: list[float] = []
+        self._ticks = array("d")  # 8 bytes a tick, not a float object
         self._last_now: float | None = None
         self._started_at: str | None = None
         self._ended_at: str | None = None
@@ -169,8 +170,9 @@ class Bridge:
                 packets = self._apply_left(now_ms, packets)
             result = self.session.tick(now_ms, local_input, packets, away)
             result_messages, events = result.messages, result.events
-        self.exporter.update(self.session.log)
         summary = self._absorb(events, now_ms)
+        # The page keeps no per-frame records once they are encoded (the score above read them first).
+        self.exporter.update(self.session.log, release=True)
         if self.session.frame != before:
             self._dirty = True
             self._interrupted = False
@@ -257,13 +259,13 @@ class Bridge:
         return {"events": brief, "episode_ended": episode_ended}
 
     def _update_score(self) -> None:
-        confirmed = self.session.log.confirmed
+        log = self.session.log
         agent = self.agent
-        for rec in confirmed[self._scored:]:
+        for rec in log.confirmed_since(self._scored):
             if rec.episode != self._episode:  # the HUD keeps an ended episode's score until the next one starts
                 self._episode, self._score = rec.episode, 0.0
             self._score += float(rec.rewards.get(agent, 0.0) or 0.0)
-        self._scored = len(confirmed)
+        self._scored = log.confirmed_count
 
     def _render_into(self, out: dict[str, Any]) -> None:
         out["render"] = None

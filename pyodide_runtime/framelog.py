@@ -23,6 +23,13 @@ Canonical fields are a pure function of (config, seeds, confirmed inputs). The d
 ``resimulated``, ``first_ms``, ``confirmed_ms``, ``desynced``, ``state_hash``) are per-peer facts or derived
 checks and never enter the payloads. When a session ends partial, the speculative records left over become
 :meth:`FrameLog.unconfirmed_tail`.
+
+A long session need not keep every confirmed record: once an exporter has encoded them,
+:meth:`FrameLog.release` drops confirmed records before a frame (the page does this every tick, so its memory stays
+flat). :attr:`FrameLog.confirmed` then holds the records from :attr:`FrameLog.confirmed_base` on, while
+:attr:`FrameLog.confirmed_count`, :meth:`FrameLog.hash_at` (at hash points, the frames peers exchange hashes of)
+and :attr:`FrameLog.desynced_frames` still cover the whole session. Tools that want every record (tests,
+``simulate``, ``replay``) never call it.
 """
 
 from __future__ import annotations
@@ -143,7 +150,11 @@ class FrameLog:
             raise ValueError(f"hash_mode must be one of {HASH_MODES}")
         self.hash_mode = hash_mode
         self.sample_every = sample_every
+        #: Confirmed records from global frame :attr:`confirmed_base` on (all of them unless :meth:`release` ran).
         self.confirmed: list[FrameRecord] = []
+        self.confirmed_base = 0
+        #: Chain hashes of released records at hash points (every ``sample_every``-th frame and episode ends).
+        self._released_hashes: dict[int, str] = {}
         self.episode_starts: list[EpisodeStart] = []
         self._speculative: deque[FrameRecord] = deque()
         self._pending_starts: list[EpisodeStart] = []
@@ -152,6 +163,8 @@ class FrameLog:
         self._packer: tuple[struct.Struct | None, int] = (None, -1)
         self._tail: list[FrameRecord] | None = None
         self.desynced_frames: list[int] = []
+        #: Confirmed frames whose record is flagged ``desynced`` (kept after the record is released).
+        self.desynced_records: set[int] = set()
 
     # -- speculative side -------------------------------------------------------------------------------------
     def add(self, record: FrameRecord) -> None:
@@ -187,6 +200,7 @@ class FrameLog:
         spec = self._speculative
         confirmed = self.confirmed
         first = len(confirmed)
+        base = self.confirmed_base
         starts = self._pending_starts
         if starts:
             self._promote_starts(count, now_ms)
@@ -200,7 +214,7 @@ class FrameLog:
         while spec and spec[0].global_frame < count:
             rec = spec.popleft()
             g = rec.global_frame
-            if g != len(confirmed) or rec.confirmed_ms is not None:
+            if g != base + len(confirmed) or rec.confirmed_ms is not None:
                 raise RuntimeError(f"frame {g} promoted out of order or twice")
             rec.confirmed_ms = now_ms
             inputs = rec.inputs
@@ -222,7 +236,7 @@ class FrameLog:
     def _promote_starts(self, count: int, now_ms: float) -> None:
         # An episode start is chained right after the last frame of the previous episode.
         starts = self._pending_starts
-        while starts and starts[0].start_frame == len(self.confirmed) and starts[0].start_frame <= count:
+        while starts and starts[0].start_frame == self.confirmed_count and starts[0].start_frame <= count:
             start = starts.pop(0)
             start.confirmed_ms = now_ms
             payload = {"episode_start": start.canonical()}
@@ -232,7 +246,31 @@ class FrameLog:
     # -- queries ----------------------------------------------------------------------------------------------
     @property
     def confirmed_count(self) -> int:
-        return len(self.confirmed)
+        """Frames confirmed in the whole session (released ones included)."""
+        return self.confirmed_base + len(self.confirmed)
+
+    def confirmed_since(self, global_frame: int) -> list[FrameRecord]:
+        """The confirmed records from ``global_frame`` on; raises if some of them were released."""
+        if global_frame < self.confirmed_base:
+            raise ValueError(f"confirmed records before frame {self.confirmed_base} were released; "
+                             f"frame {global_frame} on is no longer available")
+        return self.confirmed[global_frame - self.confirmed_base:]
+
+    def release(self, before: int) -> int:
+        """Drop the confirmed records before global frame ``before`` (encode them first); returns how many.
+
+        Hash points (every ``sample_every``-th frame and episode ends) keep their chain hash for :meth:`hash_at`.
+        """
+        drop = min(before, self.confirmed_count) - self.confirmed_base
+        if drop <= 0:
+            return 0
+        every, kept = self.sample_every, self._released_hashes
+        for rec in self.confirmed[:drop]:
+            if rec.episode_over or (rec.global_frame + 1) % every == 0:
+                kept[rec.global_frame] = rec.state_hash  # type: ignore[assignment]
+        del self.confirmed[:drop]
+        self.confirmed_base += drop
+        return drop
 
     @property
     def speculative_count(self) -> int:
@@ -243,15 +281,20 @@ class FrameLog:
         return list(self._speculative)
 
     def hash_at(self, global_frame: int) -> str | None:
-        """The chained hash after confirmed frame ``global_frame``, or ``None`` if it is not confirmed."""
-        if 0 <= global_frame < len(self.confirmed):
-            return self.confirmed[global_frame].state_hash
-        return None
+        """The chained hash after confirmed frame ``global_frame``, or ``None`` if it is not confirmed (or was
+        released and is not a hash point)."""
+        i = global_frame - self.confirmed_base
+        if 0 <= i < len(self.confirmed):
+            return self.confirmed[i].state_hash
+        return self._released_hashes.get(global_frame)
 
     def mark_desync(self, global_frame: int) -> None:
         """Record that a peer's hash for this confirmed frame differed from ours."""
-        if 0 <= global_frame < len(self.confirmed):
-            self.confirmed[global_frame].desynced = True
+        i = global_frame - self.confirmed_base
+        if 0 <= i < len(self.confirmed):
+            self.confirmed[i].desynced = True
+        if 0 <= global_frame < self.confirmed_count:
+            self.desynced_records.add(global_frame)
         if global_frame not in self.desynced_frames:
             self.desynced_frames.append(global_frame)
 
@@ -267,5 +310,5 @@ class FrameLog:
         return list(self._tail if self._tail is not None else self._speculative)
 
     def canonical_rows(self) -> list[dict[str, Any]]:
-        """Canonical dicts of the confirmed records, in frame order."""
+        """Canonical dicts of the confirmed records still held (all unless released), in frame order."""
         return [rec.canonical() for rec in self.confirmed]

@@ -7,7 +7,8 @@ participant-local metadata are declared non-canonical (see :mod:`pyodide_runtime
 
     from pyodide_runtime.export import Diagnostics, ExportContext, Exporter
     exporter = Exporter(ExportContext.from_session(session, study="pilot", session_id=room, participant=pid))
-    exporter.update(session.log)                         # every tick: encodes newly confirmed frames once
+    exporter.update(session.log, release=True)           # every tick: encode newly confirmed frames once and
+                                                         # drop their records (without release: keep them)
     store(exporter.checkpoint(session.log))              # at each episode end and when the page is hidden
     data = exporter.bundle(session.log, Diagnostics.from_events(events, stats=session.diagnostics()))
     download(exporter.filename, data)

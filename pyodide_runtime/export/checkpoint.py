@@ -17,7 +17,7 @@ from typing import Any
 from pyodide_runtime.canonical import to_canonical
 from pyodide_runtime.export.bundle import pack
 from pyodide_runtime.export.context import Diagnostics, ExportContext
-from pyodide_runtime.export.writer import TableEncoder, assemble_files, away_spans, diag_frame_text
+from pyodide_runtime.export.writer import TableEncoder, assemble_files, confirmed_since, diag_frame_text
 
 __all__ = ["Checkpoint", "CheckpointError", "recover", "KIND", "VERSION"]
 
@@ -71,6 +71,7 @@ class Checkpoint:
                 enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"],
                                                e["terminated"], e["truncated"]] for e in since.episodes}
                 enc.last_hash = since.last_hash
+                enc.away.feed(confirmed_since(log, 0)[:since.frame_end])
         frame_start = since.frame_end if since is not None else 0
         starts_start = since.starts_end if since is not None else 0
         if enc.frames_done < frame_start:
@@ -79,19 +80,18 @@ class Checkpoint:
         tail = log.unconfirmed_tail()
         tail_csv = "".join(enc.frame_lines(r, confirmed=False) for r in tail)
         rendered = diagnostics.rendered if diagnostics is not None else {}
-        confirmed = len(log.confirmed)
-        records = list(log.confirmed) + list(tail)
+        confirmed = enc.frames_done
         return cls(
             context=context.to_dict(),
             frame_start=frame_start, frame_end=enc.frames_done,
             starts_start=starts_start, starts_end=enc.starts_done,
             frames_csv=enc.frames_since(frame_start), resets_csv=enc.resets_since(starts_start),
-            diag_csv=diag_frame_text(log.confirmed[frame_start:], confirmed, rendered),
+            diag_csv=enc.diag_since(frame_start, log, rendered),
             blobs=dict(list(enc.blobs.items())[blob_start:]), blob_end=len(enc.blobs),
             episodes=enc.episode_list(), last_hash=enc.last_hash,
             tail_csv=tail_csv, tail_frames=len(tail),
             tail_diag_csv=diag_frame_text(tail, confirmed, rendered),
-            away=away_spans(records, len(context.seats)),
+            away=enc.away.spans(tail),
             diagnostics=_compact(diagnostics) if diagnostics is not None else None,
         )
 

@@ -39,10 +39,17 @@ class Exporter:
         c = self.context
         return bundle_name(c.study, c.session, c.participant, c.seat)
 
-    def update(self, log: Any) -> int:
+    def update(self, log: Any, release: bool = False) -> int:
         """Encode the records confirmed since the last call (cheap; call it every tick or every few frames to
-        spread the encoding over the session). Returns how many frames are encoded in all."""
+        spread the encoding over the session). Returns how many frames are encoded in all.
+
+        With ``release``, the log then drops the records just encoded (:meth:`FrameLog.release`): everything the
+        bundle and later checkpoints need from them is kept here, encoded, so a long session's memory stays
+        flat. The bundle is byte-identical either way.
+        """
         self.encoder.update(log)
+        if release:
+            log.release(self.encoder.frames_done)
         return self.encoder.frames_done
 
     def checkpoint(self, log: Any, diagnostics: Diagnostics | None = None) -> bytes:

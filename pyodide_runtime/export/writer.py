@@ -20,8 +20,12 @@ from pyodide_runtime.canonical import digest, to_canonical
 from pyodide_runtime.export import schema
 from pyodide_runtime.export.cells import json_cell, quote, row, scalar_cell
 from pyodide_runtime.export.context import Diagnostics, ExportContext, _as_dict
+from pyodide_runtime.export.textstore import TextStore
 
-__all__ = ["TableEncoder", "build_files", "assemble_files", "canonical_metadata", "diag_frame_text", "json_file"]
+__all__ = [
+    "AwayTracker", "TableEncoder", "build_files", "assemble_files", "canonical_metadata", "diag_frame_text",
+    "json_file",
+]
 
 _MISSING = object()
 
@@ -32,6 +36,13 @@ def _mapping(value: Any) -> Mapping[str, Any]:
             return value
         return {str(k): v for k, v in value.items()}
     raise TypeError(f"per-agent values must be a mapping keyed by agent id, got {type(value).__name__}")
+
+
+def confirmed_since(log: Any, frames: int) -> list[Any]:
+    """The confirmed records of ``log`` from global frame ``frames`` on (any object with a ``confirmed`` list,
+    or a :class:`~pyodide_runtime.framelog.FrameLog` that may have released older records)."""
+    since = getattr(log, "confirmed_since", None)
+    return since(frames) if since is not None else log.confirmed[frames:]
 
 
 def _b(value: bool) -> str:
@@ -57,11 +68,14 @@ class TableEncoder:
         self._qagent = {agent: quote(agent) for agent in self.agents}
         self._qsession = quote(context.session)
         self._limit = context.inline_limit
-        self.frame_chunks: list[str] = []
-        self.reset_chunks: list[str] = []
-        #: frames_done / starts_done before each chunk, so a checkpoint can take the text since a point
-        self._frame_marks: list[int] = []
-        self._reset_marks: list[int] = []
+        #: Encoded rows (older ones compressed), each chunk marked with frames_done / starts_done before it, so
+        #: a checkpoint can take the text since a point.
+        self.frames = TextStore()
+        self.resets = TextStore()
+        #: diagnostics/frames.csv rows of the encoded records, as they were when encoded (see :meth:`diag_since`)
+        self.diag = TextStore()
+        #: away spans over the encoded records
+        self.away = AwayTracker(len(context.seats))
         self.blobs: dict[str, str] = {}
         #: episode -> [seed, start_frame, frames, ended, terminated, truncated]
         self.episodes: dict[int, list[Any]] = {}
@@ -147,7 +161,7 @@ class TableEncoder:
     def update(self, log: Any) -> tuple[str, str]:
         """Encode the records and episode starts confirmed since the last call; returns the new text."""
         starts = log.episode_starts[self.starts_done:]
-        records = log.confirmed[self.frames_done:]
+        records = confirmed_since(log, self.frames_done)
         new_resets = "".join(self.reset_lines(s) for s in starts)
         for s in starts:
             self.episodes[s.episode] = [s.seed, s.start_frame, 0, False, False, False]
@@ -167,28 +181,49 @@ class TableEncoder:
         if records:
             self.last_hash = records[-1].state_hash
         if new_resets:
-            self._reset_marks.append(self.starts_done)
-            self.reset_chunks.append(new_resets)
+            self.resets.append(self.starts_done, new_resets)
         if new_frames:
-            self._frame_marks.append(self.frames_done)
-            self.frame_chunks.append(new_frames)
+            self.frames.append(self.frames_done, new_frames)
+        if records:
+            self.diag.append(self.frames_done, diag_frame_text(records, self.frames_done + len(records), {}))
+            self.away.feed(records)
         self.starts_done += len(starts)
         self.frames_done += len(records)
         return new_frames, new_resets
 
     def frames_since(self, frames: int) -> str:
         """Encoded frame rows from confirmed frame ``frames`` on (a point where an update started)."""
-        return "".join(t for m, t in zip(self._frame_marks, self.frame_chunks) if m >= frames)
+        return self.frames.since(frames)
 
     def resets_since(self, starts: int) -> str:
-        return "".join(t for m, t in zip(self._reset_marks, self.reset_chunks) if m >= starts)
+        return self.resets.since(starts)
+
+    def diag_since(self, frames: int, log: Any = None, rendered: Mapping[int, Any] | None = None) -> str:
+        """diagnostics/frames.csv rows of the encoded records from frame ``frames`` on (a point where an update
+        started), with the ``desynced`` flags ``log`` set since they were encoded and the ``rendered`` values."""
+        late = {g for g in getattr(log, "desynced_records", ()) if frames <= g < self.frames_done}
+        shown = {g: v for g, v in (rendered or {}).items() if frames <= g < self.frames_done}
+        if not late and not shown:
+            return self.diag.since(frames)
+        touched = sorted(late.union(shown))
+        out = []
+        for start, text in self.diag.chunks():
+            if start < frames:
+                continue
+            lines = text.splitlines(keepends=True)
+            hits = [g for g in touched if start <= g < start + len(lines)]
+            for g in hits:
+                lines[g - start] = _patch_diag_line(lines[g - start], g in late, shown.get(g, _MISSING))
+            out.append("".join(lines) if hits else text)
+        return "".join(out)
 
     def set_chunks(self, frames: list[tuple[int, str]], resets: list[tuple[int, str]]) -> None:
         """Install already encoded chunks as ``(mark, text)`` pairs (checkpoint recovery)."""
-        self._frame_marks = [m for m, _ in frames]
-        self.frame_chunks = [t for _, t in frames]
-        self._reset_marks = [m for m, _ in resets]
-        self.reset_chunks = [t for _, t in resets]
+        self.frames, self.resets = TextStore(), TextStore()
+        for mark, text in frames:
+            self.frames.append(mark, text)
+        for mark, text in resets:
+            self.resets.append(mark, text)
 
     def episodes_text(self) -> str:
         q = self._qsession
@@ -281,20 +316,52 @@ def diag_frame_text(records: Iterable[Any], confirmed: int, rendered: Mapping[in
     return "".join(lines)
 
 
-def away_spans(records: Sequence[Any], seats: int) -> list[dict[str, Any]]:
-    spans: list[dict[str, Any]] = []
-    for seat in range(seats):
-        open_span: dict[str, Any] | None = None
+def _patch_diag_line(line: str, desynced: bool, shown: Any) -> str:
+    # Fields before ``desynced`` are numbers and booleans (no commas); ``rendered`` is last and may hold commas.
+    parts = line.split(",", 9)
+    if desynced:
+        parts[8] = "true"
+    if shown is not _MISSING:
+        parts[9] = quote(json_cell(shown)) + "\n"
+    return ",".join(parts)
+
+
+class AwayTracker:
+    """Away spans (per seat, ``[start_frame, end_frame)``) over records fed in frame order."""
+
+    def __init__(self, seats: int) -> None:
+        self.seats = seats
+        self.closed: list[dict[str, Any]] = []
+        self.open: dict[int, dict[str, Any]] = {}
+
+    def feed(self, records: Iterable[Any]) -> None:
+        seats, opened, closed = range(self.seats), self.open, self.closed
         for rec in records:
-            away = seat < len(rec.away) and bool(rec.away[seat])
-            if away and open_span is None:
-                open_span = {"seat": seat, "start_frame": rec.global_frame, "end_frame": None}
-                spans.append(open_span)
-            elif not away and open_span is not None:
-                open_span["end_frame"] = rec.global_frame
-                open_span = None
-    spans.sort(key=lambda s: (s["start_frame"], s["seat"]))
-    return spans
+            flags = rec.away
+            for seat in seats:
+                away = seat < len(flags) and bool(flags[seat])
+                span = opened.get(seat)
+                if away and span is None:
+                    opened[seat] = {"seat": seat, "start_frame": rec.global_frame, "end_frame": None}
+                elif not away and span is not None:
+                    span["end_frame"] = rec.global_frame
+                    closed.append(opened.pop(seat))
+
+    def spans(self, more: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """The spans so far, continued over ``more`` (without feeding them), ordered by start frame and seat."""
+        probe = AwayTracker(self.seats)
+        probe.closed = [dict(s) for s in self.closed]
+        probe.open = {seat: dict(s) for seat, s in self.open.items()}
+        probe.feed(more)
+        spans = probe.closed + list(probe.open.values())
+        spans.sort(key=lambda s: (s["start_frame"], s["seat"]))
+        return spans
+
+
+def away_spans(records: Sequence[Any], seats: int) -> list[dict[str, Any]]:
+    tracker = AwayTracker(seats)
+    tracker.feed(records)
+    return tracker.spans()
 
 
 def _items(items: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
@@ -309,15 +376,14 @@ def build_files(
     enc = encoder or TableEncoder(ctx)
     enc.update(log)
     tail = log.unconfirmed_tail()
-    confirmed = len(log.confirmed)
-    records = list(log.confirmed) + list(tail)
+    confirmed = enc.frames_done
     return assemble_files(
         ctx, enc, diag,
         confirmed=confirmed,
         tail_text="".join(enc.frame_lines(r, confirmed=False) for r in tail),
         tail_frames=len(tail),
-        diag_frames=diag_frame_text(records, confirmed, diag.rendered),
-        away=away_spans(records, len(ctx.seats)),
+        diag_frames=enc.diag_since(0, log, diag.rendered) + diag_frame_text(tail, confirmed, diag.rendered),
+        away=enc.away.spans(tail),
     )
 
 
@@ -330,8 +396,8 @@ def assemble_files(
 
     canon = canonical_metadata(ctx, enc, confirmed)
     files: dict[str, bytes] = {
-        schema.FRAMES.path: (schema.FRAMES.header + "\n" + "".join(enc.frame_chunks)).encode("utf-8"),
-        schema.RESETS.path: (schema.RESETS.header + "\n" + "".join(enc.reset_chunks)).encode("utf-8"),
+        schema.FRAMES.path: enc.frames.to_bytes(schema.FRAMES.header + "\n"),
+        schema.RESETS.path: enc.resets.to_bytes(schema.RESETS.header + "\n"),
         schema.EPISODES.path: enc.episodes_text().encode("utf-8"),
         schema.BLOBS.path: enc.blobs_text().encode("utf-8"),
     }

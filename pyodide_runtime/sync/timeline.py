@@ -186,7 +186,7 @@ class Timeline:
         count = min(map(len, self.queues.queues))
         if count > self.frame:
             count = self.frame
-        first = len(self.log.confirmed)
+        first = self.log.confirmed_count
         if count <= first:
             return []
         out = self.log.promote(count, now_ms)
