@@ -54,6 +54,7 @@ AI_STUDY = {
     "env_config": {"max_steps": AI_STEPS, "target_score": 1000},  # the bot must not end the episode early
     "session": {"players": 1, "fps": FPS, "episodes": 1, "seed": 11, "input_delay": 2},
     "bots": {BOT_AGENT: "pyodide_runtime.bots:CoinChasePolicy"},
+    "completion_url": "https://app.prolific.com/submissions/complete?cc=C0MPL3T3",
 }
 
 
@@ -455,6 +456,7 @@ def test_human_with_keyboard_against_a_python_bot(matrix):
         (s,) = run.final_statuses()
         run.check(s["outcome"] == "complete" and s["players"] == 1, f"session: {s}")
         run.check(s["confirmed_frames"] == AI_STEPS and not s["errors"], f"session: {s}")
+        run.check(s["completion_link"] == AI_STUDY["completion_url"], f"completion link {s['completion_link']}")
         cli(run, "validate", str(bundle))
         data = load(bundle, backend="python")
         run.check(data.complete, f"export status {data.metadata['canonical']['status']}")

@@ -72,6 +72,7 @@ function status() {
     downloads: page.downloads,
     upload: page.upload,
     recovered: page.recovered,
+    completion_link: $("complete").hidden ? null : $("complete-link").href,
     rendered_frames: renderer ? renderer.drawn : 0,
     errors: page.errors,
   }));
@@ -295,6 +296,14 @@ async function onBundle(msg, study) {
       page.upload = { state: "failed", message: String(err.message || err) };
     }
   }
+  showCompletion((study.config || {}).completion_url);
+}
+
+/** The study's completion link (back to the recruitment platform), shown once the data is saved. */
+function showCompletion(url) {
+  if (typeof url !== "string" || !/^https?:\/\//.test(url)) return; // the server checked it; never a script URL
+  $("complete-link").href = url;
+  $("complete").hidden = false;
 }
 
 /** Checkpoints left by an interrupted session: offer their data. True when this tab was reloaded mid-session. */

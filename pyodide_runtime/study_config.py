@@ -110,9 +110,9 @@ def parse_study_config(raw: Mapping[str, Any], *, source: Path | None = None, la
 
 # -- the two layouts ----------------------------------------------------------------------------------------------
 
-_TOML_TOP = ("title", "instructions", "test_mode", "away_action", "env", "session", "bots", "controls", "network",
+_TOML_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env", "session", "bots", "controls", "network",
              "relay", "data")
-_JSON_TOP = ("title", "instructions", "test_mode", "away_action", "env_config", "session", "bots", "controls",
+_JSON_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env_config", "session", "bots", "controls",
              "network", "relay", "p2p_timeout_ms")
 
 
@@ -167,6 +167,12 @@ def _common(r: _Reader, raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("title", "instructions"):
         if (text := r.string(raw, key)) is not None:
             page[key] = text
+    if (url := r.string(raw, "completion_url")) is not None:
+        # Shown as a link once the data is saved; only web addresses, never script or data URLs.
+        if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
+            r.fail("completion_url", f"must be an http(s) address without spaces, e.g. the recruitment platform's "
+                                     f"completion link (got {url!r})")
+        page["completion_url"] = url
     test_mode = r.boolean(raw, "test_mode")
     if test_mode is not None:
         page["test_mode"] = test_mode

@@ -317,3 +317,13 @@ def test_the_documented_example_is_valid(tmp_path):
     assert config.page["title"] == "Pong" and config.page["session"]["episodes"] == 3
     assert config.data_dir == tmp_path / "data" and config.ice_servers == ("stun:stun.example.org:3478",)
     assert validate_env(load_study(None, tmp_path / "study.toml")) is None
+
+
+def test_completion_url_is_passed_to_the_page_and_only_web_addresses_are_accepted(tmp_path):
+    good = "https://app.prolific.com/submissions/complete?cc=ABC123"
+    path = write(tmp_path, f'completion_url = "{good}"\n[env]\nspec = "pyodide_runtime.examples.pong:make_env"\n')
+    assert load_study_config(path).page["completion_url"] == good
+    for bad in ("javascript:alert(1)", "data:text/html,hi", "https://x.org/a b", "/relative"):
+        path = write(tmp_path, f'completion_url = "{bad}"\n[env]\nspec = "pyodide_runtime.examples.pong:make_env"\n')
+        with pytest.raises(StudyConfigError, match="completion_url: must be an http"):
+            load_study_config(path)
