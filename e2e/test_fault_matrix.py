@@ -35,7 +35,12 @@ MAX_STALL_S = 3.0
 #: A closed or reloaded tab tells the server it leaves, and its partner ends within this many seconds of it.
 LEAVE_BOUND_S = 10.0
 SESSION = {
-    "players": 2, "fps": FPS, "episodes": EPISODES, "seed": 7, "input_delay": 2,
+    "players": 2, "fps": FPS, "episodes": EPISODES, "seed": 7,
+    # One frame of input delay, and time sync keeping the two pages within one frame of each other: then a
+    # 75 ms one-way delay (2.25 frames) makes every changed input arrive late on *both* sides. With the defaults
+    # (delay 2, sync threshold 2) the page that happens to run up to 2 frames behind can receive every input in
+    # time and never roll back, which would let the scenarios below pass without their fault on that side.
+    "input_delay": 1, "time_sync_threshold": 1,
     # Timeouts keep their defaults: disconnect_timeout_ms (5 s) is shorter than the freeze, so a frozen tab must
     # not take its own pause for its partner's silence; away_silence_timeout_ms (120 s) is far longer than the
     # partner-leaves scenarios take, so only the leave notice can end them in time.
