@@ -151,7 +151,8 @@ class _Session:
         self.server.__exit__(None, None, None)
 
 
-def _wait(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
+def _wait(predicate: Any, timeout: float, what: str, interval: float = 0.25) -> Any:
+    # Polling a page costs it CPU on a 2-core machine: at every 50 ms, booting Pyodide took 0.3-0.7 s longer.
     from pyodide_runtime.headless import wait_for
 
     return wait_for(predicate, timeout, what, interval)
@@ -194,7 +195,7 @@ def _play(pw: Any, root: Path, assets: Path | None, fps: int, seconds: float, ex
         confirmed_at = w1
         memory.append(_memory(s.players, w0))
         bundles = _wait(lambda: all(p.bundles() for p in s.players) and [p.bundles()[0] for p in s.players], 120,
-                        "both export bundles")
+                        "both export bundles", 0.05)
         export_s = time.monotonic() - confirmed_at
         statuses = [p.status() for p in s.players]
         bench = [p.page.evaluate("window.__bench") for p in s.players]
