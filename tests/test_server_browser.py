@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from pyodide_runtime.headless import CHROMIUM_FLAGS, chromium_path
 from server_support import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -64,10 +63,10 @@ PEER_JS = """async () => {
 
 
 def chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium); browser tests need it")
-    return path
+    try:
+        return chromium_path()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def test_webrtc_datachannel_and_relay_between_two_browsers(tmp_path: Path):
@@ -76,14 +75,17 @@ def test_webrtc_datachannel_and_relay_between_two_browsers(tmp_path: Path):
     async def scenario(url: str):
         async with async_playwright() as pw:
             browsers = [
-                await pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
+                # Without the no-background-networking flags, Chromium's calls home on this closed network can
+                # stall the page's start-up.
+                await pw.chromium.launch(executable_path=chromium(),
+                                         args=[f for f in CHROMIUM_FLAGS if not f.startswith("--headless")])
                 for _ in range(2)
             ]
             try:
                 pages = [await b.new_page() for b in browsers]
                 await pages[0].goto(url + "/healthz?PROLIFIC_PID=abc123")
                 await pages[1].goto(url + "/healthz?workerId=W9")
-                return await asyncio.wait_for(asyncio.gather(*(p.evaluate(PEER_JS) for p in pages)), 30)
+                return await asyncio.wait_for(asyncio.gather(*(p.evaluate(PEER_JS) for p in pages)), 90)
             finally:
                 for b in browsers:
                     await b.close()
