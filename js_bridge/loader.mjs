@@ -1,17 +1,19 @@
 // Load the self-hosted Pyodide, our wheel and its dependencies, then prepare the interpreter.
 //
 // Everything comes from one asset directory made by `pyodide-runtime assets fetch`: the Pyodide core and a
-// pyodide-lock.json that lists our wheel and every dependency with its sha256, so one loadPackage call
-// installs them all and Pyodide checks each file's hash. PYTHONHASHSEED=0 makes set iteration order the same
-// in every participant's tab.
+// pyodide-lock.json that lists our wheel, the study's packages and every dependency with its sha256, so one
+// loadPackage call installs them all and Pyodide checks each file's hash. PYTHONHASHSEED=0 makes set iteration
+// order the same in every participant's tab.
 
 /**
  * @param {object} options
  * @param {string} options.assetsURL  base URL of the asset directory, ending in "/"
+ * @param {string[]} [options.packages]  the study's packages (lock names), loaded with the runtime
  * @param {(stage: string, detail?: object) => void} [options.onProgress]
- * @returns {Promise<{pyodide: any, timings: object, facts: object}>}
+ * @returns {Promise<{pyodide: any, timings: object, facts: object, packages: object[]}>}
+ *   `packages`: every package loaded, as {name, version, sha256} from the lock Pyodide checked them against
  */
-export async function loadRuntime({ assetsURL, onProgress = () => {} }) {
+export async function loadRuntime({ assetsURL, packages = [], onProgress = () => {} }) {
   const timings = {};
   const t0 = performance.now();
   onProgress("pyodide", { message: "Loading Python…" });
@@ -27,8 +29,14 @@ export async function loadRuntime({ assetsURL, onProgress = () => {} }) {
 
   const t1 = performance.now();
   onProgress("packages", { message: "Loading packages…" });
-  await pyodide.loadPackage(["pyodide-runtime"], { messageCallback: () => {}, checkIntegrity: true });
+  await pyodide.loadPackage(["pyodide-runtime", ...packages], { messageCallback: () => {}, checkIntegrity: true });
   timings.packages_ms = performance.now() - t1;
+  const lock = await (await fetch(assetsURL + "pyodide-lock.json")).json();
+  const byName = Object.fromEntries(Object.values(lock.packages).map((e) => [e.name, e]));
+  const loaded = Object.keys(pyodide.loadedPackages).sort().map((name) => {
+    const entry = lock.packages[name] || byName[name] || {};
+    return { name, version: entry.version ?? null, sha256: entry.sha256 ?? null };
+  });
 
   const t2 = performance.now();
   onProgress("prepare", { message: "Preparing…" });
@@ -38,5 +46,5 @@ export async function loadRuntime({ assetsURL, onProgress = () => {} }) {
   timings.prepare_ms = performance.now() - t2;
   timings.total_ms = performance.now() - t0;
   onProgress("ready", { timings });
-  return { pyodide, timings, facts };
+  return { pyodide, timings, facts, packages: loaded };
 }

@@ -66,6 +66,10 @@ class StudyConfig:
     #: ``relay.ice_servers``: STUN/TURN URLs added to the server's ``--ice-server`` list.
     ice_servers: tuple[str, ...] = ()
     source: Path | None = None
+    #: ``env.packages``: pip requirement strings the page loads with the runtime (resolved and self-hosted by serve).
+    packages: tuple[str, ...] = ()
+    #: ``env.source``: a local env directory (absolute), packed into a wheel the page installs.
+    env_source: Path | None = None
 
     @property
     def players(self) -> int:
@@ -120,12 +124,19 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
     r.known(raw, "", _TOML_TOP)
     page = _common(r, raw)
     env_spec = None
+    packages: tuple[str, ...] = ()
+    env_source: Path | None = None
     env = r.table(raw, "env")
     if env is not None:
-        r.known(env, "env", ("spec", "config"))
+        r.known(env, "env", ("spec", "config", "packages", "source"))
+        if (directory := r.string(env, "env.source")) is not None:
+            env_source = (base / Path(directory).expanduser()).resolve()
+            if not env_source.is_dir():
+                r.fail("env.source", f"env directory {env_source} not found (paths are relative to the config file)")
         spec = r.string(env, "env.spec")
         if spec is not None:
-            env_spec = _env_spec(r, spec, base)
+            env_spec = _env_spec(r, spec, base, env_source)
+        packages = _packages(r, env)
         env_config = r.table(env, "env.config")
         if env_config is not None:
             page["env_config"] = env_config
@@ -146,7 +157,7 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
             upload = flag
         if (directory := r.string(data, "data.dir")) is not None:
             data_dir = (base / Path(directory).expanduser()).resolve()
-    return StudyConfig(page, env_spec, data_dir, upload, ice, source)
+    return StudyConfig(page, env_spec, data_dir, upload, ice, source, packages, env_source)
 
 
 def _parse_json(r: _Reader, raw: dict[str, Any], source: Path | None) -> StudyConfig:
@@ -254,16 +265,37 @@ def _ice_servers(r: _Reader, relay: dict[str, Any]) -> tuple[str, ...]:
     return tuple(urls)
 
 
-def _env_spec(r: _Reader, spec: str, base: Path) -> str:
+def _env_spec(r: _Reader, spec: str, base: Path, source: Path | None = None) -> str:
     target, sep, function = spec.rpartition(":")
     if not sep or not target or not function:
         r.fail("env.spec", f"{spec!r} must look like 'package.module:function' or 'path/to/file.py:function'")
-    if target.endswith(".py") or "/" in target or "\\" in target:
+    is_file = target.endswith(".py") or "/" in target or "\\" in target
+    if source is not None:
+        if is_file:
+            r.fail("env.spec", f"with env.source, name the factory as 'module:function' inside that directory "
+                               f"(got the file path {target!r})")
+        return spec
+    if is_file:
         path = (base / Path(target).expanduser()).resolve()
         if not path.is_file():
             r.fail("env.spec", f"env file {path} not found (file paths are relative to the config file)")
         return f"{path}:{function}"
     return spec
+
+
+def _packages(r: _Reader, env: Mapping[str, Any]) -> tuple[str, ...]:
+    """``env.packages``: a list of pip requirement strings (checked in full when serve resolves them)."""
+    value = r._get(env, "env.packages", lambda v: isinstance(v, list), "must be a list of requirement strings, "
+                   "e.g. [\"pettingzoo==1.27.0\", \"scipy\"]")
+    if value is None:
+        return ()
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip() or item.strip().startswith(("-", "/", ".")) or "://" in item:
+            r.fail(f"env.packages[{i}]", f"must be a pip requirement string such as \"name==1.2\" or \"name>=2\" "
+                                         f"(got {item!r})")
+        out.append(item.strip())
+    return tuple(out)
 
 
 # -- value checks -------------------------------------------------------------------------------------------------

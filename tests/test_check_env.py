@@ -12,7 +12,7 @@ import pytest
 from pyodide_runtime import cli
 from pyodide_runtime.checkenv import FAIL, PASS, SKIP, WARN, CheckOptions, EnvTarget, run_checks
 from pyodide_runtime.checkenv.api import check_upstream_api
-from pyodide_runtime.checkenv.pyodide import check_modules, load_catalog
+from pyodide_runtime.checkenv.pyodide import check_modules, load_catalog, page_modules
 
 from bad_envs.fake_dist import make_compiled_distribution
 from pyodide_support import pyodide_assets  # noqa: F401 - fixture
@@ -61,7 +61,7 @@ def test_bundled_examples_pass(spec, config, bots):
     assert report.passed, report.render()
     assert ALL_CHECKS <= set(statuses), statuses
     assert statuses["pyodide-run"] == SKIP  # only with --pyodide
-    not_passed = {n: s for n, s in statuses.items() if s != PASS and n != "pyodide-run" and n != "cost"}
+    not_passed = {n: s for n, s in statuses.items() if s != PASS and n not in ("pyodide-run", "cost", "packages")}
     assert not not_passed, report.render()
     assert statuses["cost"] in (PASS, WARN)  # a timing warning on a loaded machine is not a failure
     assert report.get("synctest").details["runs"][-1]["checks"] > 0
@@ -69,9 +69,18 @@ def test_bundled_examples_pass(spec, config, bots):
 
 def test_the_correct_base_of_the_bad_envs_passes():
     """The control: each bad env below differs from this one by exactly its defect."""
-    report = run_checks(EnvTarget("bad_envs.line:make_env"), FAST)
+    report = run_checks(EnvTarget("bad_envs.line:make_env", source=BAD), FAST)
     assert report.passed, report.render()
     assert not [r for r in report.results if r.status not in (PASS, SKIP)], report.render()
+    assert report.get("packages").status == PASS  # the env directory, packed for the page
+
+
+def test_a_local_package_the_page_does_not_get_fails_the_module_check_with_the_source_fix():
+    """Without [env] source the page has no copy of a local package, so the module check must not pass."""
+    report = run_checks(EnvTarget("bad_envs.line:make_env"), FAST)
+    result = _failed(report, "pyodide-modules")
+    assert f"bad_envs (a local module at {BAD / '__init__.py'}; the page does not get it)" in result.message
+    assert f'[env] source = "{BAD}"' in result.fix
 
 
 def _failed(report, name: str):
@@ -142,19 +151,26 @@ def test_compiled_dependency_outside_pyodide_fails_the_module_check(tmp_path):
     assert [r.name for r in report.results if r.failed] == ["pyodide-modules"]
 
 
-def test_module_catalog_knows_pyodide_packages_and_its_standard_library(pyodide_assets):  # noqa: F811
+def test_module_check_reasons_from_what_the_page_loads(pyodide_assets):  # noqa: F811
+    """Pyodide shipping a package is not enough: the study must load it, or the page cannot import it."""
     catalog = load_catalog(pyodide_assets)
     assert catalog is not None and catalog.version == "0.27.7"
-    modules = [
-        {"module": "scipy", "kind": "dist", "dist": "scipy", "pure": False, "compiled_files": ["scipy/x.so"]},
-        {"module": "json", "kind": "stdlib", "compiled": False},
-        {"module": "sqlite3", "kind": "stdlib", "compiled": False},  # unvendored: a Pyodide package
-    ]
-    assert check_modules(modules, catalog).status == PASS
-    tk = check_modules([{"module": "tkinter", "kind": "stdlib", "compiled": False}], catalog)
+    page = page_modules(EnvTarget("pyodide_runtime.envs.examples.coin_chase:make_env"), pyodide_assets)
+    assert page is not None and "numpy" in page.importable and "gymnasium" in page.importable
+    assert "scipy" not in page.importable and "micropip" not in page.importable  # in the lock, never loaded
+    fine = [{"module": "json", "kind": "stdlib", "compiled": False},
+            {"module": "numpy", "kind": "dist", "dist": "numpy", "pure": False, "version": "2.0.2"}]
+    assert check_modules(fine, page).status == PASS
+    scipy = check_modules([{"module": "scipy", "kind": "dist", "dist": "scipy", "pure": False, "version": "1.14.1",
+                            "compiled_files": ["scipy/x.so"]}], page)
+    assert scipy.status == FAIL and "scipy (scipy: provided by Pyodide 0.27.7, but the study does not load it)" \
+        in scipy.message
+    assert '[env] packages = ["scipy"]' in scipy.fix
+    tk = check_modules([{"module": "tkinter", "kind": "stdlib", "compiled": False}], page)
     assert tk.status == FAIL and "tkinter (standard library module not in Pyodide 0.27.7)" in tk.message
-    pure = check_modules([{"module": "tinylib", "kind": "dist", "dist": "tinylib", "pure": True}], catalog)
-    assert pure.status == WARN and "tinylib" in pure.message
+    pure = check_modules([{"module": "tinylib", "kind": "dist", "dist": "tinylib", "version": "1.2", "pure": True}],
+                         page)
+    assert pure.status == FAIL and '[env] packages = ["tinylib==1.2"]' in pure.fix
 
 
 def test_pettingzoo_checker_is_skipped_and_said_so_when_not_installed(monkeypatch):
@@ -186,7 +202,7 @@ def test_cli_failure_exits_1_with_a_fix_line(tmp_path, capsys):
     out = tmp_path / "report.json"
     config = tmp_path / "config.json"
     config.write_text('{"max_steps": 40}')
-    code = cli.main(["check-env", "bad_envs.wall_time:make_env", "--config", str(config), "--quiet",
+    code = cli.main(["check-env", "bad_envs.wall_time:make_env", "--source", str(BAD), "--config", str(config), "--quiet",
                      "--distance", "1", "--json", str(out)])
     captured = capsys.readouterr()
     assert code == 1

@@ -13,7 +13,7 @@ from typing import Any
 from pyodide_runtime.checkenv.report import FAIL, PASS, SKIP, CheckResult
 from pyodide_runtime.checkenv.target import EnvTarget
 
-__all__ = ["Rollouts", "run_rollouts", "check_determinism", "check_hash_seed", "RolloutError"]
+__all__ = ["Rollouts", "run_rollouts", "check_determinism", "check_hash_seed", "RolloutError", "child_search_path"]
 
 HASH_SEEDS = ("0", "0", "1", "2")  # two identical processes, then two other string-hash seeds
 
@@ -36,7 +36,7 @@ def run_rollouts(target: EnvTarget, seed: int, frames: int, timeout: float = 300
     outputs: list[str] = []
     for index, hash_seed in enumerate(HASH_SEEDS):
         args = json.dumps({"target": target.to_json(), "seed": seed, "frames": frames, "modules": index == 0})
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": _search_path()}
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": child_search_path()}
         procs.append(subprocess.Popen([sys.executable, "-m", "pyodide_runtime.checkenv.rollout", args],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
         if len(procs) - len(outputs) == 2 or index == len(HASH_SEEDS) - 1:
@@ -49,7 +49,7 @@ def run_rollouts(target: EnvTarget, seed: int, frames: int, timeout: float = 300
     return Rollouts([p["digests"] for p in parsed], parsed[0]["modules"])
 
 
-def _search_path() -> str:
+def child_search_path() -> str:
     """This interpreter's import path, so the child finds the same modules (test folders, the env's package)."""
     entries = [os.getcwd() if not p else p for p in sys.path]
     return os.pathsep.join(dict.fromkeys(p for p in entries if os.path.isdir(p)))

@@ -19,7 +19,14 @@ COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 def top_level_modules(names: set[str] | None = None) -> set[str]:
     """Top-level names of the modules in ``names`` (default: all of ``sys.modules``), without private aliases."""
     names = set(sys.modules) if names is None else names
-    return {n.split(".")[0] for n in names if n and not n.startswith("pyodide_runtime_user_env_")}
+    return {_real_name(n).split(".")[0] for n in names if n and not n.startswith("pyodide_runtime_user_env_")}
+
+
+def _real_name(key: str) -> str:
+    """The module's own name: some extension modules are also registered under an alias (Cython's shared
+    ``_cyutility`` is ``scipy._cyutility``), which is not a module of its own."""
+    name = getattr(sys.modules.get(key), "__name__", key)
+    return name if isinstance(name, str) and name else key
 
 
 def _dist_facts(dist: metadata.Distribution) -> dict[str, Any]:

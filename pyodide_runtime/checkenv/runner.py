@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyodide_runtime.checkenv import api, cost, determinism, instrument, pyodide, rollback
-from pyodide_runtime.checkenv.report import FAIL, SKIP, CheckResult, Report
+from pyodide_runtime.checkenv.report import FAIL, PASS, SKIP, CheckResult, Report
 from pyodide_runtime.checkenv.target import EnvTarget
 
 __all__ = ["CheckOptions", "run_checks"]
@@ -25,6 +26,18 @@ class CheckOptions:
     seed: int = 0
     pyodide: bool = False
     assets: Path | None = None
+
+
+def packages_result(study_packages: object) -> CheckResult:
+    """One line on what a study's packages resolved to (shared by ``check-env`` and ``serve``'s start-up check)."""
+    entries = list(study_packages.packages)  # type: ignore[attr-defined]
+    by = {s: [p for p in entries if p.source == s] for s in ("pyodide", "index", "local")}
+    listing = ", ".join(f"{p.name} {p.version}" for p in entries)
+    return CheckResult("packages", PASS,
+                       f"{len(entries)} package(s) for the page ({len(by['pyodide'])} from Pyodide, "
+                       f"{len(by['index'])} pure wheels from the package index, {len(by['local'])} local): {listing}",
+                       details={"packages": [dataclasses.asdict(p) for p in entries],
+                                "lock": str(study_packages.lock_path)})  # type: ignore[attr-defined]
 
 
 def _guarded(name: str, run: Callable[[], CheckResult | list[CheckResult]]) -> list[CheckResult]:
@@ -51,6 +64,24 @@ def run_checks(target: EnvTarget, options: CheckOptions = CheckOptions(),
         progress(f"{name}: {message}")
         report.results.extend(_guarded(name, run))
 
+    prepared: list = []
+
+    def packages() -> CheckResult:
+        if not target.packages and target.source is None:
+            return CheckResult("packages", SKIP, "the study loads no packages or env directory beyond the runtime's own")
+        from pyodide_runtime.assets import AssetError
+        from pyodide_runtime.packages import prepare_study_packages
+
+        try:
+            study_packages = prepare_study_packages(target.packages, assets=options.assets, source_dir=target.source,
+                                                    progress=lambda m: progress(f"packages: {m}"))
+        except AssetError as exc:
+            return CheckResult("packages", FAIL, f"the study's packages cannot be prepared for the page: {exc}",
+                               fix="change [env] packages as the message says; serve refuses to start the same way")
+        prepared.append(study_packages)
+        return packages_result(study_packages)
+
+    step("packages", "resolving the study's packages as serve does", packages)
     step("api", "upstream API checker", lambda: api.check_upstream_api(target))
     step("api.adapter", "adapter", lambda: api.check_adapter(target))
     if report.get("api.adapter").failed:
@@ -76,14 +107,22 @@ def run_checks(target: EnvTarget, options: CheckOptions = CheckOptions(),
         except determinism.RolloutError as exc:
             rollouts = exc
         modules = rollouts.modules if isinstance(rollouts, determinism.Rollouts) else None
-        return [determinism.check_determinism(rollouts), determinism.check_hash_seed(rollouts),
-                pyodide.check_modules(modules, pyodide.load_catalog(options.assets))]
+        if unresolved:
+            modules_result = CheckResult("pyodide-modules", SKIP, "not run: the study's packages could not be "
+                                         "prepared (see the packages check), so what the page loads is unknown")
+        else:
+            modules_result = pyodide.check_modules(modules, page)
+        return [determinism.check_determinism(rollouts), determinism.check_hash_seed(rollouts), modules_result]
+
+    study_packages = prepared[0] if prepared else None
+    page = pyodide.page_modules(target, options.assets, study_packages)
+    unresolved = (bool(target.packages) or target.source is not None) and study_packages is None
 
     step("determinism", "seeded rollouts in 4 fresh processes (PYTHONHASHSEED 0, 0, 1, 2)", processes)
     step("cost", "timing snapshots", lambda: cost.check_cost(target, rollback.verified_game(target)[0], seed))
     if options.pyodide:
         step("pyodide-run", "importing and stepping the env in Pyodide under Node (about 10 s)",
-             lambda: pyodide.check_in_pyodide(target, seed, assets=options.assets))
+             lambda: pyodide.check_in_pyodide(target, seed, assets=options.assets, study_packages=study_packages))
     else:
         report.results.append(CheckResult("pyodide-run", SKIP, "not run; add --pyodide to step the env in real Pyodide"))
     return report

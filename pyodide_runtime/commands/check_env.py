@@ -7,9 +7,14 @@ size and cost, and checks that every module the env imports exists in Pyodide 0.
 fix for each failure. Exit status 0 when every check passed (warnings allowed), 1 when one failed, 2 on a usage
 error. Progress goes to stderr; --json FILE writes the machine-readable report.
 
-Example::
+With ``--study study.toml`` the env, its config, bots, ``[env] packages`` and ``[env] source`` come from the study
+config, and the module check and ``--pyodide`` use the very lock and packages ``serve`` prepares for the page.
+
+Examples::
 
     pyodide-runtime check-env my_study/env.py:make_env --config study_env.json --bot player_1=random --json report.json
+    pyodide-runtime check-env --study study.toml --pyodide
+    pyodide-runtime check-env my_env.game:make_env --source my_env/ --package pettingzoo==1.27.0
 """
 
 from __future__ import annotations
@@ -19,7 +24,15 @@ import argparse
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("env", help="env factory, 'package.module:function' or 'path/to/file.py:function'")
+    parser.add_argument("env", nargs="?", default=None,
+                        help="env factory, 'package.module:function' or 'path/to/file.py:function' "
+                             "(default: env.spec of --study)")
+    parser.add_argument("--study", default=None, metavar="TOML",
+                        help="a study config: env spec, config, bots, packages and source as serve uses them")
+    parser.add_argument("--package", action="append", default=[], metavar="REQ",
+                        help="a requirement the page loads with the runtime, as in [env] packages; repeatable")
+    parser.add_argument("--source", default=None, metavar="DIR",
+                        help="the env's local directory, packed into a wheel for the page, as [env] source")
     parser.add_argument("--config", default=None, help="JSON object passed to the factory, or a .json file holding it")
     parser.add_argument("--bot", action="append", default=[], metavar="AGENT=BOT",
                         help="let a bot play AGENT: 'random', 'idle' or 'module:attr'; repeatable")
@@ -73,15 +86,34 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--distance {args.distance!r}: expected comma-separated integers") from None
     if not distances or min(distances) < 1 or args.frames < 1:
         raise CommandError("--distance values and --frames must be at least 1")
-    target = EnvTarget(args.env, _config(args.config), bots)
+    spec, config, packages, source = args.env, _config(args.config), tuple(args.package), None
+    if args.study is not None:
+        from pyodide_runtime.study_config import StudyConfigError, load_study_config
+
+        try:
+            study = load_study_config(Path(args.study))
+        except StudyConfigError as exc:
+            raise CommandError(f"--study {exc}") from None
+        spec = spec or study.env_spec
+        config = config if config is not None else study.page.get("env_config")
+        bots = {**(study.page.get("bots") or {}), **bots}
+        packages = (*study.packages, *packages)
+        source = study.env_source
+    if args.source is not None:
+        source = Path(args.source).resolve()
+        if not source.is_dir():
+            raise CommandError(f"--source {args.source!r}: no such directory")
+    if spec is None:
+        raise CommandError("no env given: pass SPEC or --study with env.spec")
+    target = EnvTarget(spec, config, bots, source, packages)
     if target.file is not None:  # absolute, so fresh processes find it whatever their directory
-        target = EnvTarget(f"{target.file}:{args.env.rpartition(':')[2]}", target.config, bots)
+        target = EnvTarget(f"{target.file}:{spec.rpartition(':')[2]}", config, bots, source, packages)
     try:
         target.make_env()
     except (ImportError, ValueError) as exc:
-        raise CommandError(f"cannot load env {args.env!r}: {exc}") from None
+        raise CommandError(f"cannot load env {spec!r}: {exc}") from None
     except TypeError as exc:
-        raise CommandError(f"cannot build env {args.env!r}: {exc}") from None
+        raise CommandError(f"cannot build env {spec!r}: {exc}") from None
     if args.json:
         json_path = Path(args.json)
         if not json_path.parent.is_dir():

@@ -36,6 +36,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default %(default)s)")
     parser.add_argument("--assets", type=Path, metavar="DIR",
                         help="self-hosted Pyodide assets (default: $PYODIDE_RUNTIME_ASSETS or the user cache)")
+    parser.add_argument("--mirror", action="append", default=[], metavar="PATH",
+                        help="where [env] packages may also be found: a directory, zip or wheel holding Pyodide "
+                             "packages or pure wheels, or a base URL; repeatable (files are verified by sha256)")
+    parser.add_argument("--refresh-packages", action="store_true",
+                        help="resolve [env] packages again instead of using the cached resolution")
+    parser.add_argument("--skip-study-check", action="store_true",
+                        help="do not step the env at start-up (the check that finds env errors and modules the page "
+                             "lacks before anyone is recruited)")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="store uploaded export bundles here (default: data.dir from the config; else off)")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
@@ -85,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from pyodide_runtime.server.eventlog import EventLog
     from pyodide_runtime.server.rooms import RoomSettings
     from pyodide_runtime.server.settings import ServerSettings
-    from pyodide_runtime.server.study import StudyError, load_study, validate_env
+    from pyodide_runtime.server.study import StudyError, check_study, load_study, validate_env
     from pyodide_runtime.study_config import example_config
     from pyodide_runtime.web import WebFilesError, js_bridge_dir, static_dir
 
@@ -148,8 +156,25 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CommandError(f"data directory {data_dir}: {exc.strerror or exc}") from None
 
-    try:  # last of the checks: it runs the researcher's code
+    if study.packages or study.env_source is not None:
+        from dataclasses import replace
+
+        from pyodide_runtime.packages import prepare_study_packages
+
+        try:
+            resolved = prepare_study_packages(
+                study.packages, assets=assets.root, source_dir=study.env_source, mirrors=args.mirror,
+                refresh=args.refresh_packages, progress=lambda message: log("packages", message=message))
+        except AssetError as exc:
+            raise CommandError(f"[env] packages: {exc}") from None
+        study = replace(study, resolved=resolved)
+        log("packages", lock=str(resolved.lock_path), load=resolved.load_names,
+            packages=[f"{p.name}=={p.version}" for p in resolved.packages])
+
+    try:  # last of the checks: they run the researcher's code
         warning = validate_env(study)
+        if not args.skip_study_check:
+            log("study-check", message=check_study(study, assets.root))
     except StudyError as exc:
         raise CommandError(str(exc)) from None
     if warning:

@@ -69,7 +69,8 @@ def _load_module(target: str) -> Any:
             module_spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise EnvLoadError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
+            raise EnvLoadError(f"importing {target} failed: {type(exc).__name__}: {exc}{_sibling_hint(exc, path)}") \
+                from exc
         return module
     try:
         return importlib.import_module(target)
@@ -79,6 +80,20 @@ def _load_module(target: str) -> Any:
         raise EnvLoadError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         raise EnvLoadError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _sibling_hint(exc: BaseException, path: str) -> str:
+    """Advice when a single env file imports a module that sits beside it: a file spec is that one file only."""
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if not missing:
+        return ""
+    folder = os.path.dirname(path)
+    top = missing.split(".")[0]
+    if not (os.path.isfile(os.path.join(folder, top + ".py")) or os.path.isdir(os.path.join(folder, top))):
+        return ""
+    return (f" ({top} sits beside {os.path.basename(path)}, but a file spec loads that one file only; serve the "
+            f"folder instead: [env] source = \"{folder}\" and spec = "
+            f"\"{os.path.splitext(os.path.basename(path))[0]}:<function>\")")
 
 
 def source_hash(obj: Any) -> str | None:

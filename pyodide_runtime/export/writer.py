@@ -261,6 +261,9 @@ def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: 
         "study": ctx.study,
         "session": ctx.session,
         "package": {"name": "pyodide-runtime", "version": ctx.package_version, "wheel_sha256": ctx.wheel_sha256},
+        # Every package the page loaded (name, version, sha256): part of the canonical provenance, so two peers
+        # that ran different package builds do not compare identical. Absent outside the page.
+        **({"packages": [dict(p) for p in ctx.packages]} if getattr(ctx, "packages", None) is not None else {}),
         "runtime": {"pyodide": ctx.pyodide_version, "python": ctx.python_version},
         "env": ctx.env,
         "agents": list(ctx.agents),

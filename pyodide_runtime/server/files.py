@@ -1,8 +1,10 @@
-"""Static files: the page, the bridge, the Pyodide assets and the study's env file.
+"""Static files: the page, the bridge, the Pyodide assets, the study's packages and its env file.
 
 Only files inside a served directory are reachable: paths with hidden or parent components are refused, and the
 resolved path (symlinks included) must stay under the directory. Assets are served only when the asset manifest
-lists them. Content types come from a fixed table, never from sniffing.
+lists them, or when they are among the study's prepared packages (``[env] packages`` and ``[env] source``); a
+study with packages is served its own lock file in place of the runtime's. Content types come from a fixed table,
+never from sniffing.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from pyodide_runtime.assets import MANIFEST_NAME, AssetSet
+from pyodide_runtime.assets import LOCK_NAME, MANIFEST_NAME, AssetSet
 
 __all__ = ["CONTENT_TYPES", "content_type", "safe_path", "page_csp", "FileRoutes"]
 
@@ -100,14 +103,23 @@ def page_csp(html: bytes, host: str | None) -> str:
 class FileRoutes:
     """Handlers for the page (``/``), the bridge (``/js_bridge/``), assets (``/assets/``) and the study file."""
 
-    def __init__(self, static: Path, js_bridge: Path, assets: AssetSet, env_file: Path | None) -> None:
+    def __init__(self, static: Path, js_bridge: Path, assets: AssetSet, env_file: Path | None,
+                 packages: Any = None) -> None:
+        """``packages`` is the study's :class:`pyodide_runtime.packages.StudyPackages`, or ``None``."""
         self.static = static
         self.js_bridge = js_bridge
         self.assets = assets
         self.env_file = env_file
         files = assets.manifest["files"]
         self.asset_names = set(files) | {MANIFEST_NAME}
-        listing = json.dumps({n: f["sha256"] for n, f in sorted(files.items())}, sort_keys=True)
+        #: Study package files by their name relative to the asset root (``packages/x.whl`` or an official file).
+        self.package_files: dict[str, Path] = dict(packages.files()) if packages is not None else {}
+        self.lock_file: Path = packages.lock_path if packages is not None else assets.root / LOCK_NAME
+        hashes = {n: f["sha256"] for n, f in files.items()}
+        if packages is not None:
+            hashes.update({n: p.sha256 for p in packages.packages for n in [p.file_name]})
+            hashes[LOCK_NAME] = hashlib.sha256(self.lock_file.read_bytes()).hexdigest()
+        listing = json.dumps(dict(sorted(hashes.items())), sort_keys=True)
         #: Changes whenever any asset changes, so URLs under it can be cached for good.
         self.asset_version = hashlib.sha256(listing.encode()).hexdigest()[:16]
 
@@ -118,6 +130,7 @@ class FileRoutes:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/assets/{name}", self.asset)
         app.router.add_get("/assets/{version}/{name}", self.versioned_asset)
+        app.router.add_get("/assets/{version}/packages/{name}", self.versioned_package)
         app.router.add_get("/js_bridge/{path:.*}", self.bridge)
         if self.env_file is not None:
             app.router.add_get("/study/{name}", self.study_file)
@@ -149,6 +162,14 @@ class FileRoutes:
             raise _not_found("these assets were replaced; reload the page")
         return self._asset(request.match_info["name"], IMMUTABLE)
 
+    async def versioned_package(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["version"] != self.asset_version:
+            raise _not_found("these assets were replaced; reload the page")
+        path = self.package_files.get("packages/" + request.match_info["name"])
+        if path is None:
+            raise _not_found()
+        return _file(path, {"Cache-Control": IMMUTABLE})
+
     async def study_file(self, request: web.Request) -> web.StreamResponse:
         # Exactly one file is served here: the env file named on the command line.
         if self.env_file is None or request.match_info["name"] != self.env_file.name:
@@ -156,6 +177,10 @@ class FileRoutes:
         return _file(self.env_file, {"Cache-Control": REVALIDATE})
 
     def _asset(self, name: str, cache: str) -> web.StreamResponse:
+        if name == LOCK_NAME:  # the study's own lock when it has packages
+            return _file(self.lock_file, {"Cache-Control": cache})
+        if name in self.package_files:  # an official Pyodide package the study added
+            return _file(self.package_files[name], {"Cache-Control": cache})
         if name not in self.asset_names:
             raise _not_found()
         path = safe_path(self.assets.root, name)

@@ -8,7 +8,11 @@ size. The format is documented in ``docs/study-config.md``.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from pyodide_runtime.study_config import (
     load_study_config,
 )
 
-__all__ = ["Study", "StudyError", "load_study", "validate_env", "safe_name"]
+__all__ = ["Study", "StudyError", "load_study", "validate_env", "check_study", "safe_name"]
 
 _UNSAFE = re.compile(r"(?:[^A-Za-z0-9._-]|\.{2,})+")
 
@@ -50,6 +54,12 @@ class Study:
     data_dir: Path | None = None
     upload: bool = True
     ice_servers: tuple[str, ...] = ()
+    #: ``[env] packages``: requirement strings the page loads with the runtime.
+    packages: tuple[str, ...] = ()
+    #: ``[env] source``: the env's local directory, packed into a wheel for the page.
+    env_source: Path | None = None
+    #: The prepared packages (a :class:`pyodide_runtime.packages.StudyPackages`), set by ``serve`` at start-up.
+    resolved: Any = None
 
     @property
     def players(self) -> int:
@@ -66,7 +76,8 @@ class Study:
 
     def describe(self) -> dict[str, Any]:
         """The study part of ``/study.json``."""
-        env: dict[str, Any] = {"spec": self.env_spec, "function": self.function, "file": None}
+        env: dict[str, Any] = {"spec": self.env_spec, "function": self.function, "file": None,
+                               "packages": list(self.resolved.load_names) if self.resolved is not None else []}
         if self.env_file is not None:
             # The page writes the file into its own file system; where it lives on this machine is not its concern.
             env["spec"] = f"{self.env_file.name}:{self.function}"
@@ -112,7 +123,17 @@ def load_study(env_spec: str | None, config_path: Path | None = None, study_id: 
         data_dir=loaded.data_dir,
         upload=loaded.upload,
         ice_servers=loaded.ice_servers,
+        packages=loaded.packages,
+        env_source=loaded.env_source,
     )
+
+
+def env_target(study: Study) -> Any:
+    """The study's env as ``check-env`` sees it: spec, config, bots, packages and env directory."""
+    from pyodide_runtime.checkenv.target import EnvTarget
+
+    spec = study.env_spec if study.env_file is None else f"{study.env_file}:{study.function}"
+    return EnvTarget(spec, study.env_config, dict(study.config.get("bots") or {}), study.env_source, study.packages)
 
 
 def validate_env(study: Study) -> str | None:
@@ -125,9 +146,9 @@ def validate_env(study: Study) -> str | None:
         from pyodide_runtime.envs.loading import load_game
     except ImportError:
         return None
-    spec = study.env_spec if study.env_file is None else f"{study.env_file}:{study.function}"
+    target = env_target(study)
     try:
-        game = load_game(spec, study.env_config, bots=study.config.get("bots"))
+        game = target.load_game(verify=True)
     except Exception as exc:  # any failure of the researcher's code is reported, not raised
         raise StudyError(f"cannot load env {study.env_spec!r}: {type(exc).__name__}: {exc}") from None
     if len(game.seats) != study.players:
@@ -141,11 +162,45 @@ def validate_env(study: Study) -> str | None:
     for seat in range(len(game.seats)):
         if away is not None and not 0 <= away < game.input_count(seat):
             raise StudyError(f"away_action {away} is not an action of seat {seat} (0..{game.input_count(seat) - 1})")
-    if study.env_file is None:
-        top = study.env_spec.split(":", 1)[0].split(".", 1)[0]
-        if top != "pyodide_runtime":
-            return (
-                f"env module {top!r} is not part of the pyodide_runtime wheel; the page can only import it if "
-                "its wheel is among the served assets. A file spec (path/to/env.py:function) is served as is."
-            )
     return None
+
+
+#: Frames the start-up study check steps the env with random inputs.
+CHECK_FRAMES = 300
+
+
+def check_study(study: Study, assets: Path | None, *, frames: int = CHECK_FRAMES, timeout: float = 300.0) -> str:
+    """The start-up study check: in a fresh interpreter, load the env as the page will, step it ``frames`` frames
+    with seeded random inputs, and check every module it imports against what the page loads (the study's lock).
+
+    Raises :class:`StudyError` with the env's exception at its file and line, or with each module the page could
+    not import and the ``[env]`` line that fixes it. Returns a one-line summary.
+    """
+    from pyodide_runtime.checkenv.determinism import child_search_path
+    from pyodide_runtime.checkenv.pyodide import check_modules, page_modules
+
+    target = env_target(study)
+    args = json.dumps({"target": target.to_json(), "seed": 0, "frames": frames, "modules": True,
+                       "report_errors": True})
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": child_search_path()}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pyodide_runtime.checkenv.rollout", args], capture_output=True,
+                              text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StudyError(f"the env did not step {frames} frames within {timeout:.0f} s at start-up") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise StudyError(f"the start-up study check could not run the env: {last}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    error = out.get("error")
+    if error:
+        where = f"{error['file']}:{error['line']}" if error.get("file") else "unknown location"
+        phase = {"load": "while loading and verifying snapshots", "reset": f"in reset (episode {error['episode']})",
+                 "step": f"in step at frame {error['frame']} of episode {error['episode']}"}.get(error["phase"], "")
+        raise StudyError(f"the env raised {error['type']}: {error['message']} {phase}, at {where}"
+                         + (f": {error['code']}" if error.get("code") else "")
+                         + f" (start-up check: {frames} frames of random inputs; fix the env before recruiting)")
+    result = check_modules(out["modules"], page_modules(target, assets, study.resolved))
+    if result.failed:
+        raise StudyError(f"{result.message}. Fix: {result.fix}")
+    return f"stepped {frames} frames with random inputs; {result.message}"
