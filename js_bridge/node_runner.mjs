@@ -1,6 +1,8 @@
 // Run a Python file inside real Pyodide under Node, with the self-hosted assets and PYTHONHASHSEED=0.
 // Usage: node node_runner.mjs ASSETS_DIR SCRIPT.py [PACKAGE ...]
-// The packages (default: pyodide-runtime) are loaded from ASSETS_DIR/pyodide-lock.json, hash-checked.
+// The packages (default: pyodide-runtime) are loaded from ASSETS_DIR/pyodide-lock.json, or from the lock file named
+// by PYODIDE_LOCK_FILE (e.g. a study lock, ASSETS_DIR/studies/<key>/pyodide-lock.json). Package file names in a lock
+// resolve against ASSETS_DIR, so "packages/x.whl" means ASSETS_DIR/packages/x.whl.
 // Whatever the script assigns to the global `result` is printed as JSON on the last stdout line.
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -17,7 +19,7 @@ const { loadPyodide } = await import(pathToFileURL(root + "pyodide.mjs").href);
 const t0 = performance.now();
 const pyodide = await loadPyodide({
   indexURL: root,
-  lockFileURL: root + "pyodide-lock.json",
+  lockFileURL: process.env.PYODIDE_LOCK_FILE ? path.resolve(process.env.PYODIDE_LOCK_FILE) : root + "pyodide-lock.json",
   env: { PYTHONHASHSEED: "0" },
   stdout: (s) => console.error(s),
   stderr: (s) => console.error(s),

