@@ -528,6 +528,8 @@ def fetch_assets(
         "own_wheel": own.name,
         "own_wheel_sha256": sha256_file(dest / own.name),
         "files": recorded,
+        # Remembered so a study's [env] packages can later be taken from the same places (see packages.py).
+        "mirrors": [m.spec if m.kind == "url" else str(Path(m.spec).expanduser().resolve()) for m in mirror_objs],
     }
     _atomic_write(dest / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return report

@@ -44,6 +44,7 @@ from packaging.version import InvalidVersion, Version
 from pyodide_runtime.assets import (
     DEFAULT_CDN,
     LOCK_NAME,
+    MANIFEST_NAME,
     OFFICIAL_LOCK_NAME,
     AssetError,
     Mirror,
@@ -933,6 +934,16 @@ def _cached(study_dir: Path, key: str, root: Path, progress: Progress) -> tuple[
     return packages
 
 
+def _remembered_mirrors(root: Path) -> list[str]:
+    """Mirrors recorded by ``assets fetch`` in the manifest that still exist."""
+    try:
+        recorded = json.loads((root / MANIFEST_NAME).read_text()).get("mirrors") or []
+    except (OSError, ValueError):
+        return []
+    return [m for m in recorded if isinstance(m, str) and (m.startswith(("http://", "https://", "file://"))
+                                                           or Path(m).exists())]
+
+
 def prepare_study_packages(
     requirements: Sequence[str],
     *,
@@ -978,7 +989,9 @@ def prepare_study_packages(
         progress(f"study packages {key}: {len(packages)} cached, hashes verified")
         _write_study_lock(lock_path, base_lock, official, packages)  # rewritten only if it differs
     else:
-        mirror_objs = [Mirror(m) for m in mirrors]
+        # The mirrors `assets fetch` used are remembered in the manifest and tried after the ones given here.
+        remembered = _remembered_mirrors(root)
+        mirror_objs = [Mirror(m) for m in dict.fromkeys([*mirrors, *remembered])]
         cdn_url = cdn.format(version=pyodide_version) if cdn else None
         resolver = _Resolver(root, dict(base_lock["packages"]), official, mirror_objs, cdn_url, index, progress)
         try:
