@@ -84,10 +84,23 @@ function downloadState() {
   return page.upload && page.upload.state === "uploaded" ? "saved+uploaded" : "saved";
 }
 
+// What the page says when a session ended because an env raised (the details go to the console and the export).
+const STOPPED = {
+  error: "The game stopped because of an error. Your data has been saved.",
+  partner_error: "Your partner's game stopped because of an error. Your data has been saved.",
+};
+
+/** One line for the page: a Python traceback's last line (the exception), else the message's first line. */
+function plain(message) {
+  const lines = String(message).split("\n").map((l) => l.trim()).filter(Boolean);
+  if (lines.length === 0) return "";
+  return lines[0].startsWith("Traceback") ? lines[lines.length - 1] : lines[0];
+}
+
 function error(where, message) {
   page.errors.push({ where, message: String(message) });
   console.error(`[pyodide_runtime] ${where}: ${message}`);
-  $("notice").textContent = `Something went wrong (${where}). Please contact the researcher. ${message}`;
+  $("notice").textContent = `Something went wrong (${where}). Please contact the researcher. ${plain(message)}`;
   $("notice").hidden = false;
 }
 
@@ -240,6 +253,9 @@ function onWorker(msg, study) {
     case "recovered":
       onRecovered(msg);
       break;
+    case "env-error":
+      console.error(`[pyodide_runtime] ${msg.reason}\n${msg.traceback}`);
+      break;
     case "error":
       error(msg.where, msg.message);
       break;
@@ -269,8 +285,19 @@ function onStatus(msg) {
   const h = page.hud || {};
   $("overlay").hidden = !h.fast_forwarding;
   if (h.fast_forwarding) $("overlay-text").textContent = `Catching up… frame ${msg.status.frame}`;
+  showStopped();
   if (h.phase === "ended" && autopilot) autopilot.stop();
   hud.update(page.hud, page);
+}
+
+/** After an env error, the plain message over the game and below it, once the data is saved. */
+function showStopped() {
+  const text = STOPPED[(page.hud || {}).stopped];
+  if (!text || page.downloads.length === 0) return;
+  $("overlay-text").textContent = text;
+  $("overlay").hidden = false;
+  $("done").textContent = text;
+  $("done").classList.add("stopped");
 }
 
 async function onBundle(msg, study) {
@@ -280,7 +307,9 @@ async function onBundle(msg, study) {
   entry.saved = true;
   offerDownload($("download"), msg.data, msg.filename);
   worker.postMessage({ type: "download", state: "saved" });
+  $("loading").hidden = true;
   $("done").hidden = false;
+  showStopped();
   sessionStorage.removeItem(ACTIVE);
   if (storageKey) deleteCheckpoints(storageKey).catch((err) => error("storage", err));
   setTimeout(() => transport && transport.close(), 3000);

@@ -3,7 +3,7 @@
 // so a hidden page keeps ticking (the session itself decides how many frames each tick simulates).
 //
 // Messages in:  init, start, peer, peer-left, input, away, transport, download, recover
-// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, error
+// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, env-error, error
 
 import { loadRuntime } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
@@ -131,6 +131,8 @@ function tick(now) {
     const frame = { type: "frame", kind: out.render_kind, render: out.render, w: out.render_w, h: out.render_h };
     post(frame, out.render_kind === "rgba" ? [out.render.buffer] : []);
   }
+  // The env raised: the session ended with outcome "error"; the traceback is for the console, not the page.
+  if (out.error) post({ type: "env-error", reason: out.error.reason, traceback: out.error.traceback });
   const notable = out.events.length > 0;
   if (notable || ++ticks % 8 === 0 || out.ended) postStatus(out.hud, out.events);
   if (out.checkpoint) post({ type: "checkpoint", data: out.checkpoint }, [out.checkpoint.buffer]);

@@ -12,7 +12,13 @@ JavaScript side can use without further calls into Python::
     out["hud"]           # {"phase", "episode", "episodes", "score", "waiting", "partner_away", "interrupted", ...}
     out["checkpoint"]    # bytes to append to local storage (episode end, page hidden), or None
     out["bundle"]        # the export's bytes once the session ended (with "filename" and "sha256"), or None
+    out["error"]         # what the env raised (with its traceback, for the console), on the tick it did; else None
     bridge.peer_left(1, "left")   # the study server's notice that seat 1 left its room (applied on the next tick)
+
+No exception escapes :meth:`Bridge.tick`. When the env raises (in ``reset``, ``step``, a bot policy or
+``render``), the session ends with outcome ``error`` on that tick and hands over its bundle of every confirmed
+frame; the partner's session ends ``partial``. ``hud()["stopped"]`` then says ``"error"`` (our env) or
+``"partner_error"`` (the partner's), for the page's plain message.
 
 Like the session it wraps, the bridge is sans-IO: no sockets, timers or DOM. All netcode decisions stay in
 :class:`~pyodide_runtime.session.Session`; the bridge builds the game, session and exporter, turns the session's
@@ -33,6 +39,7 @@ from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import Diagnostics, ExportContext, Exporter, bundle_name
 from pyodide_runtime.export.checkpoint import Checkpoint, recover
 from pyodide_runtime.protocol.codec import T_INPUTS, DecodeError, peek_header
+from pyodide_runtime.protocol.messages import GoodbyeReason
 from pyodide_runtime.session import (
     DesyncDetected, EpisodeEnded, FastForward, HandshakeFailed, PeerAway, PeerBack, RollbackEvent, Session,
     SessionEnded, Stalled, Started,
@@ -134,6 +141,7 @@ class Bridge:
         self._bundle: bytes | None = None
         self._bundle_sha: str | None = None
         self._bundle_sent = False
+        self._error_shown = False
         self.transport: dict[str, Any] = {"kind": None, "rtt_ms": None}
         self._left: list[tuple[int, str]] = []
         self.left_notices = {"applied": 0, "ignored": 0}
@@ -145,7 +153,12 @@ class Bridge:
         self, now_ms: float, local_input: int, incoming: Iterable[Any] = (), away: bool = False
     ) -> dict[str, Any]:
         """Advance to ``now_ms``; ``incoming`` holds ``(from_seat, bytes)`` pairs. See the module docstring."""
-        now_ms = float(now_ms)
+        try:
+            return self._tick(float(now_ms), local_input, incoming, away)
+        except Exception as exc:  # noqa: BLE001 - not the env (the session handles that): still end with the data
+            return self._crash(float(now_ms), exc)
+
+    def _tick(self, now_ms: float, local_input: int, incoming: Iterable[Any], away: bool) -> dict[str, Any]:
         away = bool(away)
         if self._last_now is not None and len(self._ticks) < _MAX_SAMPLES:
             self._ticks.append(now_ms - self._last_now)
@@ -186,12 +199,42 @@ class Bridge:
             "bundle": None,
             "ended": self.session.ended,
         }
-        self._render_into(out)
+        self._render_into(out, now_ms)
+        if self.session.ended and not out["ended"]:  # the env raised while rendering: say goodbye now
+            self._flush(out, now_ms)
+        return self._finish(out)
+
+    def _flush(self, out: dict[str, Any], now_ms: float) -> None:
+        """Add what an ended session still holds (goodbyes, its end event) to ``out``."""
+        rest = self.session.tick(now_ms, self.session.defaults[self.seat])
+        out["messages"] += [(seat, data, _reliable(data)) for seat, data in rest.messages]
+        out["events"] += self._absorb(rest.events, now_ms)["events"]
+        out["ended"] = True
+
+    def _finish(self, out: dict[str, Any]) -> dict[str, Any]:
         out["hud"] = self.hud()
+        out["error"] = None
+        if self.session.error is not None and not self._error_shown:
+            out["error"] = dict(self.session.error)
+            self._error_shown = True
         if self.session.ended and not self._bundle_sent:
             out["bundle"], out["filename"], out["sha256"] = self.bundle()
             self._bundle_sent = True
         return out
+
+    def _crash(self, now_ms: float, exc: Exception) -> dict[str, Any]:
+        """The bridge itself raised: end the session with outcome ``error`` and hand over what is confirmed.
+
+        Raises the original exception if even the bundle cannot be built (the page then reports it).
+        """
+        out: dict[str, Any] = {"frame": self.session.frame, "messages": [], "events": [], "checkpoint": None,
+                               "bundle": None, "ended": self.session.ended, "render": None}
+        try:
+            if self.session.fail(now_ms, exc):
+                self._flush(out, now_ms)
+            return self._finish(out)
+        except Exception:  # noqa: BLE001
+            raise exc from None
 
     def peer_left(self, seat: Any, reason: Any) -> bool:
         """The study server's ``peer-left`` notice: seat ``seat`` left the room for ``reason``.
@@ -267,11 +310,18 @@ class Bridge:
             self._score += float(rec.rewards.get(agent, 0.0) or 0.0)
         self._scored = log.confirmed_count
 
-    def _render_into(self, out: dict[str, Any]) -> None:
+    def _render_into(self, out: dict[str, Any], now_ms: float) -> None:
         out["render"] = None
-        if not self._dirty or not self.session.started or self._away:
+        if not self._dirty or not self.session.started or self._away or self.session.error is not None:
             return  # a hidden page paints nothing; the frame is rendered again once it is back
         self._dirty = False
+        try:
+            self._draw(out)
+        except Exception as exc:  # noqa: BLE001 - output the page cannot draw: the env's render failed
+            out["render"] = None
+            self.session.fail(now_ms, exc, "render")
+
+    def _draw(self, out: dict[str, Any]) -> None:
         frame = self.session.render()
         self._last_render_frame = self.session.frame
         if frame is None:
@@ -309,7 +359,17 @@ class Bridge:
             "fast_forwarding": self._fast_forwarding,
             "away": self._away,
             "outcome": self.session.outcome,
+            "stopped": self._stopped(),
         }
+
+    def _stopped(self) -> str | None:
+        """``"error"`` when our env raised, ``"partner_error"`` when a partner's did, else ``None``."""
+        s = self.session
+        if s.outcome == "error":
+            return "error"
+        if s.outcome == "partial" and any(p.goodbye == GoodbyeReason.ERROR for p in s.peers.values()):
+            return "partner_error"
+        return None
 
     def status(self) -> dict[str, Any]:
         """Everything a test or researcher may want to read; documented in ``docs/bridge.md``."""
@@ -347,6 +407,7 @@ class Bridge:
             "rtt_ms": self.transport.get("rtt_ms"),
             "outcome": s.outcome,
             "end_reason": s.end_reason,
+            "error": {k: v for k, v in s.error.items() if k != "traceback"} if s.error is not None else None,
             "left_notices": dict(self.left_notices),
             "download": self.download,
             "filename": self.filename,

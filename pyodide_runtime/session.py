@@ -25,8 +25,18 @@ Call protocol
     * Before frame 0 the peers exchange ``Hello`` until each has heard every other; a mismatch of protocol
       version, player count, env id/version, seed or config digest ends the session (``HandshakeFailed``).
     * The session ends by itself (``SessionEnded``): ``complete`` when every episode is confirmed and every peer
-      holds our inputs, ``partial`` when a peer disconnects or stays away too long. Call :meth:`Session.close`
-      when the participant leaves. Nothing raises on bad peer data: it is rejected and counted in ``stats``.
+      holds our inputs, ``partial`` when a peer disconnects, stays away too long or its env raised, ``error``
+      when our own env raised (see below). Call :meth:`Session.close` when the participant leaves. Nothing
+      raises on bad peer data: it is rejected and counted in ``stats``.
+
+Env errors
+    An exception from the game (``reset``, ``step``, a bot policy, ``get_state``/``set_state``, or
+    :meth:`Session.render`), in a fresh step or while a rollback resimulates, never escapes :meth:`Session.tick`.
+    The session ends with outcome ``error`` at once, without touching the game again: the confirmed frames are
+    kept exactly as they were (nothing is promoted after the error) and the speculative ones become the
+    unconfirmed tail. ``session.error`` describes it (kind, message, where, frame, the env's file and line,
+    traceback) and ``end_reason`` says it plainly ("the env raised ZeroDivisionError in step at frame 88").
+    The peers get ``Goodbye(ERROR)`` and end ``partial`` ("seat 0 stopped: its env raised an error").
 
 Away
     While ``away=True`` the local seat plays its default input, flagged away, and commits it ahead of wall time
@@ -47,6 +57,9 @@ Records
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +78,7 @@ from pyodide_runtime.sync.timeline import SnapshotError, Timeline
 __all__ = [
     "Session", "TickResult", "SnapshotError",
     "Started", "RollbackEvent", "EpisodeEnded", "DesyncDetected", "PeerAway", "PeerBack", "FastForward",
-    "Stalled", "HandshakeFailed", "SessionEnded", "REJECT_KINDS",
+    "Stalled", "HandshakeFailed", "SessionEnded", "REJECT_KINDS", "describe_error",
 ]
 
 #: Kinds of rejected peer packets, each counted in ``stats["rejected"]``.
@@ -155,7 +168,7 @@ class HandshakeFailed:
 
 @dataclass(frozen=True, slots=True)
 class SessionEnded:
-    """The session is over: ``outcome`` is ``"complete"`` or ``"partial"``."""
+    """The session is over: ``outcome`` is ``"complete"``, ``"partial"`` or ``"error"`` (our env raised)."""
 
     outcome: str
     reason: str
@@ -168,6 +181,83 @@ class TickResult:
     frame: int
     messages: list[tuple[int, bytes]]
     events: list[Any]
+
+
+# -- env errors -----------------------------------------------------------------------------------------------
+#: The game's methods the engine calls, as an error report names them.
+_GAME_CALLS = frozenset(("reset", "step", "render", "get_state", "set_state"))
+
+
+def _module_matcher(owners: list[Any]) -> Any:
+    """A test for "this module name is the env's (or a bot's) code": its module, or a sibling in its package."""
+    names = {getattr(o, "__module__", None) for o in owners} - {None}
+    packages = tuple(n.rpartition(".")[0] + "." for n in names if "." in n)
+    return lambda name: name in names or (bool(packages) and name.startswith(packages))
+
+
+def _engine_or_stdlib(name: str) -> bool:
+    if name.startswith("pyodide_runtime."):
+        return not name.startswith(("pyodide_runtime.examples", "pyodide_runtime.envs.examples"))
+    return name.partition(".")[0] in sys.stdlib_module_names
+
+
+def _where(path: str, line: int) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        rel = path
+    return f"{path if rel.startswith('..') else rel}:{line}"
+
+
+def describe_error(
+    exc: BaseException, game: Game | None, *, frame: int, episode: int = 0, confirmed_frames: int = 0,
+    where: str | None = None,
+) -> dict[str, Any]:
+    """What an exception raised by ``game`` (or around it) was, as plain JSON-able data.
+
+    ``where`` is the game call that raised (``reset``, ``step``, ``bot policy``, ``render``, ``get_state``,
+    ``set_state``; ``session`` when no game call is on the traceback), read from the traceback unless given.
+    ``location`` is ``file:line`` of the innermost frame in the env's (or a bot's) own code, else the innermost
+    frame outside the engine and the standard library, else the innermost frame. ``reason`` is the one-line
+    summary used as the session's ``end_reason``.
+    """
+    entries = list(traceback.walk_tb(exc.__traceback__))
+    start, call = len(entries), None
+    for i, (f, _) in enumerate(entries):
+        if game is not None and f.f_code.co_name in _GAME_CALLS and f.f_locals.get("self") is game:
+            start, call = i, f.f_code.co_name
+            break
+    inner = entries[start:]
+    if call == "step" and any(f.f_code.co_name == "_bot_action" and f.f_locals.get("self") is game
+                              for f, _ in inner):
+        call = "bot policy"
+    where = where or call or "session"
+    owners: list[Any] = []
+    if game is not None:
+        env = getattr(game, "env", None)
+        owners.append(type(getattr(env, "unwrapped", env)) if env is not None else type(game))
+        for bot in dict(getattr(game, "bots", None) or {}).values():
+            owners.append(getattr(bot, "function", None) or type(bot))
+    own = _module_matcher(owners)
+    location = None
+    for test in (own, lambda name: not _engine_or_stdlib(name), lambda name: True):
+        hits = [(f, n) for f, n in inner if test(f.f_globals.get("__name__", ""))]
+        if hits:
+            f, n = hits[-1]
+            location = _where(f.f_code.co_filename, n)
+            break
+    if location is None and entries:
+        f, n = entries[-1]
+        location = _where(f.f_code.co_filename, n)
+    kind = type(exc).__name__
+    reason = (f"the session raised {kind} at frame {frame}" if where == "session"
+              else f"the env raised {kind} in {where} at frame {frame}")
+    return {
+        "kind": kind, "message": str(exc), "where": where, "frame": frame, "episode": episode,
+        "resimulating": any(f.f_code.co_name == "apply_rollback" for f, _ in entries),
+        "confirmed_frames": confirmed_frames, "location": location, "reason": reason,
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
 
 
 # -- per-peer bookkeeping -------------------------------------------------------------------------------------
@@ -239,6 +329,8 @@ class Session:
         self.state = _HANDSHAKE
         self.outcome: str | None = None
         self.end_reason: str | None = None
+        #: What our env raised (see :func:`describe_error`), or ``None``.
+        self.error: dict[str, Any] | None = None
         self._events: list[Any] = []
         self._out: list[tuple[int, bytes]] = []
         self._epoch = 0.0
@@ -290,8 +382,26 @@ class Session:
         return self.state != _HANDSHAKE
 
     def render(self) -> Any:
-        """The game's render output for the current frame."""
-        return self.game.render()
+        """The game's render output for the current frame; ``None`` once the env raised (a raising ``render``
+        ends the session like any env error, see :meth:`fail`)."""
+        if self.error is not None:
+            return None
+        try:
+            return self.game.render()
+        except Exception as exc:  # noqa: BLE001 - the env's failure ends the session, never the page
+            self.fail(self._last_tick or 0.0, exc)
+            return None
+
+    def fail(self, now_ms: float, exc: BaseException, where: str | None = None) -> bool:
+        """The env raised ``exc`` outside :meth:`tick` (e.g. while the page drew its output): end with outcome
+        ``error``, exactly as an exception inside a tick does. ``where`` overrides what the traceback says.
+
+        Returns whether it ended the session; an ended session only records the first error in :attr:`error`.
+        Like :meth:`receive`, its events and packets come out of the next tick.
+        """
+        ended = self.state == _ENDED
+        self._fail(now_ms, exc, where)
+        return not ended
 
     def tick(
         self, now_ms: float, local_input: int, incoming: Any = (), away: bool = False
@@ -309,12 +419,15 @@ class Session:
                     receive(now_ms, item[1], item[0])
                 else:
                     receive(now_ms, item)
-        state = self.state
-        if state == _HANDSHAKE:
-            self._handshake(now_ms)
+        try:
             state = self.state
-        if state == _RUNNING or state == _DRAINING:
-            self._run(now_ms, local_input, away)
+            if state == _HANDSHAKE:
+                self._handshake(now_ms)
+                state = self.state
+            if state == _RUNNING or state == _DRAINING:
+                self._run(now_ms, local_input, away)
+        except Exception as exc:  # noqa: BLE001 - the env's failure ends the session, never the page
+            self._fail(now_ms, exc)
         self._last_tick = now_ms
         tl = self.timeline
         self.stats["frames_simulated"] = tl.simulated
@@ -743,7 +856,9 @@ class Session:
             self._fail_handshake(now_ms, peer.seat, f"peer left ({msg.reason.name.lower()})")
         elif self.state == _RUNNING:
             done = msg.reason == GoodbyeReason.COMPLETE and self.queues.count(peer.seat) >= msg.final_frames > 0
-            if not done:
+            if msg.reason == GoodbyeReason.ERROR:
+                self._end(now_ms, "partial", f"seat {peer.seat} stopped: its env raised an error", GoodbyeReason.LEFT)
+            elif not done:
                 self._end(now_ms, "partial", f"seat {peer.seat} left ({msg.reason.name.lower()})", GoodbyeReason.LEFT)
 
     # -- sending ----------------------------------------------------------------------------------------------
@@ -781,13 +896,30 @@ class Session:
             stats["bytes_sent"] += len(packet)
 
     # -- ending -----------------------------------------------------------------------------------------------
+    def _fail(self, now_ms: float, exc: BaseException, where: str | None = None) -> None:
+        """Our env raised: record it and end with outcome ``error``, without calling the game again."""
+        error = self._record_error(exc, where)
+        if self.state != _ENDED:
+            self._end(now_ms, "error", error["reason"], GoodbyeReason.ERROR)
+
+    def _record_error(self, exc: BaseException, where: str | None = None) -> dict[str, Any]:
+        if self.error is None:
+            tl = self.timeline
+            self.error = describe_error(exc, self.game, frame=tl.frame, episode=tl.episode,
+                                        confirmed_frames=self.log.confirmed_count, where=where)
+        return self.error
+
     def _end(self, now_ms: float, outcome: str, reason: str, why: GoodbyeReason) -> None:
         if self.state == _ENDED:
             return
-        if self.state != _HANDSHAKE:
-            rb = self.timeline.apply_rollback(now_ms)  # the tail then holds the best-known inputs
-            if rb is not None:
-                self._events.append(RollbackEvent(*rb))
+        if self.state != _HANDSHAKE and self.error is None:
+            try:
+                rb = self.timeline.apply_rollback(now_ms)  # the tail then holds the best-known inputs
+            except Exception as exc:  # noqa: BLE001 - resimulating the tail raised: the env failed after all
+                outcome, reason, why = "error", self._record_error(exc)["reason"], GoodbyeReason.ERROR
+            else:
+                if rb is not None:
+                    self._events.append(RollbackEvent(*rb))
         self.state = _ENDED
         self.outcome = outcome
         self.end_reason = reason
@@ -809,5 +941,6 @@ class Session:
             "seat": self.seat, "state": self.state, "outcome": self.outcome, "end_reason": self.end_reason,
             "frame": self.timeline.frame, "confirmed_frames": self.log.confirmed_count,
             "unconfirmed_tail": len(self.log.unconfirmed_tail()), "desynced_frames": list(self.log.desynced_frames),
+            "error": dict(self.error) if self.error is not None else None,
             **{k: (dict(v) if isinstance(v, dict) else v) for k, v in self.stats.items()},
         }

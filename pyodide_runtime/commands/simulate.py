@@ -5,6 +5,10 @@ tables, metadata, diagnostics, the flagged unconfirmed tail of a partial session
 holds the configuration, outcomes, stats, the bundle names and whether the peers' canonical data is identical,
 as `pyodide-runtime compare` decides it. Exit status 0 when it is and every peer completed, 1 otherwise.
 
+When a peer's env raises (in reset, step, a bot policy), that peer's session ends with outcome ``error`` and its
+partners' ``partial``; every bundle is still written, one line per error names what raised, where in the env's
+code and at which frame (the traceback is in the bundle's diagnostics), and the exit status is 1.
+
 Example::
 
     pyodide-runtime simulate --episodes 2 --seed 7 --latency-ms 80 --jitter-ms 20 --loss 0.05 \\
@@ -14,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 DEFAULT_ENV = "pyodide_runtime.envs.examples.coin_chase:make_env"
@@ -111,10 +116,15 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"simulating {args.players} peers, {args.episodes} episode(s), env {args.env}", flush=True)
     started = time.perf_counter()
-    result = run_peers(
-        make_game, config, link=link, seed=args.seed, policy=policy, away=away,
-        max_ms=args.max_seconds * 1000.0, on_tick=on_tick,
-    )
+    try:
+        result = run_peers(
+            make_game, config, link=link, seed=args.seed, policy=policy, away=away,
+            max_ms=args.max_seconds * 1000.0, on_tick=on_tick,
+        )
+    except CommandError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the env failed before any session started (its first reset)
+        raise CommandError(f"cannot start a session with env {args.env!r}: {_one_line(exc)}") from None
     elapsed = time.perf_counter() - started
     peers = []
     bundles = []
@@ -144,7 +154,24 @@ def run(args: argparse.Namespace) -> int:
               f"{p['rejected_total']} rejected packets")
     print(f"{'identical' if identical else 'DIFFERENT'} canonical data; {result.end_ms / 1000:.1f}s simulated in "
           f"{elapsed:.1f}s; bundles written to {args.out}")
+    for peer in result.peers:
+        error = peer.session.error
+        if error is not None:
+            print(f"error: peer {peer.seat}: {error['reason']} ({error['location']}): "
+                  f"{_first_line(error['message'])}", file=sys.stderr)
     return 0 if identical and complete else 1
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Kind: message (file:line)``, the line in the env's code when the traceback shows it."""
+    from pyodide_runtime.session import describe_error
+
+    error = describe_error(exc, None, frame=0)
+    return f"{error['kind']}: {_first_line(error['message'])} ({error['location']})"
 
 
 def _export(peer: Any, study: str, session_id: str, network: dict[str, Any]) -> tuple[str, bytes]:
@@ -171,4 +198,5 @@ def _peer_summary(peer: Any) -> dict[str, Any]:
         "desynced_frames": stats["desynced_frames"], "packets_sent": stats["packets_sent"],
         "bytes_sent": stats["bytes_sent"], "rejected": stats["rejected"],
         "rejected_total": sum(stats["rejected"].values()),
+        "error": {k: v for k, v in stats["error"].items() if k != "traceback"} if stats["error"] else None,
     }

@@ -89,6 +89,9 @@ def _as_dict(item: Any, names: Sequence[str]) -> dict[str, Any]:
 class Diagnostics:
     """Per-participant facts for the non-canonical files. Every field is optional.
 
+    ``outcome`` and ``end_reason`` say how the session ended on this side (``complete``, ``partial``, or
+    ``error`` when this side's env raised; its description and traceback are ``stats["error"]``).
+
     List items may be dicts, tuples in field order, or the session's event objects:
     ``rollbacks`` (frame, depth, seats, at_ms), ``away`` (seat, start_frame, end_frame, start_ms, end_ms, mode),
     ``fast_forwards`` (start_frame, end_frame, at_ms), ``desyncs`` (frame, seat, local_hash, remote_hash).

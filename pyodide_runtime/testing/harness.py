@@ -8,7 +8,8 @@ since its last tick. Away schedules change how a peer ticks:
 - ``"frozen"``: no tick at all until the span ends (packets wait in the network); then ``away=True`` ticks
   resume for the first tick and the session fast-forwards.
 
-A peer may also ``disconnect`` at a time (it stops ticking; with ``goodbye=True`` it says so first).
+A peer may also ``disconnect`` at a time (it stops ticking; with ``goodbye=True`` it says so first). A peer
+whose env raises ends with outcome ``error`` (its partners ``partial``) and the run goes on without it.
 """
 
 from __future__ import annotations
@@ -108,7 +109,13 @@ class PeerResult:
 
     @property
     def outcome(self) -> str | None:
+        """``complete``, ``partial``, ``error`` (this peer's env raised), or ``None`` if it never ended."""
         return self.session.outcome
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """What this peer's env raised (``Session.error``: kind, where, frame, location, traceback), or ``None``."""
+        return self.session.error
 
     def count(self, event_type: type) -> int:
         return sum(isinstance(e, event_type) for e in self.events)
