@@ -34,12 +34,13 @@ const fail = (where, err) => post({ type: "error", where, message: String((err &
 
 async function init(msg) {
   setup = msg;
-  const { pyodide, timings, facts } = await loadRuntime({
+  const env = msg.study.env || {};
+  const { pyodide, timings, facts, packages } = await loadRuntime({
     assetsURL: msg.assetsURL,
+    packages: env.packages || [],
     onProgress: (stage, detail) => post({ type: "progress", stage, message: detail && detail.message }),
   });
   py = pyodide;
-  const env = msg.study.env || {};
   const envStart = performance.now();
   if (env.file) await writeEnvFile(env.file);
   post({ type: "progress", stage: "env", message: "Loading the game…" });
@@ -48,7 +49,7 @@ async function init(msg) {
   py.pyimport("pyodide_runtime.envs.loading").load_factory(env.spec);
   timings.env_ms = performance.now() - envStart;
   const wheel = await wheelSha256(msg.assetsURL);
-  setup.page = { ...msg.page, wheel_sha256: wheel, pyodide_version: facts.pyodide };
+  setup.page = { ...msg.page, wheel_sha256: wheel, pyodide_version: facts.pyodide, packages };
   post({ type: "ready", timings, facts, wheel_sha256: wheel });
   isReady = true;
   readyResolve();

@@ -119,6 +119,7 @@ class Bridge:
             self.session, study=str(study.get("study") or "study"), session_id=self.session_id,
             participant=self.participant, wheel_sha256=page.get("wheel_sha256"),
             pyodide_version=page.get("pyodide_version"),
+            packages=_packages(page.get("packages")),
         ))
         self.filename = self.exporter.filename
         self.describe = dict(self.game.describe())
@@ -473,6 +474,17 @@ class Bridge:
     def set_download(self, state: str) -> None:
         """The page reports the download's progress (``started``, ``done``, ``uploaded``...) for :meth:`status`."""
         self.download = str(state)
+
+
+def _packages(value: Any) -> tuple[dict[str, Any], ...] | None:
+    """The page's list of loaded packages (JS objects or dicts), as plain dicts; ``None`` when it sent none."""
+    if value is None:
+        return None
+    out = []
+    for item in value:
+        get = item.get if hasattr(item, "get") else (lambda k, _i=item: getattr(_i, k, None))
+        out.append({"name": get("name"), "version": get("version"), "sha256": get("sha256")})
+    return tuple(out)
 
 
 def recover_bundle(chunks: Any) -> tuple[bytes, str]:

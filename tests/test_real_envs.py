@@ -186,3 +186,33 @@ def test_check_env_pyodide_loads_the_env_exactly_as_the_page(name, packages, pas
         assert result.status == PASS, result.message + json.dumps(result.details)[-2000:]
     else:
         assert result.failed and "No module named 'scipy'" in result.message
+
+
+# -- provenance ---------------------------------------------------------------------------------------------------
+
+
+def test_the_packages_the_page_loaded_are_canonical_provenance():
+    """Two pages that loaded different builds of a package do not compare identical; the same builds do."""
+    from test_export_support import coin_chase, context, drive_log, random_inputs
+
+    from pyodide_runtime.compare import compare
+    from pyodide_runtime.config import SessionConfig
+    from pyodide_runtime.export import Diagnostics, write_bundle
+
+    game, config = coin_chase(), SessionConfig(episodes=1)
+    log = drive_log(game, config, random_inputs(40))
+    loaded = [{"name": "scipy", "version": "1.14.1", "sha256": "a" * 64},
+              {"name": "cogrid", "version": "0.3.2", "sha256": "b" * 64}]
+    other = [dict(loaded[0]), {**loaded[1], "sha256": "c" * 64}]
+
+    def bundle(seat: int, packages: list[dict]) -> bytes:
+        return write_bundle(log, context(game, config, seat, packages=packages), Diagnostics())
+
+    same = compare(bundle(0, loaded), bundle(1, list(reversed(loaded))))
+    assert same.identical, same.render()
+    differs = compare(bundle(0, loaded), bundle(1, other))
+    assert not differs.identical
+    assert any("packages" in str(d) for d in differs.differences), differs.render()
+    metadata = json.loads(__import__("zipfile").ZipFile(__import__("io").BytesIO(bundle(0, loaded)))
+                          .read("metadata.json"))
+    assert [p["name"] for p in metadata["canonical"]["packages"]] == ["cogrid", "scipy"]

@@ -38,6 +38,8 @@ class ExportContext:
     pyodide_version: str | None = None
     python_version: str = field(default_factory=platform.python_version)
     inline_limit: int = DEFAULT_INLINE_LIMIT
+    #: Every package the page loaded (``{"name", "version", "sha256"}``), as the page reports it; ``None`` outside it.
+    packages: tuple[dict[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
         to_dict = getattr(self.config, "to_dict", None)
@@ -52,6 +54,9 @@ class ExportContext:
             raise ValueError(f"seats {missing} are not among the agents {list(self.agents)}")
         if type(self.seat) is not int or self.seat < 0:
             raise ValueError(f"seat must be a non-negative int, got {self.seat!r}")
+        if self.packages is not None:
+            self.packages = tuple({"name": str(p.get("name")), "version": p.get("version"), "sha256": p.get("sha256")}
+                                  for p in sorted(self.packages, key=lambda p: str(p.get("name"))))
         if self.inline_limit < 64:
             raise ValueError("inline_limit must be at least 64 characters")
 
