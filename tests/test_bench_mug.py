@@ -163,3 +163,22 @@ def test_missing_mug_venv_is_a_one_line_error(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0
     assert "nowhere" in res.stderr and "multi-user-gymnasium[server]==0.1.3" in res.stderr
+
+
+def test_our_study_serves_slimevb_with_the_same_opencv_stand_in(tmp_path: Path) -> None:
+    from pyodide_runtime.server.study import load_study
+
+    config = mug.our_study(tmp_path, fps=30, seconds=20, input_delay=2)
+    study = load_study(None, config)
+    assert study.packages == ("slimevb==0.1.1",) and study.exclude == ("opencv-python",)
+    session = study.config["session"]
+    assert (session["fps"], session["input_delay"], study.players) == (30, 2, 2)
+    assert study.env_config == {**mug.SLIME_CONFIG, "max_steps": 600}
+    # The env file is self-contained (the page imports it alone) and defines the same wrapper as in-process runs.
+    tree = ast.parse(mug.our_env_code())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    methods = {n.name for n in classes["SlimeParallel"].body if isinstance(n, ast.FunctionDef)}
+    assert {"reset", "step", "render", "action_space"} <= methods
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "make_env" for n in tree.body)
+    assert not any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("pyodide_runtime") for n in tree.body)
+    assert "opencv" in mug.ENVS["opencv_stand_in"] and mug.PLACEHOLDER_DISTS == ("opencv-python",)

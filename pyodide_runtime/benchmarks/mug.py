@@ -10,8 +10,12 @@ the same headless Chromium, interleaved, at each injected delay:
   (:func:`route_table`; npm tarballs from ``npm pack``, wheels from ``pip download``). ``window.debugRemoteInputDelay``
   forces rollbacks; a wrapper around the page's ``performRollback`` times each one. Exports are MUG's per-episode
   CSV files, compared per episode (:func:`compare_exports`).
-- Ours: the browser suite's two-player session (Coin Chase on autopilot) with the same delay as one-way latency,
-  its two export bundles compared with ``pyodide-runtime compare``; and slimevb in our engine in-process
+- Ours: the same env, slimevb's ``SlimeVolleyEnv`` (:class:`SlimeParallel`, written as an env file by
+  :func:`our_study`), served by ``pyodide-runtime serve`` with ``[env] packages = ["slimevb==0.1.1"]`` and
+  ``[env] exclude = ["opencv-python"]`` (the same stand-in as MUG's placeholder: slimevb declares opencv-python but
+  imports ``cv2`` only for its pixel renderer; serve's start-up check would refuse the study if the env imported
+  it), 30 fps, input delay 2, two players on random autopilot with the same delay as one-way latency, its two
+  export bundles compared with ``pyodide-runtime compare``; and slimevb in our engine in-process
   (:func:`bench_mug`, CPython, or Pyodide under Node with ``--pyodide-wheel``) for the rollback cost at the depth
   MUG's rollbacks had.
 
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 __all__ = ["MUG_FIGURES", "SlimeParallel", "bench_mug", "bench_mug_browser", "bench_mug_pyodide", "compare_exports",
-           "experiment_script", "ratios", "route_table", "summarise"]
+           "experiment_script", "our_env_code", "our_study", "ratios", "route_table", "summarise"]
 
 #: MUG 0.1.3, slime volleyball, 30 fps, input delay 2, headless Chromium on 2 vCPUs (design notes).
 MUG_FIGURES: dict[str, Any] = {
@@ -74,6 +78,72 @@ class SlimeParallel:
             trunc = dict.fromkeys(AGENTS, bool(truncated.get("__all__")))
             self.agents = []
         return obs, rewards, term, trunc, {a: {} for a in AGENTS}
+
+    def render(self) -> list[dict[str, Any]]:
+        """The ball and the two slimes as circles, as MUG's page env draws them (600 x 250 canvas)."""
+        s = self.env._env_state
+
+        def circle(x: Any, y: Any, r: float, fill: str) -> dict[str, Any]:
+            return {"type": "circle", "x": (float(x) / 48.0 + 0.5) * 600, "y": (1 - float(y) / 48.0) * 250,
+                    "r": r * 600, "fill": fill}
+
+        return [{"type": "canvas", "w": 600, "h": 250, "fill": "#ffffff"}, circle(*s.ball_pos, 0.01, "#000000"),
+                circle(*s.agent_pos[0], 0.03, "#FF0000"), circle(*s.agent_pos[1], 0.03, "#0000FF")]
+
+
+#: slimevb's env config on both sides (MUG's page env is built with the same).
+SLIME_CONFIG: dict[str, Any] = {"human_inputs": True, "seed": 42}
+#: What each side runs, for the results.
+ENVS = {
+    "mug": "slimevb 0.1.1 SlimeVolleyEnv (config human_inputs, seed 42) in MUG's page env (ENV_CODE: JSON "
+           "get_state/set_state for MUG's rollbacks, circles render); opencv-python: empty placeholder wheel",
+    "ours": "slimevb 0.1.1 SlimeVolleyEnv (config human_inputs, seed 42) as a PettingZoo parallel env "
+            "(SlimeParallel, circles render), [env] packages = [\"slimevb==0.1.1\"], exclude = [\"opencv-python\"]",
+    "opencv_stand_in": "both sides: opencv-python is not loaded (MUG: empty placeholder distribution; ours: "
+                       "[env] exclude); slimevb imports cv2 only for its pixel renderer, which neither env uses",
+}
+
+
+def our_env_code() -> str:
+    """The env file our study serves: :class:`SlimeParallel` and a ``make_env(config)`` factory, self-contained."""
+    import inspect
+
+    return (
+        '"""slimevb 0.1.1\'s two-player slime volleyball (the env MUG\'s benchmark runs) as a PettingZoo parallel env."""\n\n'
+        "from __future__ import annotations\n\nfrom typing import Any, ClassVar\n\n"
+        f"AGENTS = {AGENTS!r}\n\n\n{inspect.getsource(SlimeParallel)}\n\n"
+        "def make_env(config: dict[str, Any] | None = None) -> SlimeParallel:\n"
+        f"    return SlimeParallel(**(config or {SLIME_CONFIG!r}))\n"
+    )
+
+
+def our_study(workdir: Path, *, fps: int = 30, seconds: float = 20.0, input_delay: int = 2) -> Path:
+    """Write our side's env file and study config (TOML, so ``[env] packages`` and ``exclude`` apply) into
+    ``workdir``; return the config's path."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env_file = workdir / "slime_env.py"
+    env_file.write_text(our_env_code())
+    config = "".join(f"{k} = {json.dumps(v)}, " for k, v in SLIME_CONFIG.items())
+    toml = f"""title = "Slime Volleyball"
+instructions = "benchmark"
+test_mode = true
+
+[env]
+spec = {json.dumps(f"{env_file}:make_env")}
+config = {{ {config}max_steps = {int(fps * seconds)} }}
+packages = ["slimevb==0.1.1"]
+exclude = ["opencv-python"]
+
+[session]
+players = 2
+fps = {fps}
+episodes = 1
+seed = 7
+input_delay = {input_delay}
+"""
+    path = workdir / "study.toml"
+    path.write_text(toml)
+    return path
 
 
 def _import_slimevb(site_packages: Path | None) -> None:
@@ -587,13 +657,71 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _ours_session(pw: Any, root: Path, assets: Path | None, delay: int, seconds: float) -> dict[str, Any]:
-    """Our runtime in the same Chromium: two players, random autopilot, ``delay`` frames of one-way latency."""
-    from pyodide_runtime.benchmarks.browser import _pcts, _Session, _study
+class _OurSession:
+    """Our study server (slimevb, see :func:`our_study`) and two players; slimevb is importable by the server's
+    CPython start-up checks through ``cpython_path``."""
+
+    def __init__(self, pw: Any, root: Path, assets: Path | None, config: Path, cpython_path: Path) -> None:
+        import os
+
+        from pyodide_runtime.benchmarks.browser import _OBSERVER
+        from pyodide_runtime.headless import Player, StudyServer
+
+        self.server = StudyServer(root / "server", config, assets=assets, env=None)
+        old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(cpython_path), *([old] if old else [])])
+        try:
+            self.server.__enter__()
+        finally:
+            if old is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = old
+        self.players: list[Any] = []
+        try:
+            for name in ("a", "b"):
+                p = Player(pw, name, root / name)
+                p.context.add_init_script(_OBSERVER)
+                self.players.append(p)
+        except BaseException:
+            self.close()
+            raise
+
+    def open(self, extra: str = "") -> float:
+        t0 = time.monotonic()
+        for i, p in enumerate(self.players):
+            p.open(f"{self.server.url}/?participant={'AB'[i]}&autopilot=random&seed={i + 1}{extra}")
+        return t0
+
+    def close(self) -> None:
+        for p in self.players:
+            p.close()
+        self.server.__exit__(None, None, None)
+
+
+def _cpython_slimevb(wheels: list[Path], into: Path) -> Path:
+    """slimevb's wheel unpacked alone (no dependencies: our venv's numpy and gymnasium serve), for the server's
+    CPython start-up checks."""
+    import zipfile
+
+    wheel = next(w for w in wheels if w.name.startswith("slimevb-"))
+    if not (into / "slime_volleyball").is_dir():
+        into.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(into)
+    return into
+
+
+def _ours_session(pw: Any, root: Path, assets: Path | None, delay: int, seconds: float,
+                  cpython_path: Path) -> dict[str, Any]:
+    """Our runtime in the same Chromium: slimevb, two players, random autopilot, ``delay`` frames of one-way
+    latency."""
+    from pyodide_runtime.benchmarks.browser import _pcts
     from pyodide_runtime.headless import run_cli, wait_for
 
     fps = 30
-    s = _Session(pw, root, _study(fps, seconds), assets)
+    config = our_study(root / "study", fps=fps, seconds=seconds)
+    s = _OurSession(pw, root, assets, config, cpython_path)
     try:
         t0 = s.open(f"&latency_ms={delay * 1000 / fps:.1f}" if delay else "")
         a = s.players[0]
@@ -619,8 +747,11 @@ def _ours_session(pw: Any, root: Path, assets: Path | None, delay: int, seconds:
         compared = run_cli("compare", str(bundles[0]), str(bundles[1]))
     finally:
         s.close()
+    log = s.server.log_path.read_text(errors="replace")
     return {
-        "delay_frames": delay, "first_frame_s": round(first_frame_s, 2), "play_wall_s": round(wall, 1),
+        "delay_frames": delay, "env": "slimevb 0.1.1 SlimeVolleyEnv", "study_config": str(config),
+        "excluded_logged": any("excluded" in line and "opencv-python" in line for line in log.splitlines()),
+        "first_frame_s": round(first_frame_s, 2), "play_wall_s": round(wall, 1),
         "frames": frames, "fps_held": [round(f / wall, 1) for f in frames],
         "main_thread_ms_per_tick": [round(t / max(f, 1), 2) for t, f in zip(task, frames)],
         "worker_tick_ms": [round((st.get("tick_cost_ms") or {}).get("mean") or 0, 3) for st in statuses],
@@ -755,6 +886,7 @@ def bench_mug_browser(workdir: Path, mug_python: Path, assets: Path, *, delays: 
     version = check_mug_python(mug_python)
     preflight = preflight_env(mug_python)
     npm_dir, wheels = fetch_offline_copies(workdir / "offline", mug_python)
+    cpython_path = _cpython_slimevb(wheels, workdir / "offline" / "cpython-slimevb")
     mug_runs: list[dict[str, Any]] = []
     our_runs: list[dict[str, Any]] = []
     for r in range(repeats):
@@ -762,8 +894,9 @@ def bench_mug_browser(workdir: Path, mug_python: Path, assets: Path, *, delays: 
             mug_runs.append(run_mug_session(workdir / f"mug-d{delay}-r{r}", mug_python, assets, npm_dir, wheels,
                                             delay=delay, episodes=episodes, max_steps=max_steps, seed=r + 1))
             with sync_playwright() as pw:
-                our_runs.append(_ours_session(pw, workdir / f"ours-d{delay}-r{r}", assets, delay, our_seconds))
-    return {"mug_version": version, "env_state_roundtrip": preflight, "routes": route_table(assets, npm_dir, wheels), "mug_runs": mug_runs,
+                our_runs.append(_ours_session(pw, workdir / f"ours-d{delay}-r{r}", assets, delay, our_seconds,
+                                              cpython_path))
+    return {"mug_version": version, "envs": ENVS, "env_state_roundtrip": preflight, "routes": route_table(assets, npm_dir, wheels), "mug_runs": mug_runs,
             "our_runs": our_runs}
 
 

@@ -74,7 +74,8 @@ def run_checks(target: EnvTarget, options: CheckOptions = CheckOptions(),
 
         try:
             study_packages = prepare_study_packages(target.packages, assets=options.assets, source_dir=target.source,
-                                                    progress=lambda m: progress(f"packages: {m}"))
+                                                    progress=lambda m: progress(f"packages: {m}"),
+                                                    exclude=target.exclude)
         except AssetError as exc:
             return CheckResult("packages", FAIL, f"the study's packages cannot be prepared for the page: {exc}",
                                fix="change [env] packages as the message says; serve refuses to start the same way")

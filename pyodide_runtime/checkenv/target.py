@@ -34,6 +34,8 @@ class EnvTarget:
     bots: Mapping[str, str] = field(default_factory=dict)
     source: Path | None = None
     packages: tuple[str, ...] = ()
+    #: ``env.exclude``: declared dependencies of ``packages`` the page does not load (the env never imports them).
+    exclude: tuple[str, ...] = ()
 
     @property
     def file(self) -> Path | None:
@@ -68,10 +70,11 @@ class EnvTarget:
     def to_json(self) -> dict[str, Any]:
         return {"spec": self.spec, "config": dict(self.config) if self.config is not None else None,
                 "bots": dict(self.bots), "source": str(self.source) if self.source is not None else None,
-                "packages": list(self.packages)}
+                "packages": list(self.packages), "exclude": list(self.exclude)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EnvTarget:
         source = data.get("source")
         return cls(data["spec"], data.get("config"), dict(data.get("bots") or {}),
-                   Path(source) if source else None, tuple(data.get("packages") or ()))
+                   Path(source) if source else None, tuple(data.get("packages") or ()),
+                   tuple(data.get("exclude") or ()))

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if not distances or min(distances) < 1 or args.frames < 1:
         raise CommandError("--distance values and --frames must be at least 1")
     spec, config, packages, source = args.env, _config(args.config), tuple(args.package), None
+    exclude: tuple[str, ...] = ()
     if args.study is not None:
         from pyodide_runtime.study_config import StudyConfigError, load_study_config
 
@@ -99,15 +100,16 @@ def run(args: argparse.Namespace) -> int:
         bots = {**(study.page.get("bots") or {}), **bots}
         packages = (*study.packages, *packages)
         source = study.env_source
+        exclude = study.exclude
     if args.source is not None:
         source = Path(args.source).resolve()
         if not source.is_dir():
             raise CommandError(f"--source {args.source!r}: no such directory")
     if spec is None:
         raise CommandError("no env given: pass SPEC or --study with env.spec")
-    target = EnvTarget(spec, config, bots, source, packages)
+    target = EnvTarget(spec, config, bots, source, packages, exclude)
     if target.file is not None:  # absolute, so fresh processes find it whatever their directory
-        target = EnvTarget(f"{target.file}:{spec.rpartition(':')[2]}", config, bots, source, packages)
+        target = EnvTarget(f"{target.file}:{spec.rpartition(':')[2]}", config, bots, source, packages, exclude)
     try:
         target.make_env()
     except (ImportError, ValueError) as exc:

@@ -164,12 +164,14 @@ def run(args: argparse.Namespace) -> int:
         try:
             resolved = prepare_study_packages(
                 study.packages, assets=assets.root, source_dir=study.env_source, mirrors=args.mirror,
-                refresh=args.refresh_packages, progress=lambda message: log("packages", message=message))
+                refresh=args.refresh_packages, progress=lambda message: log("packages", message=message),
+                exclude=study.exclude)
         except AssetError as exc:
             raise CommandError(f"[env] packages: {exc}") from None
         study = replace(study, resolved=resolved)
         log("packages", lock=str(resolved.lock_path), load=resolved.load_names,
-            packages=[f"{p.name}=={p.version}" for p in resolved.packages])
+            packages=[f"{p.name}=={p.version}" for p in resolved.packages],
+            excluded=[name for name, _chain in resolved.excluded])
 
     try:  # last of the checks: they run the researcher's code
         warning = validate_env(study)

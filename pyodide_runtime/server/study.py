@@ -58,6 +58,8 @@ class Study:
     packages: tuple[str, ...] = ()
     #: ``[env] source``: the env's local directory, packed into a wheel for the page.
     env_source: Path | None = None
+    #: ``[env] exclude``: declared dependencies of ``packages`` the page does not load (the env never imports them).
+    exclude: tuple[str, ...] = ()
     #: The prepared packages (a :class:`pyodide_runtime.packages.StudyPackages`), set by ``serve`` at start-up.
     resolved: Any = None
 
@@ -125,6 +127,7 @@ def load_study(env_spec: str | None, config_path: Path | None = None, study_id: 
         ice_servers=loaded.ice_servers,
         packages=loaded.packages,
         env_source=loaded.env_source,
+        exclude=loaded.exclude,
     )
 
 
@@ -133,7 +136,8 @@ def env_target(study: Study) -> Any:
     from pyodide_runtime.checkenv.target import EnvTarget
 
     spec = study.env_spec if study.env_file is None else f"{study.env_file}:{study.function}"
-    return EnvTarget(spec, study.env_config, dict(study.config.get("bots") or {}), study.env_source, study.packages)
+    return EnvTarget(spec, study.env_config, dict(study.config.get("bots") or {}), study.env_source, study.packages,
+                     study.exclude)
 
 
 def validate_env(study: Study) -> str | None:
