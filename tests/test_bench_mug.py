@@ -168,11 +168,11 @@ def test_missing_mug_venv_is_a_one_line_error(tmp_path: Path) -> None:
 def test_our_study_serves_slimevb_with_the_same_opencv_stand_in(tmp_path: Path) -> None:
     from pyodide_runtime.server.study import load_study
 
-    config = mug.our_study(tmp_path, fps=30, seconds=20, input_delay=2)
+    config = mug.our_study(tmp_path, fps=30, max_steps=600, episodes=2, input_delay=2)
     study = load_study(None, config)
     assert study.packages == ("slimevb==0.1.1",) and study.exclude == ("opencv-python",)
     session = study.config["session"]
-    assert (session["fps"], session["input_delay"], study.players) == (30, 2, 2)
+    assert (session["fps"], session["input_delay"], session["episodes"], study.players) == (30, 2, 2, 2)
     assert study.env_config == {**mug.SLIME_CONFIG, "max_steps": 600}
     # The env file is self-contained (the page imports it alone) and defines the same wrapper as in-process runs.
     tree = ast.parse(mug.our_env_code())

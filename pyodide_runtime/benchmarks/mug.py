@@ -117,7 +117,7 @@ def our_env_code() -> str:
     )
 
 
-def our_study(workdir: Path, *, fps: int = 30, seconds: float = 20.0, input_delay: int = 2) -> Path:
+def our_study(workdir: Path, *, fps: int = 30, max_steps: int = 600, episodes: int = 1, input_delay: int = 2) -> Path:
     """Write our side's env file and study config (TOML, so ``[env] packages`` and ``exclude`` apply) into
     ``workdir``; return the config's path."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -130,14 +130,14 @@ test_mode = true
 
 [env]
 spec = {json.dumps(f"{env_file}:make_env")}
-config = {{ {config}max_steps = {int(fps * seconds)} }}
+config = {{ {config}max_steps = {int(max_steps)} }}
 packages = ["slimevb==0.1.1"]
 exclude = ["opencv-python"]
 
 [session]
 players = 2
 fps = {fps}
-episodes = 1
+episodes = {int(episodes)}
 seed = 7
 input_delay = {input_delay}
 """
@@ -713,14 +713,14 @@ def _cpython_slimevb(wheels: list[Path], into: Path) -> Path:
 
 
 def _ours_session(pw: Any, root: Path, assets: Path | None, delay: int, seconds: float,
-                  cpython_path: Path) -> dict[str, Any]:
-    """Our runtime in the same Chromium: slimevb, two players, random autopilot, ``delay`` frames of one-way
-    latency."""
+                  cpython_path: Path, *, episodes: int = 1, max_steps: int = 600) -> dict[str, Any]:
+    """Our runtime in the same Chromium: slimevb with MUG's episode count and step limit, two players, random
+    autopilot, ``delay`` frames of one-way latency; at most ``seconds`` of play."""
     from pyodide_runtime.benchmarks.browser import _pcts
     from pyodide_runtime.headless import run_cli, wait_for
 
     fps = 30
-    config = our_study(root / "study", fps=fps, seconds=seconds)
+    config = our_study(root / "study", fps=fps, max_steps=max_steps, episodes=episodes)
     s = _OurSession(pw, root, assets, config, cpython_path)
     try:
         t0 = s.open(f"&latency_ms={delay * 1000 / fps:.1f}" if delay else "")
@@ -752,7 +752,8 @@ def _ours_session(pw: Any, root: Path, assets: Path | None, delay: int, seconds:
         "delay_frames": delay, "env": "slimevb 0.1.1 SlimeVolleyEnv", "study_config": str(config),
         "excluded_logged": any("excluded" in line and "opencv-python" in line for line in log.splitlines()),
         "first_frame_s": round(first_frame_s, 2), "play_wall_s": round(wall, 1),
-        "frames": frames, "fps_held": [round(f / wall, 1) for f in frames],
+        "frames": frames, "confirmed_frames": [st.get("confirmed_frames") for st in statuses],
+        "episodes": episodes, "fps_held": [round(f / wall, 1) for f in frames],
         "main_thread_ms_per_tick": [round(t / max(f, 1), 2) for t, f in zip(task, frames)],
         "worker_tick_ms": [round((st.get("tick_cost_ms") or {}).get("mean") or 0, 3) for st in statuses],
         "long_tasks": [{"count": len(x), "max_ms": round(max(x, default=0.0), 1)} for x in steady],
@@ -895,7 +896,7 @@ def bench_mug_browser(workdir: Path, mug_python: Path, assets: Path, *, delays: 
                                             delay=delay, episodes=episodes, max_steps=max_steps, seed=r + 1))
             with sync_playwright() as pw:
                 our_runs.append(_ours_session(pw, workdir / f"ours-d{delay}-r{r}", assets, delay, our_seconds,
-                                              cpython_path))
+                                              cpython_path, episodes=episodes, max_steps=max_steps))
     return {"mug_version": version, "envs": ENVS, "env_state_roundtrip": preflight, "routes": route_table(assets, npm_dir, wheels), "mug_runs": mug_runs,
             "our_runs": our_runs}
 
@@ -918,7 +919,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--repeats", type=int, default=1, help="sessions per delay and runtime; medians (default %(default)s)")
     p.add_argument("--episodes", type=int, default=2, help="MUG episodes per session (default %(default)s)")
     p.add_argument("--max-steps", type=int, default=600, help="MUG episode step limit (default %(default)s)")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of each of our sessions (default %(default)s)")
+    p.add_argument("--seconds", type=float, default=20.0,
+                   help="at most this much play in each of our sessions, which otherwise run MUG's --episodes and "
+                        "--max-steps (default %(default)s)")
     p.add_argument("--frames", type=int, default=600, help="frames per in-process rollback measurement")
     p.add_argument("--pyodide-wheel", type=Path, metavar="WHEEL",
                    help="slimevb's wheel: measure our rollback cost inside Pyodide under Node (else CPython)")
