@@ -529,10 +529,21 @@ def fetch_assets(
         "own_wheel_sha256": sha256_file(dest / own.name),
         "files": recorded,
         # Remembered so a study's [env] packages can later be taken from the same places (see packages.py).
-        "mirrors": [m.spec if m.kind == "url" else str(Path(m.spec).expanduser().resolve()) for m in mirror_objs],
+        # Earlier fetches' mirrors are kept after this one's, so a fetch without --mirror forgets none.
+        "mirrors": list(dict.fromkeys(
+            [m.spec if m.kind == "url" else str(Path(m.spec).expanduser().resolve()) for m in mirror_objs]
+            + _read_mirrors(dest))),
     }
     _atomic_write(dest / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return report
+
+
+def _read_mirrors(dest: Path) -> list[str]:
+    try:
+        mirrors = json.loads((dest / MANIFEST_NAME).read_text()).get("mirrors") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [m for m in mirrors if isinstance(m, str)]
 
 
 def _read_manifest(dest: Path) -> dict[str, dict[str, str]]:

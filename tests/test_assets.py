@@ -203,3 +203,13 @@ def test_wheel_packed_from_install_contains_the_package(tmp_path):
         assert not any("__pycache__" in n for n in names)
         metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "Name: pyodide-runtime" in metadata and "Requires-Dist: gymnasium" in metadata
+
+
+def test_the_mirrors_used_are_remembered_for_study_packages(distribution):
+    """A study's [env] packages are later taken from the same mirrors, so serve needs no --mirror of its own."""
+    _fetch(distribution)
+    manifest = json.loads((distribution["dest"] / assets.MANIFEST_NAME).read_text())
+    assert manifest["mirrors"] == [str(Path(distribution[k]).resolve()) for k in ("mirror", "pure")]
+    _fetch(distribution, mirrors=[])
+    again = json.loads((distribution["dest"] / assets.MANIFEST_NAME).read_text())
+    assert again["mirrors"] == manifest["mirrors"]  # a fetch without --mirror forgets none
