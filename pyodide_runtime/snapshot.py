@@ -32,7 +32,7 @@ import pickle
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -56,13 +56,29 @@ __all__ = [
     "field_digests",
     "state_digest",
     "first_difference",
+    "Unrestored",
+    "attribute_values",
+    "find_unrestored",
+    "unrestored_between",
+    "explicit_owner",
+    "describe_unrestored",
+    "restore_advice",
 ]
 
 RESULT_FIELDS = ("actions", "observations", "rewards", "terminated", "truncated", "infos", "episode_over")
 
 
 class SnapshotError(RuntimeError):
-    """A game cannot be snapshotted and restored faithfully, so it cannot be rolled back."""
+    """A game cannot be snapshotted and restored faithfully, so it cannot be rolled back.
+
+    ``reason`` is what went wrong; ``fix``, when the check that raised knows it, what to change (the message is
+    both).
+    """
+
+    def __init__(self, reason: str, fix: str | None = None) -> None:
+        super().__init__(reason if not fix else f"{reason} {fix[0].upper()}{fix[1:]}.")
+        self.reason = reason
+        self.fix = fix
 
 
 class EnvSnapshotter:
@@ -409,6 +425,206 @@ def _diff(a: Any, b: Any, path: str) -> str | None:
     return f"{path}: {a!r} != {b!r}"
 
 
+# -- naming what a restore missed -------------------------------------------------------------------------------------
+
+_NOT_COMPARED = "<not compared>"
+_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class Unrestored:
+    """An attribute that ``set_state`` left as later frames had made it."""
+
+    name: str  #: the attribute, ``Wrapper.attr`` for a wrapper's
+    path: str  #: where inside it the first difference is (equal to ``name`` for a plain value)
+    saved: Any  #: its value (canonical) when the snapshot was taken
+    restored: Any  #: its value after restoring that snapshot
+    rng: bool = False  #: a random generator (its state differs)
+
+    def __str__(self) -> str:
+        if self.rng:
+            return f"`{self.name}` (its generator state)"
+        where = "" if self.path == self.name else f"at {self.path}: "
+        saved, restored = _short(self.saved), _short(self.restored)
+        return f"`{self.name}` ({where}{saved} when the snapshot was taken, {restored} after restoring it)"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _state_objects(game: Any) -> list[tuple[str, Any]]:
+    """(prefix, object) for the objects whose attributes hold the game's state: the env and its wrappers, or the
+    game itself when it is not an env adapter."""
+    env = getattr(game, "env", None)
+    if env is None or getattr(game, "snapshot_method", None) is None:
+        return [("", game)]
+    chain = _wrapper_chain(env)
+    return [(f"{type(w).__name__}.", w) for w in chain[:-1]] + [("", chain[-1])]
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """A canonical, comparable form of an attribute value; ``_NOT_COMPARED`` for what has none."""
+    if isinstance(value, np.random.Generator):
+        return to_canonical(value.bit_generator.state)
+    if isinstance(value, random.Random):
+        return to_canonical(value.getstate())
+    try:
+        return to_canonical(value)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    if depth <= 0 or callable(value):
+        return _NOT_COMPARED
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth - 1) for v in value]
+    fields = getattr(value, "__dict__", None)
+    if isinstance(fields, dict):
+        return {k: _plain(v, depth - 1) for k, v in fields.items() if not k.startswith("__")}
+    return _NOT_COMPARED
+
+
+def attribute_values(game: Any) -> dict[str, tuple[bool, Any]]:
+    """The instance attributes holding the game's state, as ``name -> (is an RNG, comparable value)``.
+
+    For naming what a restore missed; not fast and not meant for every frame.
+    """
+    out: dict[str, tuple[bool, Any]] = {}
+    for prefix, obj in _state_objects(game):
+        fields = getattr(obj, "__dict__", None)
+        if not isinstance(fields, dict):
+            continue
+        for key, value in list(fields.items()):
+            if key.startswith("__") or (prefix and key == "env") or callable(value) or isinstance(value, _FIXED):
+                continue
+            is_rng = isinstance(value, (np.random.Generator, random.Random))
+            out[prefix + key] = (is_rng, _plain(value, _DEPTH))
+    return out
+
+
+def _leaf_difference(a: Any, b: Any, path: str) -> tuple[str, Any, Any] | None:
+    if a == b and type(a) is type(b):
+        return None
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return (f"{path}.{key}", a.get(key, "<absent>"), b.get(key, "<absent>"))
+            found = _leaf_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _leaf_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return (path, a, b)
+
+
+def unrestored_between(
+    saved: dict[str, tuple[bool, Any]], restored: dict[str, tuple[bool, Any]]
+) -> tuple[Unrestored, ...]:
+    """The attributes that differ between two :func:`attribute_values` results, in attribute order."""
+    out = []
+    for name, (is_rng, before) in saved.items():
+        after = restored.get(name, (is_rng, "<absent>"))[1]
+        found = _leaf_difference(before, after, name)
+        if found is not None:
+            out.append(Unrestored(name, found[0], found[1], found[2], is_rng))
+    for name in [n for n in restored if n not in saved]:
+        out.append(Unrestored(name, name, "<absent>", restored[name][1]))
+    return tuple(out)
+
+
+def find_unrestored(
+    game: Any, prepare: Callable[[], None], plan: Sequence[Sequence[int]]
+) -> tuple[Unrestored, ...]:
+    """Replay a failed restore and name the attributes ``set_state`` does not bring back.
+
+    ``prepare()`` brings ``game`` to the frame whose snapshot failed; ``plan`` is the inputs stepped after it and
+    before the restore. Best effort: a game that fails while replaying gives ``()``. Clobbers the game's state.
+    """
+    try:
+        prepare()
+        saved = attribute_values(game)
+        snapshot = game.get_state()
+        for step_inputs in plan:
+            if game.step(list(step_inputs)).episode_over:
+                break
+        game.set_state(snapshot)
+        return unrestored_between(saved, attribute_values(game))
+    except Exception:  # noqa: BLE001 - only a diagnosis: the caller reports the divergence without it
+        return ()
+
+
+def explicit_owner(game: Any) -> str | None:
+    """The class whose own ``get_state()``/``set_state()`` the game's snapshots use; ``None`` for generic ones."""
+    method = getattr(game, "snapshot_method", None)
+    env = getattr(game, "env", None)
+    if method is None or env is None:
+        return type(game).__name__ if _has_explicit(game) else None
+    if method == "explicit":
+        return type(env).__name__
+    if method == "explicit+wrappers":
+        return type(_wrapper_chain(env)[-1]).__name__
+    return None
+
+
+def _names(missed: Sequence[Unrestored], limit: int = 3) -> str:
+    shown = ", ".join(f"`{m.name}`" for m in missed[:limit])
+    return shown + (f" and {len(missed) - limit} more" if len(missed) > limit else "")
+
+
+def describe_unrestored(game: Any, missed: Sequence[Unrestored]) -> str:
+    """One sentence (no final period) on what a restore missed, naming attributes when ``missed`` has any."""
+    owner = explicit_owner(game)
+    if missed:
+        listed = "; ".join(str(m) for m in missed[:3])
+        more = f" (and {len(missed) - 3} more)" if len(missed) > 3 else ""
+        if owner is not None:
+            return f"{owner}.set_state() does not restore {listed}{more}"
+        method = getattr(game, "snapshot_method", "the")
+        return f"the {method} snapshot does not restore {listed}{more}"
+    if owner is not None:
+        return (
+            f"{owner} has get_state()/set_state() and every attribute of it that could be compared matched the "
+            "snapshot after restoring it, so step() depends on something outside them"
+        )
+    return "something step() depends on is missing from the snapshot"
+
+
+def restore_advice(game: Any, missed: Sequence[Unrestored] = ()) -> str:
+    """What to change so snapshots restore everything: aimed at the env's own state methods when it has them."""
+    owner = explicit_owner(game)
+    rngs = "keep every RNG step() draws from there too, by its state (self.np_random.bit_generator.state)"
+    if owner is not None and missed:
+        them = "it" if len(missed) == 1 else "them"
+        return (
+            f"return {_names(missed)} from {owner}.get_state() and restore {them} in set_state() (as copies, not "
+            f"live objects); {rngs}"
+        )
+    if owner is not None:
+        return (
+            "look for what step() reads besides the env's attributes: the clock, class attributes, module-level "
+            "or global variables, a generator whose state is not saved (save self.np_random.bit_generator.state, "
+            "not a seed), or an attribute holding an object whose state could not be compared; make step() depend "
+            f"only on what {owner}.get_state() returns"
+        )
+    if missed:
+        return (
+            f"implement get_state()/set_state() on the env returning {_names(missed)} and everything else step() "
+            f"reads; {rngs}"
+        )
+    return (
+        "implement get_state()/set_state() on the env returning everything step() reads, including "
+        "self.np_random.bit_generator.state and any other RNG; do not draw from unseeded or global generators "
+        "without declaring it; do not read the clock or other outside state in step()"
+    )
+
+
 @dataclass(frozen=True)
 class VerificationReport:
     """What :func:`verify_snapshots` checked."""
@@ -419,10 +635,9 @@ class VerificationReport:
     state_compared: bool
 
 
-_ADVICE = (
-    "Implement get_state()/set_state() on the env returning everything step() reads, including "
-    "self.np_random.bit_generator.state and any other RNG; do not draw from unseeded or global generators "
-    "without declaring it; do not read the clock or other outside state in step()."
+_RESET_ADVICE = (
+    "derive everything reset(seed) does from the seed: reseed self.np_random (and any other generator) from it, "
+    "and do not read the clock, os.urandom or unseeded global generators in reset()"
 )
 
 
@@ -455,18 +670,25 @@ def verify_snapshots(
     first = [field_digests(game.reset(seed + k)) for k in range(2)]
     again = [field_digests(game.reset(seed + k)) for k in range(2)]
     if first != again:
-        raise SnapshotError(f"reset(seed) is not a function of the seed: two resets with seed {seed} differ. {_ADVICE}")
+        raise SnapshotError(
+            f"reset(seed) is not a function of the seed: two resets with seed {seed} differ, so peers would start "
+            "from different states that no snapshot can reconcile.", fix=_RESET_ADVICE
+        )
 
     checks = 0
     stepped = 0
     state_compared = True
     for case, length in enumerate(warmup):
-        game.reset(seed + case)
-        frame = 0
-        for _ in range(length):
-            if game.step(inputs(frame)).episode_over:
-                game.reset(seed + case + 1000 * (frame + 1))
-            frame += 1
+        warm = [inputs(frame) for frame in range(length)]
+
+        def warm_up(case: int = case, warm: list[list[int]] = warm) -> None:
+            game.reset(seed + case)
+            for frame, step_inputs in enumerate(warm):
+                if game.step(step_inputs).episode_over:
+                    game.reset(seed + case + 1000 * (frame + 1))
+
+        warm_up()
+        frame = length
         snapshot = game.get_state()
         snap_digest = state_digest(snapshot)
         plan = [inputs(frame + k) for k in range(horizon)]
@@ -475,14 +697,23 @@ def verify_snapshots(
         if snap_digest is not None and state_digest(snapshot) != snap_digest:
             raise SnapshotError(
                 f"get_state() returned live mutable state: the snapshot taken at frame {frame} changed while the "
-                "game kept stepping. Return copies (tuples, copied arrays) from get_state()."
+                "game kept stepping.", fix="return copies (tuples, copied arrays) from get_state()"
             )
+
+        def refuse(
+            message: str, plan: list[list[int]] = plan[: len(expected)], warm_up: Callable[[], None] = warm_up
+        ) -> NoReturn:
+            missed = find_unrestored(game, warm_up, plan)
+            cause = describe_unrestored(game, missed)
+            raise SnapshotError(f"{message}. {cause[0].upper()}{cause[1:]}.", fix=restore_advice(game, missed))
+
         for attempt in range(repeats):
             game.set_state(snapshot)
             if snap_digest is not None and state_digest(game.get_state()) != snap_digest:
-                raise SnapshotError(
+                where = first_difference(snapshot, game.get_state(), "state")
+                refuse(
                     f"set_state() then get_state() does not give back the snapshot taken at frame {frame} "
-                    f"(restore #{attempt + 1}); set_state() must restore every field get_state() returns."
+                    f"(restore #{attempt + 1}; {where}); set_state() must restore every field get_state() returns"
                 )
             actual = _run(game, plan[: len(expected)])
             stepped += len(actual)
@@ -491,17 +722,16 @@ def verify_snapshots(
                 for name in RESULT_FIELDS:
                     if want[0][name] != got[0][name]:
                         where = first_difference(want[1][name], got[1][name], name)
-                        raise SnapshotError(
+                        refuse(
                             f"restoring the snapshot taken at frame {frame} (restore #{attempt + 1}) did not "
-                            f"reproduce frame {frame + k}: {where}. Something step() depends on is missing from "
-                            f"the snapshot. {_ADVICE}"
+                            f"reproduce frame {frame + k}: {where}"
                         )
                 if want[2] is None or got[2] is None:
                     state_compared = False
                 elif want[2] != got[2]:
-                    raise SnapshotError(
+                    refuse(
                         f"restoring the snapshot taken at frame {frame} reproduced the results but not the state "
-                        f"after frame {frame + k}: {first_difference(want[3], got[3], 'state')}. {_ADVICE}"
+                        f"after frame {frame + k}: {first_difference(want[3], got[3], 'state')}"
                     )
     return VerificationReport(checks, stepped, global_flags, state_compared)
 
@@ -533,8 +763,8 @@ def _detect_global_rng(game: Any, seed: int, inputs: Callable[[int], list[int]])
         if enable is None:
             which = " and ".join(n for n, used in (("random", uses_python), ("numpy.random", uses_numpy)) if used)
             raise SnapshotError(
-                f"the game draws from the global {which} generator, which its snapshots do not capture. "
-                "Give the env its own generator (self.np_random) or let the adapter capture the global one."
+                f"the game draws from the global {which} generator, which its snapshots do not capture.",
+                fix="give the env its own generator (self.np_random) or let the adapter capture the global one",
             )
         enable(python=uses_python, numpy=uses_numpy)
     current = getattr(game, "global_rng", None)

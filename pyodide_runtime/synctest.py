@@ -4,7 +4,8 @@ Like GGRS's ``SyncTestSession``: the game advances frame by frame with generated
 loads the snapshot from ``distance`` frames back, resimulates those frames with the same inputs, and compares
 canonical digests of every resimulated step result (and of the state, when the state is canonically encodable)
 against the first simulation. Any difference means ``step`` depends on something a snapshot does not hold (an
-unsnapshotted attribute or RNG, the clock, global state), and the report names the first frame and field.
+unsnapshotted attribute or RNG, the clock, global state), and the report names the first frame and field, and the
+attributes the restore left as later frames had made them (found by replaying the episode to the snapshot).
 
 Example::
 
@@ -24,13 +25,17 @@ from pyodide_runtime.envs.base import Game
 from pyodide_runtime.snapshot import (
     RESULT_FIELDS,
     InputPolicy,
+    describe_unrestored,
     field_digests,
+    find_unrestored,
     first_difference,
+    restore_advice,
     result_fields,
     state_digest,
 )
 
 __all__ = ["run_sync_test", "SyncTestReport", "SyncMismatch", "InputPolicy", "main"]
+
 
 @dataclass(frozen=True)
 class SyncMismatch:
@@ -41,6 +46,8 @@ class SyncMismatch:
     detail: str  #: where inside the field, e.g. ``observations.player_0.coins[1]: [3, 4] != [5, 1]``
     rollback_to: int  #: the frame whose snapshot was loaded
     episode: int  #: episode number (0-based) within the test
+    cause: str = ""  #: what the restore missed, e.g. ``LineEnv.set_state() does not restore `t` (...)``
+    fix: str = ""  #: what to change, aimed at the env's own get_state()/set_state() when it has them
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,10 @@ class SyncTestReport:
             note = "" if self.state_checked else " (state not canonically encodable, not compared)"
             return f"{head}: passed{note}"
         m = self.mismatch
+        cause = f"; {m.cause}" if m.cause else ""
         return (
             f"{head}: FAILED at frame {m.frame} (episode {m.episode}, after loading frame {m.rollback_to}): "
-            f"{m.field} differs: {m.detail}"
+            f"{m.field} differs: {m.detail}{cause}"
         )
 
 
@@ -84,7 +92,8 @@ def run_sync_test(
 
     ``input_policy`` generates each seat's input (default: uniform random, seeded by ``seed``). ``check_state``
     compares state digests too: ``None`` does so when snapshots are canonically encodable. Episodes that end are
-    reset with the next seed; rollbacks never cross an episode start. Stops at the first mismatch.
+    reset with the next seed; rollbacks never cross an episode start. Stops at the first mismatch, and then replays
+    the episode to name the attributes the restore missed (which leaves the game in an arbitrary state).
     """
     if distance < 1:
         raise ValueError("distance must be at least 1")
@@ -101,16 +110,27 @@ def run_sync_test(
     start = 0  # global frame number of the current episode's first step
     snapshots: dict[int, Any] = {0: game.get_state()}  # local frame -> state before that frame's step
     records: dict[int, tuple] = {}  # local frame -> (inputs, digests, fields, state digest, state)
+    history: list[list[int]] = []  # the current episode's inputs, to replay it when a restore fails
     compare_state = check_state
     checks = 0
 
-    def mismatch(local: int, field: str, detail: str, back_to: int) -> SyncTestReport:
-        found = SyncMismatch(start + local, field, detail, start + back_to, episode)
+    def mismatch(at: int, field: str, detail: str, back_to: int) -> SyncTestReport:
+        def replay_to_snapshot() -> None:
+            game.reset(seed + episode)
+            for earlier in history[:back_to]:
+                game.step(earlier)
+
+        missed = find_unrestored(game, replay_to_snapshot, history[back_to : local + 1])
+        found = SyncMismatch(
+            start + at, field, detail, start + back_to, episode,
+            cause=describe_unrestored(game, missed), fix=restore_advice(game, missed),
+        )
         return SyncTestReport(frame + 1, distance, seed, checks, episode + 1, bool(compare_state), found)
 
     for frame in range(frames):
         local = frame - start
         step_inputs = next_inputs(frame)
+        history.append(step_inputs)
         result = game.step(step_inputs)
         state = game.get_state()
         sd = state_digest(state) if compare_state is not False else None
@@ -145,6 +165,7 @@ def run_sync_test(
             start = frame + 1
             snapshots = {0: game.get_state()}
             records = {}
+            history = []
     return SyncTestReport(frames, distance, seed, checks, episode + 1, bool(compare_state), None)
 
 

@@ -164,6 +164,7 @@ class EnvGame(Game):
         )
         return (
             self._snapshotter.capture(self.env),
+            self._api_state(),
             self._frame,
             self._over,
             bots,
@@ -171,8 +172,10 @@ class EnvGame(Game):
         )
 
     def set_state(self, state: tuple) -> None:
-        env_state, frame, over, bots, global_state = state
+        env_state, api_state, frame, over, bots, global_state = state
         self.env = self._snapshotter.restore(self.env, env_state)
+        if api_state is not None:
+            self._restore_api_state(api_state)
         self._frame = frame
         self._over = over
         last_obs = dict(self._last_obs)
@@ -240,6 +243,17 @@ class EnvGame(Game):
     def _env_step(self, actions: dict[str, int]) -> StepResult:
         """Step the env with per-agent action indices keyed by agent name."""
         raise NotImplementedError
+
+    def _api_state(self) -> Any:
+        """The env API state this adapter reads while stepping, beyond what the env's own snapshot covers.
+
+        Saved beside the env's state by every snapshot method, because an env's ``get_state``/``set_state`` often
+        cover the simulation only. Must be canonically encodable and must not alias live state.
+        """
+        return None
+
+    def _restore_api_state(self, state: Any) -> None:
+        """Restore what :meth:`_api_state` saved (called after the env's own state is restored)."""
 
     def _agent_name(self, key: Any) -> str:
         if key in self._name_of:

@@ -4,6 +4,11 @@ PettingZoo itself is not required; any object with that API works (the bundled C
 may be strings or ints: the game names agents ``str(id)`` while the env keeps receiving its own ids. Agents that
 leave mid-episode (missing from ``env.agents``) get no action; the episode is over when every agent returned in
 the last step is terminated or truncated, or ``env.agents`` is empty.
+
+``env.agents`` is the only PettingZoo API attribute read while stepping (``possible_agents`` and the action
+spaces are read once, at construction), so every game snapshot saves it beside the env's own state and a restore
+puts it back: envs whose ``get_state``/``set_state`` cover only the simulation empty ``agents`` at an episode end
+and would otherwise stay empty after a rollback to a frame before that end.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from pyodide_runtime.envs.base import StepResult
 from pyodide_runtime.envs.spaces import discrete_size
 
 __all__ = ["ParallelEnvGame", "looks_parallel"]
+
+_MAX_WRAPPERS = 64
 
 
 def looks_parallel(env: Any) -> bool:
@@ -34,6 +41,21 @@ class ParallelEnvGame(EnvGame):
         self._starts = {str(a): start for a, (_, start) in zip(ids, sizes)}
         self._offset = any(self._starts.values())
         super().__init__(env, env_agent_ids=ids, action_counts=[n for n, _ in sizes], **options)
+
+    def _api_state(self) -> tuple[Any, ...] | None:
+        live = getattr(self.env, "agents", None)
+        return None if live is None else tuple(live)
+
+    def _restore_api_state(self, state: tuple[Any, ...]) -> None:
+        env = self.env
+        live = getattr(env, "agents", None)
+        if live is not None and len(live) == len(state) and tuple(live) == state:
+            return  # the env's own snapshot restored it (always so for pickle, deepcopy and attributes)
+        holder = _agents_holder(env)
+        try:
+            holder.agents = tuple(state) if isinstance(live, tuple) else list(state)
+        except AttributeError:
+            pass  # a read-only property computed from the env's state: that state decides it
 
     def _names(self, data: Mapping[Any, Any]) -> Mapping[str, Any]:
         if self._identity_ids:
@@ -81,3 +103,17 @@ class ParallelEnvGame(EnvGame):
                     over = False
                     break
         return StepResult(executed, observations, rewards, terminated, truncated, infos, over)
+
+
+def _agents_holder(env: Any) -> Any:
+    """The object in a wrapper chain that holds ``agents``: wrappers that forward attribute reads to the env inside
+    would otherwise get a copy of their own that hides the inner env's later changes."""
+    obj = env
+    for _ in range(_MAX_WRAPPERS):
+        if "agents" in getattr(obj, "__dict__", ()) or isinstance(getattr(type(obj), "agents", None), property):
+            return obj
+        inner = getattr(obj, "__dict__", {}).get("env")
+        if inner is None or inner is obj:
+            break
+        obj = inner
+    return env
