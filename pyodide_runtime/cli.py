@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-env": ("pyodide_runtime.commands.check_env", "check an env for rollback and Pyodide fitness, with a fix per failure"),
     "compare": ("pyodide_runtime.commands.compare", "compare the canonical data of two exports"),
     "validate": ("pyodide_runtime.commands.validate", "check an export bundle's integrity and consistency"),
+    "replay": ("pyodide_runtime.commands.replay", "replay a bundle in the browser, or render it to a video"),
     "verify": ("pyodide_runtime.commands.verify", "re-run a bundle's session and check every row and hash against it"),
     "bench": ("pyodide_runtime.commands.bench", "measure the engine against bare env.step, in CPython and Pyodide"),
 }
