@@ -50,6 +50,12 @@ def test_demo_plays_a_session_with_latency_and_away_and_the_exports_are_identica
     compared = run_cli("compare", str(bundles[0]), str(bundles[1]))
     assert compared.returncode == 0, compared.stdout + compared.stderr
     assert compared.stdout.startswith("identical:")
+    # Re-simulated from their metadata and confirmed inputs, in both engines, the browsers' rows are reproduced.
+    for engine in ("cpython", "pyodide"):
+        for bundle in bundles:
+            verified = run_cli("verify", str(bundle), "--engine", engine, timeout=300)
+            assert verified.returncode == 0, f"verify --engine {engine} {bundle.name}:\n{verified.stdout}{verified.stderr}"
+            assert f"engine {engine}" in verified.stdout
 
 
 @pytest.mark.browser

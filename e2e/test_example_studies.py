@@ -65,6 +65,9 @@ def play(assets_dir: Path, tmp_path: Path, name: str, seats: int) -> tuple[list[
         assert s["autopilot"]["mode"] == "random"
     validated = run_cli("validate", *map(str, bundles))
     assert validated.returncode == 0, validated.stdout + validated.stderr
+    for bundle in bundles:  # re-simulated from the bundle alone, every canonical row is reproduced
+        verified = run_cli("verify", str(bundle))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
     return bundles, statuses
 
 

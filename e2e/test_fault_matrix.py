@@ -188,6 +188,8 @@ def finish(run: Run, frames: int = FRAMES) -> tuple[list[Path], list[dict[str, A
         run.check(s.get("desyncs") == 0, f"state hashes disagreed: {s.get('desyncs')}")
     cli(run, "compare", str(bundles[0]), str(bundles[1]))
     cli(run, "validate", str(bundles[0]), str(bundles[1]))
+    for bundle in bundles:  # the rows are what the env, config and seeds give for the confirmed inputs
+        cli(run, "verify", str(bundle))
     return bundles, statuses
 
 
@@ -376,6 +378,7 @@ def test_partner_closes_the_tab_and_the_other_ends_at_once_with_a_flagged_partia
     run.check(sa["outcome"] == "partial" and sa["end_reason"] == "seat 1 left the study page", f"A's outcome: {sa}")
     run.check(sa["left_notices"] == {"applied": 1, "ignored": 0}, f"A's leave notices: {sa['left_notices']}")
     cli(run, "validate", str(kept))
+    cli(run, "verify", str(kept))  # a partial bundle: verified up to its last confirmed frame
     bundle = load(kept, backend="python")
     canonical = bundle.metadata["canonical"]
     run.check(canonical["status"] == "partial", f"the bundle is not flagged partial: {canonical['status']}")
@@ -413,6 +416,7 @@ def test_reload_mid_session_recovers_the_checkpoint_and_the_partner_ends_partial
     run.check(sb["confirmed_frames"] >= MAX_STEPS, f"B's session: {sb}")
     cli(run, "validate", str(recovered), str(kept))
     cli(run, "compare", "--prefix", str(recovered), str(kept))
+    cli(run, "verify", str(recovered))  # recovered from the page's checkpoints
 
 
 def test_forced_relay_with_latency(matrix):
@@ -463,6 +467,7 @@ def test_human_with_keyboard_against_a_python_bot(matrix):
         run.check(s["confirmed_frames"] == AI_STEPS and not s["errors"], f"session: {s}")
         run.check(s["completion_link"] == AI_STUDY["completion_url"], f"completion link {s['completion_link']}")
         cli(run, "validate", str(bundle))
+        cli(run, "verify", str(bundle))  # the Python bot's actions are reproduced too
         data = load(bundle, backend="python")
         run.check(data.complete, f"export status {data.metadata['canonical']['status']}")
         human = [r for r in data.frames if r["seat"] == 0]

@@ -234,11 +234,16 @@ def _resolve_bots(recorded: Mapping[str, str], factory: str, given: Mapping[str,
         elif ":" in str(name):
             bots[agent] = name
         else:
-            try:
-                bots[agent] = load_factory(f"{_factory_module(factory)}:{name}")
-            except Exception:  # noqa: BLE001 - any failure to find it is the same advice
+            # The env's own module first, then the policies that ship with the runtime.
+            for module in (_factory_module(factory), "pyodide_runtime.bots"):
+                try:
+                    bots[agent] = load_factory(f"{module}:{name}")
+                    break
+                except Exception:  # noqa: BLE001, S112 - not there: try the next place
+                    continue
+            else:
                 raise VerifyError(f"bot {name!r} of agent {agent} is not defined in {_factory_module(factory)}; "
-                                  f"name its policy with --bot {agent}=module:Class") from None
+                                  f"name its policy with --bot {agent}=module:Class")
             if isinstance(bots[agent], type):
                 bots[agent] = bots[agent]()
     for agent, spec in given.items():
