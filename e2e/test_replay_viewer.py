@@ -186,3 +186,25 @@ def test_replay_page_serves_a_file_env_and_draws_rgb_frames(browser, assets_dir,
         assert page.evaluate("[document.getElementById('stage').width, document.getElementById('stage').height]") \
             == [640, 160]
         page.close()
+
+
+def test_replay_page_reproduces_a_bundle_a_browser_downloaded(browser, assets_dir, tmp_path):
+    """A bundle from `pyodide-runtime demo` (two real browsers, latency, a frozen tab), not from `simulate`."""
+    out = tmp_path / "demo"
+    demo = run_cli("demo", "--out", str(out), "--episodes", "1", "--episode-seconds", "6", "--assets",
+                   str(assets_dir), timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    bundle = sorted(out.glob("*_A_seat0.zip"))[0]
+    with replay_server(bundle, assets_dir, tmp_path) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        status = settled(page, 0)
+        info = status["info"]
+        assert info["frames"] == 6 * 30
+        assert "away" in {m["kind"] for m in info["markers"]}, "the demo's tab-away is among the markers"
+        for frame in (info["frames"] - 1, 97, 3):  # forward to the end, then back through snapshots
+            page.evaluate(f"window.pyodideReplay.seek({frame})")
+            status = settled(page, frame)
+            assert status["observations"] == recorded(bundle, frame)
+            assert status["match"] is True
+        page.close()
