@@ -192,7 +192,8 @@ def resolve_study(options: DemoOptions) -> _Study:
     elif page.get("test_mode") is not True:
         raise DemoSetupError(f"{path}: the demo needs test_mode = true in the study config "
                              "(the autopilot and the network conditions come from the URL)")
-    config: dict[str, Any] | Path = page if options.example is not None else Path(path)
+    # Absolute: the server runs in a directory of its own.
+    config: dict[str, Any] | Path = page if options.example is not None else Path(path).resolve()
     return _Study(config, loaded.env_spec or COIN_CHASE,  # a config without an env plays the bundled example
                   int(session.get("episodes", 1)), int(session.get("fps", 30)), int(env_config.get("max_steps", 300)))
 

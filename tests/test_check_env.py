@@ -243,3 +243,16 @@ def test_pyodide_run_steps_coin_chase_from_a_file_spec_in_real_pyodide(pyodide_a
     assert "stepped 60 frames in Pyodide 0.27.7" in result.message
     assert result.details["snapshot_method"] == "explicit"  # verified inside Pyodide, as the page does
     assert result.details["python"].startswith("3.12")
+
+
+def test_modules_made_at_run_time_by_extensions_are_not_imports(monkeypatch):
+    """Cython registers holders such as ``_cython_3_3_1`` in sys.modules: no spec, file or loader, nothing to ship."""
+    import types
+
+    from pyodide_runtime.checkenv.modules import top_level_modules
+
+    holder = types.ModuleType("_cython_9_9_9")
+    holder.__spec__ = holder.__loader__ = None
+    monkeypatch.setitem(sys.modules, "_cython_9_9_9", holder)
+    assert "_cython_9_9_9" not in top_level_modules()
+    assert "json" in top_level_modules({"json"})

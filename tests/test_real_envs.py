@@ -216,3 +216,26 @@ def test_the_packages_the_page_loaded_are_canonical_provenance():
     metadata = json.loads(__import__("zipfile").ZipFile(__import__("io").BytesIO(bundle(0, loaded)))
                           .read("metadata.json"))
     assert [p["name"] for p in metadata["canonical"]["packages"]] == ["cogrid", "scipy"]
+
+
+def test_verify_loads_an_env_folder_with_source(tmp_path):
+    """A bundle of an env folder records `module:function`; `verify --source DIR` finds it as the page's wheel did."""
+    import os
+
+    folder = STUDIES / "maze_dir" / "maze"
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    made = subprocess.run([sys.executable, "-m", "pyodide_runtime", "simulate", "--env", "maze_env:make_env",
+                           "--env-config", '{"max_steps": 60}', "--episodes", "2", "--latency-ms", "60",
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    bundle = sorted(tmp_path.glob("*_seat0.zip"))[0]
+
+    def verify(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pyodide_runtime", "verify", str(bundle), *extra],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    missing = verify()
+    assert missing.returncode == 2 and "no module named 'maze_env'" in missing.stderr
+    found = verify("--source", str(folder))
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "VERIFIED" in found.stdout

@@ -19,7 +19,17 @@ COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 def top_level_modules(names: set[str] | None = None) -> set[str]:
     """Top-level names of the modules in ``names`` (default: all of ``sys.modules``), without private aliases."""
     names = set(sys.modules) if names is None else names
-    return {_real_name(n).split(".")[0] for n in names if n and not n.startswith("pyodide_runtime_user_env_")}
+    return {_real_name(n).split(".")[0] for n in names
+            if n and not n.startswith("pyodide_runtime_user_env_") and _imported(n)}
+
+
+def _imported(key: str) -> bool:
+    """Whether the entry came from an import: Cython's shared-type holders (``_cython_3_3_1``) are modules made at
+    run time by an extension, with no spec, file or loader, so there is nothing the page would have to import."""
+    module = sys.modules.get(key)
+    if module is None:
+        return True
+    return any(getattr(module, attr, None) is not None for attr in ("__spec__", "__file__", "__loader__"))
 
 
 def _real_name(key: str) -> str:

@@ -34,6 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="verify against an env whose id, version or source hash differs from the recorded one")
     parser.add_argument("--bot", action="append", default=[], metavar="AGENT=SPEC",
                         help="policy of a bot agent whose recorded name cannot be resolved; repeatable")
+    parser.add_argument("--source", default=None, metavar="DIR",
+                        help="the study's env folder ([env] source), for an env recorded as 'module:function' "
+                             "inside it (CPython engine)")
     parser.add_argument("--assets", default=None, help="self-hosted Pyodide assets (for --engine pyodide)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
 
@@ -57,6 +60,15 @@ def run(args: argparse.Namespace) -> int:
     from pyodide_runtime.verify import VerifyError, verify
 
     bots = _bots(args.bot)
+    if args.source is not None:
+        from pyodide_runtime.checkenv.target import EnvTarget
+
+        folder = Path(args.source)
+        if not folder.is_dir():
+            raise CommandError(f"--source {args.source!r}: no such directory")
+        if args.engine != "cpython":
+            raise CommandError("--source works with the CPython engine (the Pyodide engine loads packed wheels only)")
+        EnvTarget("", source=folder).importable()  # the folder's modules import as the page's wheel made them
     try:
         result = verify(args.bundle, env=args.env, bots=bots, force=args.force, engine=args.engine,
                         assets=Path(args.assets) if args.assets else None)
