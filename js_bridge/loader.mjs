@@ -48,3 +48,19 @@ export async function loadRuntime({ assetsURL, packages = [], onProgress = () =>
   onProgress("ready", { timings });
   return { pyodide, timings, facts, packages: loaded };
 }
+
+/**
+ * Fetch a study's single env file, check its sha256, and write it into Pyodide's working directory, where the
+ * env spec `name.py:function` finds it.
+ * @param {any} py  the Pyodide instance
+ * @param {{url: string, name: string, sha256?: string}} file
+ */
+export async function writeEnvFile(py, file) {
+  const response = await fetch(file.url);
+  if (!response.ok) throw new Error(`cannot fetch the env file ${file.url}: ${response.status}`);
+  const data = new Uint8Array(await response.arrayBuffer());
+  const digest = await crypto.subtle.digest("SHA-256", data);
+  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  if (file.sha256 && hex !== file.sha256) throw new Error(`the env file ${file.name} does not match its sha256`);
+  py.FS.writeFile(file.name, data);
+}

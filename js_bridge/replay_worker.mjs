@@ -4,7 +4,7 @@
 // Messages in:  init {assetsURL, bundleURL, env: {spec, file, packages}, bots, snapshotEvery}, seek {frame}
 // Messages out: progress, ready {info}, view {view}, error
 
-import { loadRuntime } from "./loader.mjs";
+import { loadRuntime, writeEnvFile } from "./loader.mjs";
 
 let py = null;
 let replay = null;
@@ -19,7 +19,7 @@ async function init(msg) {
     onProgress: (stage, detail) => post({ type: "progress", stage, message: detail && detail.message }),
   });
   py = pyodide;
-  if (env.file) await writeEnvFile(env.file);
+  if (env.file) await writeEnvFile(py, env.file);
   post({ type: "progress", stage: "bundle", message: "Re-simulating the session…" });
   const response = await fetch(msg.bundleURL);
   if (!response.ok) throw new Error(`cannot fetch the bundle: ${response.status}`);
@@ -30,15 +30,6 @@ async function init(msg) {
   post({ type: "ready", info: JSON.parse(page.replay_info(replay)) });
 }
 
-async function writeEnvFile(file) {
-  const response = await fetch(file.url);
-  if (!response.ok) throw new Error(`cannot fetch the env file ${file.url}: ${response.status}`);
-  const data = new Uint8Array(await response.arrayBuffer());
-  const digest = await crypto.subtle.digest("SHA-256", data);
-  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-  if (file.sha256 && hex !== file.sha256) throw new Error(`the env file ${file.name} does not match its sha256`);
-  py.FS.writeFile(file.name, data);
-}
 
 function seek(msg) {
   const started = performance.now();

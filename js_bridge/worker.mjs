@@ -5,7 +5,7 @@
 // Messages in:  init, start, peer, peer-left, input, away, transport, download, recover
 // Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, env-error, error
 
-import { loadRuntime } from "./loader.mjs";
+import { loadRuntime, writeEnvFile } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
 
 let py = null;          // the Pyodide instance
@@ -42,7 +42,7 @@ async function init(msg) {
   });
   py = pyodide;
   const envStart = performance.now();
-  if (env.file) await writeEnvFile(env.file);
+  if (env.file) await writeEnvFile(py, env.file);
   post({ type: "progress", stage: "env", message: "Loading the game…" });
   bridgeModule = py.pyimport("pyodide_runtime.bridge");
   // Import the env module now so joining a room does not wait for it.
@@ -56,15 +56,6 @@ async function init(msg) {
   if (pendingStart) start(pendingStart);
 }
 
-async function writeEnvFile(file) {
-  const response = await fetch(file.url);
-  if (!response.ok) throw new Error(`cannot fetch the env file ${file.url}: ${response.status}`);
-  const data = new Uint8Array(await response.arrayBuffer());
-  const digest = await crypto.subtle.digest("SHA-256", data);
-  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-  if (file.sha256 && hex !== file.sha256) throw new Error(`the env file ${file.name} does not match its sha256`);
-  py.FS.writeFile(file.name, data);
-}
 
 async function wheelSha256(assetsURL) {
   try {

@@ -34,7 +34,7 @@ def assets_root(tmp_path_factory) -> Path:
     try:
         src = open_assets().root
     except AssetError as exc:
-        pytest.skip(f"no fetched Pyodide assets ({exc})")
+        pytest.fail(f"the package tests need the fetched Pyodide assets: {exc}")
     dest = tmp_path_factory.mktemp("assets")
     for p in src.iterdir():
         if not p.is_file():
@@ -52,7 +52,7 @@ def assets_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     if not MIRROR.is_file():
-        pytest.skip(f"no Pyodide package mirror at {MIRROR} (scripts/setup.sh downloads it)")
+        pytest.fail(f"no Pyodide package mirror at {MIRROR}: run scripts/setup.sh, which downloads it")
     return MIRROR
 
 
