@@ -38,7 +38,8 @@ PEER_JS = """async () => {
   pc.onicecandidate = (e) => e.candidate && signal({ candidate: e.candidate.toJSON() });
   let channel;
   const opened = new Promise((resolve) => {
-    const use = (ch) => { channel = ch; ch.onopen = resolve; };
+    // The answerer's channel can already be open when the datachannel event arrives.
+    const use = (ch) => { channel = ch; if (ch.readyState === "open") resolve(); else ch.onopen = resolve; };
     if (joined.seat === 0) use(pc.createDataChannel("inputs", { ordered: false, maxRetransmits: 0 }));
     else pc.ondatachannel = (e) => use(e.channel);
   });
@@ -54,11 +55,19 @@ PEER_JS = """async () => {
   if (joined.seat === 0) { await pc.setLocalDescription(); signal(pc.localDescription.toJSON()); }
   await opened;
   const received = new Promise((r) => (channel.onmessage = (e) => r(e.data)));
-  channel.send("hello from " + joined.seat);
-  const direct = await received;
-  ws.send(new Uint8Array([255, 42, joined.seat]));
-  const relayed = Array.from(new Uint8Array(await next((d) => typeof d !== "string")));
-  return { seat: joined.seat, participant: joined.participant, direct, relayed };
+  // The channel is unreliable (maxRetransmits 0), like the page's input channel, so one datagram can be lost:
+  // say hello until this page is done, which is after the partner has heard it.
+  const hello = () => channel.readyState === "open" && channel.send("hello from " + joined.seat);
+  hello();
+  const resend = setInterval(hello, 100);
+  try {
+    const direct = await received;
+    ws.send(new Uint8Array([255, 42, joined.seat]));
+    const relayed = Array.from(new Uint8Array(await next((d) => typeof d !== "string")));
+    return { seat: joined.seat, participant: joined.participant, direct, relayed };
+  } finally {
+    clearInterval(resend);
+  }
 }"""
 
 
