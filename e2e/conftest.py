@@ -19,7 +19,7 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def assets_dir() -> Path:
-    from pyodide_runtime.assets import AssetError, open_assets
+    from pyodide_runtime.host.assets import AssetError, open_assets
 
     try:
         return open_assets(os.environ.get("PYODIDE_RUNTIME_ASSETS") and Path(os.environ["PYODIDE_RUNTIME_ASSETS"])).root

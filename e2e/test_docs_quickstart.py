@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime.headless import launch_server
+from pyodide_runtime.host.headless import launch_server
 
 pytestmark = pytest.mark.browser
 

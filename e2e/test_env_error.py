@@ -18,7 +18,7 @@ import pytest
 from e2e_support import REPO
 from players import Player, StudyServer, run_cli, wait_for
 
-from pyodide_runtime.data import load
+from pyodide_runtime.host.data import load
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from players import Player, StudyServer, run_cli, wait_for
 
-from pyodide_runtime.study_config import example_config
+from pyodide_runtime.host.study_config import example_config
 
 pytestmark = pytest.mark.browser
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from players import Player, StudyServer, run_cli, wait_for
 
-from pyodide_runtime.data import load
+from pyodide_runtime.host.data import load
 
 pytestmark = pytest.mark.browser
 

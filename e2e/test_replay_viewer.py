@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from pyodide_runtime.data import load
-from pyodide_runtime.headless import run_cli, wait_for
-from pyodide_runtime.replay import observation_digest
+from pyodide_runtime.host.data import load
+from pyodide_runtime.host.headless import run_cli, wait_for
+from pyodide_runtime.host.replay import observation_digest
 
 pytestmark = pytest.mark.browser
 

@@ -1,5 +1,5 @@
 // The replay page's worker: loads the runtime and the study's env, opens the bundle's replay in Python
-// (pyodide_runtime.replay), and answers one "seek" with one "view". All re-simulation happens in Python.
+// (pyodide_runtime.host.replay), and answers one "seek" with one "view". All re-simulation happens in Python.
 //
 // Messages in:  init {assetsURL, bundleURL, env: {spec, file, packages}, bots, snapshotEvery}, seek {frame}
 // Messages out: progress, ready {info}, view {view}, error
@@ -24,7 +24,7 @@ async function init(msg) {
   const response = await fetch(msg.bundleURL);
   if (!response.ok) throw new Error(`cannot fetch the bundle: ${response.status}`);
   const data = new Uint8Array(await response.arrayBuffer());
-  const page = py.pyimport("pyodide_runtime.replay.page");
+  const page = py.pyimport("pyodide_runtime.host.replay.page");
   const options = JSON.stringify({ spec: env.spec, bots: msg.bots || {}, snapshot_every: msg.snapshotEvery });
   replay = page.open_replay(data, options);
   post({ type: "ready", info: JSON.parse(page.replay_info(replay)) });

@@ -1,5 +1,5 @@
 """Allow ``python -m pyodide_runtime``."""
 
-from pyodide_runtime.cli import main
+from pyodide_runtime.host.cli import main
 
 raise SystemExit(main())

@@ -197,7 +197,7 @@ def _module_matcher(owners: list[Any]) -> Any:
 
 def _engine_or_stdlib(name: str) -> bool:
     if name.startswith("pyodide_runtime."):
-        return not name.startswith(("pyodide_runtime.examples", "pyodide_runtime.envs.examples"))
+        return not name.startswith(("pyodide_runtime.examples", "pyodide_runtime.examples"))
     return name.partition(".")[0] in sys.stdlib_module_names
 
 

@@ -2,7 +2,7 @@
 
 Property tests run whole multi-peer sessions per example, so per-example time varies with machine load: the
 profile below drops Hypothesis's per-example deadline instead of letting a busy machine fail a correct test.
-The small game used by the rollback tests lives in :mod:`pyodide_runtime.testing.games`.
+The small game used by the rollback tests lives in :mod:`pyodide_runtime.host.testing.games`.
 """
 
 from __future__ import annotations

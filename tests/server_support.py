@@ -15,10 +15,10 @@ from typing import Any
 
 import aiohttp
 
-from pyodide_runtime.headless import launch_server
+from pyodide_runtime.host.headless import launch_server
 
 REPO = Path(__file__).resolve().parent.parent
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 COIN_CHASE_FILE = f"{REPO / 'pyodide_runtime' / 'envs' / 'examples' / 'coin_chase.py'}:make_env"
 
 #: Stand-ins for the Pyodide files: the server checks them against the manifest like real ones.
@@ -45,14 +45,14 @@ def make_assets(root: Path) -> Path:
 
 
 class ServerProcess:
-    """``python -m pyodide_runtime.server`` on a free port (``--port 0``), its stderr logged to a file."""
+    """``python -m pyodide_runtime.host.server`` on a free port (``--port 0``), its stderr logged to a file."""
 
     def __init__(self, workdir: Path, args: Sequence[str], *, env_spec: str = COIN_CHASE, assets: Path | None = None):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.assets = assets or make_assets(workdir / "assets")
         self.log_path = workdir / "server.log"
-        self.argv = [sys.executable, "-m", "pyodide_runtime.server", "--env", env_spec, "--port", "0",
+        self.argv = [sys.executable, "-m", "pyodide_runtime.host.server", "--env", env_spec, "--port", "0",
                      "--assets", str(self.assets), *args]
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -97,7 +97,7 @@ class ServerProcess:
 
 def run_server_command(args: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run the server entry point to completion (for start-up failures)."""
-    return subprocess.run([sys.executable, "-m", "pyodide_runtime.server", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pyodide_runtime.host.server", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 

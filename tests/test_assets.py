@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime import assets
-from pyodide_runtime.cli import main
+from pyodide_runtime.host import assets
+from pyodide_runtime.host.cli import main
 
 VERSION = "0.27.7"
 

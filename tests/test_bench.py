@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from pyodide_runtime.benchmarks.core import bench_env
-from pyodide_runtime.cli import main
+from pyodide_runtime.host.benchmarks.core import bench_env
+from pyodide_runtime.host.cli import main
 
 
 def test_example_env_bench_exercises_rollback_and_fast_forward():

@@ -13,8 +13,8 @@ import json
 import zipfile
 from pathlib import Path
 
-from pyodide_runtime.benchmarks import mug
-from pyodide_runtime.headless import run_cli
+from pyodide_runtime.host.benchmarks import mug
+from pyodide_runtime.host.headless import run_cli
 
 
 def _calls(source: str) -> dict[str, ast.Call]:
@@ -166,7 +166,7 @@ def test_missing_mug_venv_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_our_study_serves_slimevb_with_the_same_opencv_stand_in(tmp_path: Path) -> None:
-    from pyodide_runtime.server.study import load_study
+    from pyodide_runtime.host.server.study import load_study
 
     config = mug.our_study(tmp_path, fps=30, max_steps=600, episodes=2, input_delay=2)
     study = load_study(None, config)

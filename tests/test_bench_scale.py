@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pyodide_runtime.benchmarks.scale import OBS_SIZES, PLAYERS, WINDOWS, PayloadEnv
-from pyodide_runtime.cli import main
+from pyodide_runtime.host.benchmarks.scale import OBS_SIZES, PLAYERS, WINDOWS, PayloadEnv
+from pyodide_runtime.host.cli import main
 
 
 def test_bench_scale_writes_every_sweep_with_sane_figures(tmp_path, capsys):

@@ -17,7 +17,7 @@ from pyodide_runtime.bots import (
     bot_rng,
     resolve_bot,
 )
-from pyodide_runtime.envs.examples.coin_chase import make_env
+from pyodide_runtime.examples.coin_chase import make_env
 from pyodide_runtime.envs.loading import make_game
 
 UP, RIGHT, DOWN, LEFT = 1, 2, 3, 4

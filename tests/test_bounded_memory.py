@@ -15,12 +15,12 @@ import pyodide_runtime.bridge as bridge_module
 from pyodide_runtime.bridge import Bridge, recover_bundle
 from pyodide_runtime.export.textstore import TextStore
 from pyodide_runtime.framelog import FrameLog
-from pyodide_runtime.testing import LinkSpec
-from pyodide_runtime.testing.netsim import Network
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.testing import LinkSpec
+from pyodide_runtime.host.testing.netsim import Network
+from pyodide_runtime.host.validate import validate
 from test_export_support import unzip
 
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 FAULTY = LinkSpec(latency_ms=60, jitter_ms=20, loss=0.15)
 MARKED = 20  # a frame seat 0's log marks as desynced long after it was encoded (and, by default, released)
 

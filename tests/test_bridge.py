@@ -6,12 +6,12 @@ import json
 import random
 
 from pyodide_runtime.bridge import Bridge, recover_bundle, session_id_for_room
-from pyodide_runtime.compare import compare
-from pyodide_runtime.testing import LinkSpec
-from pyodide_runtime.testing.netsim import Network
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.compare import compare
+from pyodide_runtime.host.testing import LinkSpec
+from pyodide_runtime.host.testing.netsim import Network
+from pyodide_runtime.host.validate import validate
 
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 
 
 def study(episodes: int = 2, max_steps: int = 60, **session) -> dict:

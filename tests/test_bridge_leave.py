@@ -7,12 +7,12 @@ import json
 import pytest
 
 from pyodide_runtime.bridge import Bridge
-from pyodide_runtime.data import load
-from pyodide_runtime.testing import LinkSpec
-from pyodide_runtime.testing.netsim import Network
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.data import load
+from pyodide_runtime.host.testing import LinkSpec
+from pyodide_runtime.host.testing.netsim import Network
+from pyodide_runtime.host.validate import validate
 
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 STUDY = json.dumps({
     "study": "leave_test",
     "env": {"spec": COIN_CHASE, "function": "make_env", "file": None},

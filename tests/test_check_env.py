@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime import cli
-from pyodide_runtime.checkenv import FAIL, PASS, SKIP, WARN, CheckOptions, EnvTarget, run_checks
-from pyodide_runtime.checkenv.api import check_upstream_api
-from pyodide_runtime.checkenv.pyodide import check_modules, load_catalog, page_modules
+from pyodide_runtime.host import cli
+from pyodide_runtime.host.checkenv import FAIL, PASS, SKIP, WARN, CheckOptions, EnvTarget, run_checks
+from pyodide_runtime.host.checkenv.api import check_upstream_api
+from pyodide_runtime.host.checkenv.pyodide import check_modules, load_catalog, page_modules
 
 from bad_envs.fake_dist import make_compiled_distribution
 from pyodide_support import pyodide_assets  # noqa: F401 - fixture
@@ -25,11 +25,8 @@ ALL_CHECKS = {"api.adapter", "snapshot", "synctest", "hidden-state", "global-rng
 
 
 def _examples() -> list[pytest.param]:
-    """Every example env that ships with the package: envs/examples/*.py, and examples/*.toml study configs."""
+    """Every example study that ships with the package (examples/*.toml), with its env config and bots."""
     found = []
-    for path in sorted((PACKAGE / "envs" / "examples").glob("*.py")):
-        if "def make_env" in path.read_text():
-            found.append(pytest.param(f"pyodide_runtime.envs.examples.{path.stem}:make_env", None, {}, id=path.stem))
     for path in sorted((PACKAGE / "examples").glob("*.toml")):
         study = tomllib.loads(path.read_text())
         env = study["env"]
@@ -155,7 +152,7 @@ def test_module_check_reasons_from_what_the_page_loads(pyodide_assets):  # noqa:
     """Pyodide shipping a package is not enough: the study must load it, or the page cannot import it."""
     catalog = load_catalog(pyodide_assets)
     assert catalog is not None and catalog.version == "0.27.7"
-    page = page_modules(EnvTarget("pyodide_runtime.envs.examples.coin_chase:make_env"), pyodide_assets)
+    page = page_modules(EnvTarget("pyodide_runtime.examples.coin_chase:make_env"), pyodide_assets)
     assert page is not None and "numpy" in page.importable and "gymnasium" in page.importable
     assert "scipy" not in page.importable and "micropip" not in page.importable  # in the lock, never loaded
     fine = [{"module": "json", "kind": "stdlib", "compiled": False},
@@ -184,7 +181,7 @@ def test_pettingzoo_checker_is_skipped_and_said_so_when_not_installed(monkeypatc
 
 def test_cli_json_report_and_progress(tmp_path, capsys):
     out = tmp_path / "report.json"
-    code = cli.main(["check-env", str(PACKAGE / "envs" / "examples" / "coin_chase.py") + ":make_env",
+    code = cli.main(["check-env", str(PACKAGE / "examples" / "coin_chase.py") + ":make_env",
                      "--config", '{"players": 2}', "--distance", "1,8", "--frames", "100", "--json", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.out
@@ -217,7 +214,7 @@ def test_cli_failure_exits_1_with_a_fix_line(tmp_path, capsys):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["no/such/env.py:make_env"], "cannot load env 'no/such/env.py:make_env': env file not found"),
-    (["pyodide_runtime.envs.examples.coin_chase"], "must look like 'package.module:function'"),
+    (["pyodide_runtime.examples.coin_chase"], "must look like 'package.module:function'"),
     (["bad_envs.line:make_env", "--config", "{nope"], "--config is neither valid JSON"),
     (["bad_envs.line:make_env", "--config", "[1, 2]"], "--config must hold a JSON object, got list"),
     (["bad_envs.line:make_env", "--bot", "a"], "--bot 'a': expected AGENT=BOT"),
@@ -234,7 +231,7 @@ def test_cli_usage_errors_exit_2_with_one_line(argv, message, capsys):
 
 @pytest.mark.pyodide
 def test_pyodide_run_steps_coin_chase_from_a_file_spec_in_real_pyodide(pyodide_assets, capsys):  # noqa: F811
-    spec = str(PACKAGE / "envs" / "examples" / "coin_chase.py") + ":make_env"
+    spec = str(PACKAGE / "examples" / "coin_chase.py") + ":make_env"
     report = run_checks(EnvTarget(spec, {"players": 2}), CheckOptions(distances=(1,), sync_frames=60,
                                                                       rollout_frames=60, pyodide=True,
                                                                       assets=pyodide_assets))
@@ -249,7 +246,7 @@ def test_modules_made_at_run_time_by_extensions_are_not_imports(monkeypatch):
     """Cython registers holders such as ``_cython_3_3_1`` in sys.modules: no spec, file or loader, nothing to ship."""
     import types
 
-    from pyodide_runtime.checkenv.modules import top_level_modules
+    from pyodide_runtime.host.checkenv.modules import top_level_modules
 
     holder = types.ModuleType("_cython_9_9_9")
     holder.__spec__ = holder.__loader__ = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyodide_runtime.checkenv import FAIL, PASS, WARN, EnvTarget
-from pyodide_runtime.checkenv.api import check_adapter, check_upstream_api
+from pyodide_runtime.host.checkenv import FAIL, PASS, WARN, EnvTarget
+from pyodide_runtime.host.checkenv.api import check_adapter, check_upstream_api
 
 pytest.importorskip("pettingzoo.test")
 

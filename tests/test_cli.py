@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pyodide_runtime import __version__
-from pyodide_runtime.cli import build_parser, main
+from pyodide_runtime.host.cli import build_parser, main
 
 
 def test_help_lists_the_commands(capsys):

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from pyodide_runtime.commands import compare as compare_command
-from pyodide_runtime.compare import CompareError, compare
+from pyodide_runtime.host.commands import compare as compare_command
+from pyodide_runtime.host.compare import CompareError, compare
 from pyodide_runtime.export import schema
 from test_export_support import coin_bundle, rezip, unzip
 
@@ -107,9 +107,9 @@ def test_schema_mismatches_are_errors(peers, tmp_path):
 
 
 def test_cli_main_exit_status(peers, tmp_path, monkeypatch, capsys):
-    from pyodide_runtime import cli
+    from pyodide_runtime.host import cli
 
-    monkeypatch.setitem(cli.COMMANDS, "compare", ("pyodide_runtime.commands.compare", "compare two exports"))
+    monkeypatch.setitem(cli.COMMANDS, "compare", ("pyodide_runtime.host.commands.compare", "compare two exports"))
     a = _write(tmp_path, "a.zip", peers[0])
     b = _write(tmp_path, "b.zip", peers[1])
     assert cli.main(["compare", str(a), str(b)]) == 0
@@ -146,7 +146,7 @@ def test_metadata_difference_and_prefix_mode(tmp_path):
 
 
 def _run(argv: list[str]) -> int:
-    from pyodide_runtime.cli import CommandError
+    from pyodide_runtime.host.cli import CommandError
 
     parser = argparse.ArgumentParser()
     compare_command.configure(parser)

@@ -10,7 +10,7 @@ import pytest
 
 from pyodide_runtime.canonical import canonical_json
 from pyodide_runtime.config import SessionConfig
-from pyodide_runtime.data import decode, load
+from pyodide_runtime.host.data import decode, load
 from pyodide_runtime.export import ExportContext, write_bundle
 from test_export_support import OddGame, coin_bundle, drive_log, unzip
 

@@ -17,15 +17,15 @@ import pytest
 from pyodide_runtime.bridge import Bridge
 from pyodide_runtime.canonical import canonical_bytes
 from pyodide_runtime.config import SessionConfig
-from pyodide_runtime.data import load
+from pyodide_runtime.host.data import load
 from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import Diagnostics, ExportContext, Exporter
 from pyodide_runtime.protocol.codec import decode
 from pyodide_runtime.protocol.messages import Goodbye, GoodbyeReason
 from pyodide_runtime.session import Session, SessionEnded
-from pyodide_runtime.testing import LinkSpec, random_policy, replay, run_peers
-from pyodide_runtime.testing.netsim import Network
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.testing import LinkSpec, random_policy, replay, run_peers
+from pyodide_runtime.host.testing.netsim import Network
+from pyodide_runtime.host.validate import validate
 
 FIXTURE_FILE = Path(__file__).parent / "envs_fixtures" / "raises_mid_session.py"
 FIXTURE = f"{FIXTURE_FILE}:make_env"

@@ -8,7 +8,7 @@ import pytest
 
 from pyodide_runtime.bots import CoinChasePolicy, ConstantPolicy, RandomPolicy
 from pyodide_runtime.canonical import digest
-from pyodide_runtime.envs.examples.coin_chase import make_env
+from pyodide_runtime.examples.coin_chase import make_env
 from pyodide_runtime.envs.loading import make_game
 
 from envs_fixtures import shapes

@@ -8,7 +8,7 @@ import pytest
 from pettingzoo.test import parallel_api_test
 
 from pyodide_runtime.canonical import canonical_json, digest
-from pyodide_runtime.envs.examples.coin_chase import ACTION_NAMES, DEFAULT_CONFIG, CoinChaseEnv, make_env
+from pyodide_runtime.examples.coin_chase import ACTION_NAMES, DEFAULT_CONFIG, CoinChaseEnv, make_env
 
 STAY, UP, RIGHT, DOWN, LEFT = range(5)
 

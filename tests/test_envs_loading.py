@@ -10,7 +10,7 @@ import pytest
 
 from pyodide_runtime.envs import loading
 from pyodide_runtime.envs.base import Game
-from pyodide_runtime.envs.examples import coin_chase
+from pyodide_runtime.examples import coin_chase
 from pyodide_runtime.envs.gym_multi import MultiDiscreteGymGame
 from pyodide_runtime.envs.loading import EnvLoadError, load_factory, load_game, make_game
 from pyodide_runtime.envs.parallel import ParallelEnvGame
@@ -20,7 +20,7 @@ from pyodide_runtime.snapshot import SnapshotError
 from envs_fixtures import bad_envs, shapes
 
 FIXTURES = Path(__file__).parent / "envs_fixtures"
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 
 
 def sha256(path: Path) -> str:
@@ -29,7 +29,7 @@ def sha256(path: Path) -> str:
 
 def test_module_spec_resolves_the_factory():
     assert load_factory(COIN_CHASE) is coin_chase.make_env
-    assert load_factory("pyodide_runtime.envs.examples.coin_chase:CoinChaseEnv.get_state") is (
+    assert load_factory("pyodide_runtime.examples.coin_chase:CoinChaseEnv.get_state") is (
         coin_chase.CoinChaseEnv.get_state
     )
 
@@ -52,11 +52,11 @@ def test_relative_file_spec(monkeypatch):
     [
         ("no_colon_here", ValueError, "module:function"),
         (":make_env", ValueError, "module:function"),
-        ("pyodide_runtime.envs.examples.coin_chase:", ValueError, "module:function"),
+        ("pyodide_runtime.examples.coin_chase:", ValueError, "module:function"),
         ("missing/file.py:make_env", EnvLoadError, "env file not found: missing/file.py"),
         ("surely_not_an_installed_module_xyz:make_env", EnvLoadError, "no module named"),
-        ("pyodide_runtime.envs.examples.coin_chase:make_envv", EnvLoadError, "make_env"),
-        ("pyodide_runtime.envs.examples.coin_chase:DEFAULT_CONFIG", TypeError, "not a callable"),
+        ("pyodide_runtime.examples.coin_chase:make_envv", EnvLoadError, "make_env"),
+        ("pyodide_runtime.examples.coin_chase:DEFAULT_CONFIG", TypeError, "not a callable"),
         ("envs_fixtures.broken_import:make_env", EnvLoadError, "this_module_does_not_exist_anywhere"),
     ],
 )

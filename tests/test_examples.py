@@ -10,13 +10,13 @@ import zipfile
 import numpy as np
 import pytest
 
-from pyodide_runtime.cli import main
-from pyodide_runtime.compare import compare
+from pyodide_runtime.host.cli import main
+from pyodide_runtime.host.compare import compare
 from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.examples import kitchen, pong
 from pyodide_runtime.examples.human_ai import Partner
-from pyodide_runtime.synctest import run_sync_test
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.synctest import run_sync_test
+from pyodide_runtime.host.validate import validate
 
 PONG = "pyodide_runtime.examples.pong:make_env"
 KITCHEN = "pyodide_runtime.examples.kitchen:make_env"
@@ -150,8 +150,8 @@ def test_partner_is_a_pure_function_of_observation_and_rng():
 
 def test_human_ai_bridge_sessions_are_reproducible():
     from pyodide_runtime.bridge import Bridge
-    from pyodide_runtime.server.study import load_study
-    from pyodide_runtime.study_config import example_config
+    from pyodide_runtime.host.server.study import load_study
+    from pyodide_runtime.host.study_config import example_config
 
     study = load_study(None, example_config("human_ai"), "human_ai").describe()
     study["config"]["env_config"]["max_steps"] = 90

@@ -18,8 +18,8 @@ from pyodide_runtime.export import (
 )
 from pyodide_runtime.export import schema
 from pyodide_runtime.export.cells import json_cell, parse_scalar, scalar_cell
-from pyodide_runtime.testing import AwaySpan, LinkSpec, run_peers
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.testing import AwaySpan, LinkSpec, run_peers
+from pyodide_runtime.host.validate import validate
 from test_export_support import (
     OddGame, coin_bundle, coin_chase, context, drive_log, random_inputs, unzip,
 )
@@ -165,7 +165,7 @@ def test_odd_values_round_trip_and_the_chain_recomputes():
             for c in r if c.startswith(schema.BLOB_PREFIX)]
     blob_rows = files["blobs.csv"].decode().splitlines()[1:]
     assert len(blob_rows) == len(set(refs)) < len(refs)  # large values stored once (episodes repeat them)
-    from pyodide_runtime.data import load
+    from pyodide_runtime.host.data import load
 
     rows = load(data, backend="python", decode_json=True).frames
     by_key = {(r["global_frame"], r["agent"]): r for r in rows}

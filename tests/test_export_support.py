@@ -20,7 +20,7 @@ from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import Diagnostics, ExportContext, write_bundle
 from pyodide_runtime.framelog import EpisodeStart, FrameLog, FrameRecord
 
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 
 
 def new_log(config: SessionConfig) -> FrameLog:

@@ -1,7 +1,7 @@
 """Fault survival: each fault ends in a defined outcome (complete or partial) with every confirmed frame kept.
 
 "Kept" is checked against a fault-free reference: the same game and config replayed with every input the faulty
-run confirmed known up front (``pyodide_runtime.testing.replay``); the faulty run's confirmed records must equal
+run confirmed known up front (``pyodide_runtime.host.testing.replay``); the faulty run's confirmed records must equal
 the reference's byte for byte. Covered elsewhere and not repeated here: a partner that crashes or leaves mid-episode
 (``test_scenarios.py::test_partner_disconnect_mid_episode``), a single away span across an episode boundary and
 the away timeout (``test_scenarios.py``).
@@ -21,9 +21,9 @@ from pyodide_runtime.export import Exporter, ExportContext
 from pyodide_runtime.export.checkpoint import recover
 from pyodide_runtime.protocol.messages import AWAY_BIT
 from pyodide_runtime.session import FastForward, PeerAway, PeerBack, Session, Stalled
-from pyodide_runtime.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers
+from pyodide_runtime.host.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers
 
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 LINK = LinkSpec(latency_ms=40, jitter_ms=15, loss=0.02)
 
 

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyodide_runtime.benchmarks.fuzz import HOSTILE_KINDS, bench_fuzz, fuzz_session
+from pyodide_runtime.host.benchmarks.fuzz import HOSTILE_KINDS, bench_fuzz, fuzz_session
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.protocol.codec import DecodeError, decode, encode
 from pyodide_runtime.protocol.messages import Goodbye, GoodbyeReason, Hello, Inputs
 from pyodide_runtime.session import REJECT_KINDS, Session
-from pyodide_runtime.testing.games import TinyGridGame, tiny_grid_factory
-from pyodide_runtime.testing.netsim import LinkSpec
+from pyodide_runtime.host.testing.games import TinyGridGame, tiny_grid_factory
+from pyodide_runtime.host.testing.netsim import LinkSpec
 
 CONFIG = SessionConfig(episodes=2)
 

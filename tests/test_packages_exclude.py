@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime.packages import PackageError, prepare_study_packages
-from pyodide_runtime.study_config import StudyConfigError, parse_study_config
+from pyodide_runtime.host.packages import PackageError, prepare_study_packages
+from pyodide_runtime.host.study_config import StudyConfigError, parse_study_config
 from tests.test_packages import UNREACHABLE_CDN, assets_root, mirror  # noqa: F401 - fixtures
 
 
@@ -67,7 +67,7 @@ def test_start_up_check_refuses_a_study_whose_env_imports_the_excluded_package(a
                                                                                 monkeypatch):
     from dataclasses import replace
 
-    from pyodide_runtime.server.study import StudyError, check_study, load_study
+    from pyodide_runtime.host.server.study import StudyError, check_study, load_study
 
     # A cv2 that CPython can import (the start-up check runs the env in CPython), and an env that imports it.
     fake = tmp_path / "fake_site"
@@ -76,7 +76,7 @@ def test_start_up_check_refuses_a_study_whose_env_imports_the_excluded_package(a
     monkeypatch.syspath_prepend(str(fake))
     env = tmp_path / "uses_cv2.py"
     env.write_text("import cv2  # noqa: F401\n\n"
-                   "from pyodide_runtime.envs.examples.coin_chase import make_env as _make\n\n\n"
+                   "from pyodide_runtime.examples.coin_chase import make_env as _make\n\n\n"
                    "def make_env(config=None):\n    return _make(config)\n")
     config = tmp_path / "study.toml"
     config.write_text(f'[env]\nspec = "{env}:make_env"\npackages = ["slimevb==0.1.1"]\nexclude = ["opencv-python"]\n'

@@ -13,8 +13,8 @@ from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.envs.loading import load_game, make_game
 from pyodide_runtime.session import EpisodeEnded, RollbackEvent
-from pyodide_runtime.synctest import run_sync_test
-from pyodide_runtime.testing import LinkSpec, SimulationResult, random_policy, replay, run_peers
+from pyodide_runtime.host.synctest import run_sync_test
+from pyodide_runtime.host.testing import LinkSpec, SimulationResult, random_policy, replay, run_peers
 
 FAULTY = LinkSpec(latency_ms=120, jitter_ms=30, loss=0.15)
 
@@ -185,8 +185,8 @@ def test_a_set_state_that_misses_agents_is_named(monkeypatch):
 
 
 def test_check_env_fixes_name_the_attribute_for_an_env_with_state_methods():
-    from pyodide_runtime.checkenv import FAIL, EnvTarget
-    from pyodide_runtime.checkenv.rollback import check_hidden_state, check_snapshot, check_sync
+    from pyodide_runtime.host.checkenv import FAIL, EnvTarget
+    from pyodide_runtime.host.checkenv.rollback import check_hidden_state, check_snapshot, check_sync
 
     target = EnvTarget("bad_envs.forgets_score:make_env")
     results = [check_snapshot(target), check_sync(target, (1, 4), 120, 0), check_hidden_state(target, 0)]

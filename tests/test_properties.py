@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyodide_runtime.canonical import canonical_bytes
-from pyodide_runtime.commands.simulate import DEFAULT_ENV as COIN_CHASE
+from pyodide_runtime.host.commands.simulate import DEFAULT_ENV as COIN_CHASE
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.loading import load_game
-from pyodide_runtime.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers
-from pyodide_runtime.testing.games import tiny_grid_factory
+from pyodide_runtime.host.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers
+from pyodide_runtime.host.testing.games import tiny_grid_factory
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyodide_runtime.testing.games import TinyGridGame as CoinGame
+from pyodide_runtime.host.testing.games import TinyGridGame as CoinGame
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.protocol import (
     AWAY_BIT, MAX_PACKET, PROTOCOL_VERSION, DecodeError, Goodbye, GoodbyeReason, Hello, Inputs, decode, encode,

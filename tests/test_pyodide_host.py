@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyodide_runtime.assets import AssetError
-from pyodide_runtime.pyodide_host import PyodideHostError, run_in_pyodide
+from pyodide_runtime.host.assets import AssetError
+from pyodide_runtime.host.pyodide_host import PyodideHostError, run_in_pyodide
 
 pytestmark = pytest.mark.pyodide
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime.checkenv import PASS, CheckOptions, EnvTarget, run_checks
-from pyodide_runtime.headless import StudyServer
-from pyodide_runtime.study_config import StudyConfigError, load_study_config
+from pyodide_runtime.host.checkenv import PASS, CheckOptions, EnvTarget, run_checks
+from pyodide_runtime.host.headless import StudyServer
+from pyodide_runtime.host.study_config import StudyConfigError, load_study_config
 
 from pyodide_support import pyodide_assets  # noqa: F401 - fixture
 
@@ -195,7 +195,7 @@ def test_the_packages_the_page_loaded_are_canonical_provenance():
     """Two pages that loaded different builds of a package do not compare identical; the same builds do."""
     from test_export_support import coin_chase, context, drive_log, random_inputs
 
-    from pyodide_runtime.compare import compare
+    from pyodide_runtime.host.compare import compare
     from pyodide_runtime.config import SessionConfig
     from pyodide_runtime.export import Diagnostics, write_bundle
 

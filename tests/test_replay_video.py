@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from pyodide_runtime.canonical import canonical_json
-from pyodide_runtime.data import load
+from pyodide_runtime.host.data import load
 from pyodide_runtime.envs.loading import load_game
-from pyodide_runtime.headless import run_cli
-from pyodide_runtime.replay import Replay, ReplayError, bots_from_metadata, observation_digest
-from pyodide_runtime.replay.raster import BAND, parse_colour, rasterise, stamp
-from pyodide_runtime.replay.target import resolve_target
+from pyodide_runtime.host.headless import run_cli
+from pyodide_runtime.host.replay import Replay, ReplayError, bots_from_metadata, observation_digest
+from pyodide_runtime.host.replay.raster import BAND, parse_colour, rasterise, stamp
+from pyodide_runtime.host.replay.target import resolve_target
 
 imageio = pytest.importorskip("imageio.v2")
 pytest.importorskip("imageio_ffmpeg")
@@ -192,7 +192,7 @@ def test_cli_writes_mp4_and_gif_of_a_draw_list_session(coin_bundle, tmp_path):
 
 
 def test_rgb_array_env_video(rgb_bundle, tmp_path):
-    from pyodide_runtime.replay.video import export_video
+    from pyodide_runtime.host.replay.video import export_video
 
     replay = Replay(rgb_bundle)
     assert replay.frames == 50 and all(replay.matches(g) for g in range(replay.frames))

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from pyodide_runtime.commands.simulate import DEFAULT_ENV as COIN_CHASE
+from pyodide_runtime.host.commands.simulate import DEFAULT_ENV as COIN_CHASE
 from pyodide_runtime.canonical import canonical_bytes
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.loading import load_game
@@ -15,8 +15,8 @@ from pyodide_runtime.session import (
     DesyncDetected, EpisodeEnded, FastForward, HandshakeFailed, PeerAway, PeerBack, RollbackEvent, Session,
     SessionEnded, Stalled, Started,
 )
-from pyodide_runtime.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers, scripted_policy
-from pyodide_runtime.testing.games import TinyGridGame
+from pyodide_runtime.host.testing import AwaySpan, LinkSpec, Network, random_policy, replay, run_peers, scripted_policy
+from pyodide_runtime.host.testing.games import TinyGridGame
 
 
 def coin_chase(length, players=2, **cfg):

@@ -106,7 +106,7 @@ def test_study_json_and_env_file(server: ServerProcess):
             async with s.get(server.url + "/study.json") as r:
                 assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
                 study = await r.json()
-            source = (REPO / "pyodide_runtime" / "envs" / "examples" / "coin_chase.py").read_bytes()
+            source = (REPO / "pyodide_runtime" / "examples" / "coin_chase.py").read_bytes()
             assert study["study"] == "pilot_1"
             assert study["config"] == STUDY_CONFIG and study["players"] == 2
             assert (study["env"]["spec"], study["env"]["function"]) == ("coin_chase.py:make_env", "make_env")

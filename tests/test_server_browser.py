@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime.headless import CHROMIUM_FLAGS, chromium_path
+from pyodide_runtime.host.headless import CHROMIUM_FLAGS, chromium_path
 from server_support import ServerProcess
 
 pytestmark = pytest.mark.browser

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime import web
-from pyodide_runtime.server.files import content_type, inline_script_hashes, page_csp, safe_path
+from pyodide_runtime.host import web
+from pyodide_runtime.host.server.files import content_type, inline_script_hashes, page_csp, safe_path
 
 
 def test_web_dirs_of_this_checkout():

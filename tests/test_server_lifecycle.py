@@ -39,7 +39,7 @@ def test_bad_env_and_bad_config_fail_at_start_up(tmp_path: Path):
     result = run_server_command(["--env", "no_such_package.envs:make", "--assets", assets, "--port", "0"])
     assert result.returncode == 2
     assert "cannot load env 'no_such_package.envs:make'" in result.stderr and "no_such_package" in result.stderr
-    result = run_server_command(["--env", "pyodide_runtime.envs.examples.coin_chase:no_such_factory",
+    result = run_server_command(["--env", "pyodide_runtime.examples.coin_chase:no_such_factory",
                                  "--assets", assets, "--port", "0"])
     assert result.returncode == 2 and "no_such_factory" in result.stderr
     config = tmp_path / "study.json"

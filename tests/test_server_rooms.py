@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_runtime.server.limits import TokenBucket
-from pyodide_runtime.server.rooms import JoinRefused, RoomRegistry, RoomSettings
-from pyodide_runtime.server.origins import normalise_origin, origin_allowed
-from pyodide_runtime.server.participants import participant_from
-from pyodide_runtime.server.settings import ServerSettings
-from pyodide_runtime.server.study import StudyError, load_study, safe_name
+from pyodide_runtime.host.server.limits import TokenBucket
+from pyodide_runtime.host.server.rooms import JoinRefused, RoomRegistry, RoomSettings
+from pyodide_runtime.host.server.origins import normalise_origin, origin_allowed
+from pyodide_runtime.host.server.participants import participant_from
+from pyodide_runtime.host.server.settings import ServerSettings
+from pyodide_runtime.host.server.study import StudyError, load_study, safe_name
 
 SETTINGS = RoomSettings(size=2, idle_ttl=30, room_ttl=600, seat_grace=10, upload_ttl=100, max_rooms=5)
 
@@ -233,7 +233,7 @@ def test_safe_name():
 def test_load_study_reads_the_config(tmp_path: Path):
     cfg = tmp_path / "study.json"
     cfg.write_text(json.dumps({"env_config": {"width": 7}, "session": {"players": 3, "fps": 20}, "title": "T"}))
-    study = load_study("pyodide_runtime.envs.examples.coin_chase:make_env", cfg)
+    study = load_study("pyodide_runtime.examples.coin_chase:make_env", cfg)
     assert (study.id, study.players, study.env_config, study.env_file) == ("coin_chase", 3, {"width": 7}, None)
     assert study.describe()["config"]["title"] == "T"
     for bad, message in [

@@ -11,8 +11,8 @@ from pyodide_runtime.protocol import PROTOCOL_VERSION
 from pyodide_runtime.session import (
     EpisodeEnded, HandshakeFailed, Session, SessionEnded, SnapshotError, Started, TickResult,
 )
-from pyodide_runtime.testing import LinkSpec, run_peers
-from pyodide_runtime.testing.games import TinyGridGame, tiny_grid_factory
+from pyodide_runtime.host.testing import LinkSpec, run_peers
+from pyodide_runtime.host.testing.games import TinyGridGame, tiny_grid_factory
 
 
 # -- config ---------------------------------------------------------------------------------------------------

@@ -11,14 +11,14 @@ import pytest
 
 from pyodide_runtime.canonical import canonical_bytes
 from pyodide_runtime.config import SessionConfig
-from pyodide_runtime.data import load
+from pyodide_runtime.host.data import load
 from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import ExportContext, Exporter
 from pyodide_runtime.session import HandshakeFailed, Session, SessionEnded
-from pyodide_runtime.testing import LinkSpec, random_policy, replay, run_peers
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.testing import LinkSpec, random_policy, replay, run_peers
+from pyodide_runtime.host.validate import validate
 
-COIN_CHASE = "pyodide_runtime.envs.examples.coin_chase:make_env"
+COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 LINK = LinkSpec(latency_ms=60, jitter_ms=15)  # enough latency that the last frames are still predicted
 LEAVE_MS = 4_000.0
 NOTICE_MS = 250.0  # the server's notice reaches the partner this long after the page closed (a far server)

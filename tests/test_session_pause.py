@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.session import PeerAway, Session
-from pyodide_runtime.testing.games import TinyGridGame
+from pyodide_runtime.host.testing.games import TinyGridGame
 
 STEP = 33.0
 CONFIG = SessionConfig(episodes=2)  # disconnect_timeout_ms 5000

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from pyodide_runtime.cli import main
-from pyodide_runtime.compare import compare
-from pyodide_runtime.data import load
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.cli import main
+from pyodide_runtime.host.compare import compare
+from pyodide_runtime.host.data import load
+from pyodide_runtime.host.validate import validate
 
 
 def _bundles(out):

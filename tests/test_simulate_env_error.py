@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pyodide_runtime.data import load
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.data import load
+from pyodide_runtime.host.validate import validate
 
 FIXTURE_FILE = Path(__file__).parent / "envs_fixtures" / "raises_mid_session.py"
 RAISE_LINE = next(i for i, line in enumerate(FIXTURE_FILE.read_text().splitlines(), 1)
@@ -53,7 +53,7 @@ def test_an_env_that_raises_before_the_session_starts_is_a_one_line_error(tmp_pa
     broken = tmp_path / "broken_env.py"
     broken.write_text(
         "import traceback\n"
-        "from pyodide_runtime.envs.examples.coin_chase import CoinChaseEnv\n"
+        "from pyodide_runtime.examples.coin_chase import CoinChaseEnv\n"
         "class Broken(CoinChaseEnv):\n"
         "    def reset(self, seed=None, options=None):\n"
         "        if any(f.name == 'check_snapshots' for f in traceback.extract_stack()):  # a session is being built\n"

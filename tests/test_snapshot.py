@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pyodide_runtime.bots import CoinChasePolicy, RandomPolicy
 from pyodide_runtime.canonical import digest
 from pyodide_runtime.envs.base import Game, ResetResult, StepResult
-from pyodide_runtime.envs.examples.coin_chase import make_env
+from pyodide_runtime.examples.coin_chase import make_env
 from pyodide_runtime.envs.loading import make_game
 from pyodide_runtime.snapshot import (
     AttributeSnapshotter,

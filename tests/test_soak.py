@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyodide_runtime.benchmarks.soak import BOUNDED, fault_schedule, run_soak
+from pyodide_runtime.host.benchmarks.soak import BOUNDED, fault_schedule, run_soak
 from pyodide_runtime.config import SessionConfig
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from server_support import REPO, make_assets, run_server_command
 
-from pyodide_runtime.headless import launch_server
-from pyodide_runtime.server.study import StudyError, load_study, validate_env
-from pyodide_runtime.study_config import (
+from pyodide_runtime.host.headless import launch_server
+from pyodide_runtime.host.server.study import StudyError, load_study, validate_env
+from pyodide_runtime.host.study_config import (
     SESSION_FIELDS,
     StudyConfigError,
     example_config,
@@ -89,7 +89,7 @@ def write(tmp_path: Path, text: str, name: str = "study.toml") -> Path:
 @pytest.fixture
 def full(tmp_path):
     (tmp_path / "env").mkdir()
-    (tmp_path / "env" / "game.py").write_text((REPO / "pyodide_runtime/envs/examples/coin_chase.py").read_text())
+    (tmp_path / "env" / "game.py").write_text((REPO / "pyodide_runtime/examples/coin_chase.py").read_text())
     return write(tmp_path, FULL)
 
 
@@ -230,7 +230,7 @@ def test_examples_are_listed_and_load():
 
 
 def test_the_module_needs_no_aiohttp():
-    code = ("import sys; sys.modules['aiohttp'] = None; from pyodide_runtime import study_config as s; "
+    code = ("import sys; sys.modules['aiohttp'] = None; from pyodide_runtime.host import study_config as s; "
             "print(s.load_study_config(s.example_config('pong')).players)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "2", done.stderr
@@ -240,7 +240,7 @@ def test_the_module_needs_no_aiohttp():
 
 def serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, object]:
     assets = make_assets(tmp_path / "assets")
-    argv = [sys.executable, "-m", "pyodide_runtime.server", "--port", "0", "--assets", str(assets), *args]
+    argv = [sys.executable, "-m", "pyodide_runtime.host.server", "--port", "0", "--assets", str(assets), *args]
     log = (tmp_path / "server.log").open("w")
     proc, url = launch_server(argv, tmp_path, log, tmp_path / "server.log", 60)
     return proc, url, log
@@ -305,7 +305,7 @@ def test_serve_refuses_bad_configs_with_the_field(tmp_path):
 
 
 def test_serve_help_names_both_formats_and_the_examples():
-    done = subprocess.run([sys.executable, "-m", "pyodide_runtime.server", "--help"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "pyodide_runtime.host.server", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert ".toml or .json" in done.stdout and "human_ai, kitchen, pong" in done.stdout
 

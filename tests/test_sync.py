@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyodide_runtime.testing.games import TinyGridGame
-from pyodide_runtime.testing.games import TinyGridGame as CoinGame
+from pyodide_runtime.host.testing.games import TinyGridGame
+from pyodide_runtime.host.testing.games import TinyGridGame as CoinGame
 from pyodide_runtime.canonical import canonical_bytes
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.framelog import FrameLog
@@ -149,7 +149,7 @@ def test_time_sync_lead_is_half_the_difference():
 
 
 def test_engine_benchmark_runs_and_reports_every_figure():
-    from pyodide_runtime.benchmarks.timeline import measure_engine
+    from pyodide_runtime.host.benchmarks.timeline import measure_engine
 
     report = measure_engine(lambda: TinyGridGame(length=10**9), frames=200, repeats=1)
     names = {"bare", "bare_retain", "engine", "engine_full_hash", "resimulation"}

@@ -6,9 +6,9 @@ import gymnasium as gym
 import pytest
 
 from pyodide_runtime.bots import CoinChasePolicy
-from pyodide_runtime.envs.examples.coin_chase import make_env
+from pyodide_runtime.examples.coin_chase import make_env
 from pyodide_runtime.envs.loading import load_game, make_game
-from pyodide_runtime.synctest import SyncTestReport, main, run_sync_test
+from pyodide_runtime.host.synctest import SyncTestReport, main, run_sync_test
 
 from envs_fixtures import bad_envs
 
@@ -25,7 +25,7 @@ def assert_passed(report: SyncTestReport) -> None:
 @pytest.mark.parametrize("players", [2, 3, 4])
 def test_coin_chase_passes(players, distance):
     game = load_game(
-        "pyodide_runtime.envs.examples.coin_chase:make_env",
+        "pyodide_runtime.examples.coin_chase:make_env",
         {"players": players, "max_steps": 60, "target_score": 4, "hazard_move_prob": 0.3},
         bots={"player_1": CoinChasePolicy(epsilon=0.3)},
     )
@@ -154,7 +154,7 @@ def test_distance_must_be_positive():
 
 
 def test_command_line(capsys):
-    coin_chase = "pyodide_runtime.envs.examples.coin_chase:make_env"
+    coin_chase = "pyodide_runtime.examples.coin_chase:make_env"
     assert main([coin_chase, "--frames", "60", "--distance", "1,3", "--bot", "player_1=random"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all("passed" in line for line in lines)
@@ -168,9 +168,9 @@ def test_command_line(capsys):
 
 
 def test_command_line_usage_errors_exit_2(capsys):
-    from pyodide_runtime.cli import main as cli_main
+    from pyodide_runtime.host.cli import main as cli_main
 
-    coin_chase = "pyodide_runtime.envs.examples.coin_chase:make_env"
+    coin_chase = "pyodide_runtime.examples.coin_chase:make_env"
     assert cli_main(["synctest", coin_chase, "--bot", "player_1"]) == 2
     assert "AGENT=BOT" in capsys.readouterr().err
     assert cli_main(["synctest", coin_chase, "--distance", "1,x"]) == 2

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from pyodide_runtime.commands import validate as validate_command
+from pyodide_runtime.host.commands import validate as validate_command
 from pyodide_runtime.export import BundleError
 from pyodide_runtime.export.bundle import pack
-from pyodide_runtime.validate import validate
+from pyodide_runtime.host.validate import validate
 from test_export_support import coin_bundle, rezip, unzip
 
 
@@ -144,7 +144,7 @@ def _run(argv: list[str]) -> int:
 
 
 def test_command_exit_codes(good, tmp_path, capsys):
-    from pyodide_runtime.cli import CommandError
+    from pyodide_runtime.host.cli import CommandError
 
     ok = tmp_path / "ok.zip"
     ok.write_bytes(good)
@@ -164,9 +164,9 @@ def test_command_exit_codes(good, tmp_path, capsys):
 
 
 def test_cli_main_exit_codes(good, tmp_path, monkeypatch, capsys):
-    from pyodide_runtime import cli
+    from pyodide_runtime.host import cli
 
-    monkeypatch.setitem(cli.COMMANDS, "validate", ("pyodide_runtime.commands.validate", "validate a bundle"))
+    monkeypatch.setitem(cli.COMMANDS, "validate", ("pyodide_runtime.host.commands.validate", "validate a bundle"))
     ok = tmp_path / "ok.zip"
     ok.write_bytes(good)
     assert cli.main(["validate", str(ok)]) == 0

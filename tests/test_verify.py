@@ -14,17 +14,17 @@ from typing import Any, Callable
 
 import pytest
 
-from pyodide_runtime.cli import main
+from pyodide_runtime.host.cli import main
 from pyodide_runtime.export import schema
 from pyodide_runtime.export.bundle import pack
 from pyodide_runtime.export.cells import parse_cell, row
 from pyodide_runtime.export.tables import blob_map, read_table
 from pyodide_runtime.export.writer import json_file
 from pyodide_runtime.framelog import EpisodeStart, FrameLog, FrameRecord
-from pyodide_runtime.validate import _record, validate
-from pyodide_runtime.verify import VerifyError, verify, verify_files
+from pyodide_runtime.host.validate import _record, validate
+from pyodide_runtime.host.verify import VerifyError, verify, verify_files
 
-COIN_CHASE_FILE = Path(__file__).resolve().parents[1] / "pyodide_runtime" / "envs" / "examples" / "coin_chase.py"
+COIN_CHASE_FILE = Path(__file__).resolve().parents[1] / "pyodide_runtime" / "examples" / "coin_chase.py"
 PONG = "pyodide_runtime.examples.pong:make_env"
 KITCHEN = "pyodide_runtime.examples.kitchen:make_env"
 
@@ -120,8 +120,8 @@ def test_example_bundles_verify(tmp_path, spec, config):
 
 def test_human_ai_bundle_with_a_bot_verifies():
     from pyodide_runtime.bridge import Bridge, recover_bundle
-    from pyodide_runtime.server.study import load_study
-    from pyodide_runtime.study_config import example_config
+    from pyodide_runtime.host.server.study import load_study
+    from pyodide_runtime.host.study_config import example_config
 
     study = load_study(None, example_config("human_ai"), "human_ai").describe()
     study["config"]["env_config"]["max_steps"] = 60

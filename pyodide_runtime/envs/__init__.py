@@ -7,7 +7,7 @@
   :mod:`~pyodide_runtime.envs.gym_multi` (gymnasium envs with a ``Dict``/``Tuple`` of ``Discrete`` actions) and
   :mod:`~pyodide_runtime.envs.single` (single-agent gymnasium envs), sharing :mod:`~pyodide_runtime.envs.adapter`;
 - :mod:`~pyodide_runtime.envs.draw`: the draw-list frame format for the browser canvas;
-- :mod:`~pyodide_runtime.envs.examples`: ready-made envs, such as Coin Chase.
+- :mod:`~pyodide_runtime.examples`: ready-made envs, such as Coin Chase.
 
 Nothing is imported here, so ``import pyodide_runtime.envs.base`` stays light.
 """

@@ -7,7 +7,7 @@ already built :class:`~pyodide_runtime.envs.base.Game`.
 
 Example::
 
-    game = load_game("pyodide_runtime.envs.examples.coin_chase:make_env", {"players": 2},
+    game = load_game("pyodide_runtime.examples.coin_chase:make_env", {"players": 2},
                      bots={"player_1": CoinChasePolicy()})
 """
 

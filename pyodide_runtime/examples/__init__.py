@@ -5,5 +5,5 @@
 - ``human_ai``: one participant cooks with a scripted Python partner (:mod:`pyodide_runtime.examples.human_ai`).
 
 Run one with ``pyodide-runtime serve --example NAME``; find their config files with
-:func:`pyodide_runtime.study_config.example_config`.
+:func:`pyodide_runtime.host.study_config.example_config`.
 """

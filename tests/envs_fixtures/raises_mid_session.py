@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from pyodide_runtime.bots import CoinChasePolicy
-from pyodide_runtime.envs.examples.coin_chase import CoinChaseEnv
+from pyodide_runtime.examples.coin_chase import CoinChaseEnv
 
 __all__ = ["FaultyCoinChase", "FaultyBot", "make_env"]
 

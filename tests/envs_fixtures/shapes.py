@@ -188,7 +188,7 @@ def make_wrapped_counter(config: dict | None = None) -> gym.Env:
 def make_ready_game():
     from pyodide_runtime.envs.loading import load_game
 
-    return load_game("pyodide_runtime.envs.examples.coin_chase:make_env", {"players": 3})
+    return load_game("pyodide_runtime.examples.coin_chase:make_env", {"players": 3})
 
 
 def make_without_config():

@@ -16,7 +16,7 @@ SCRIPTS = Path(__file__).with_name("scripts")
 
 @pytest.fixture(scope="session")
 def pyodide_assets() -> Path:
-    from pyodide_runtime.assets import AssetError, open_assets
+    from pyodide_runtime.host.assets import AssetError, open_assets
 
     env = os.environ.get("PYODIDE_RUNTIME_ASSETS")
     try:
@@ -31,7 +31,7 @@ def run_in_pyodide(pyodide_assets: Path):
 
     Returns ``{"result": ..., "boot_ms": ..., "packages_ms": ...}``.
     """
-    from pyodide_runtime.pyodide_host import run_in_pyodide as host_run
+    from pyodide_runtime.host.pyodide_host import run_in_pyodide as host_run
 
     def run(script: str, timeout: float = 300, **params) -> dict:
         out = host_run((SCRIPTS / f"{script}.py").read_text(), params, assets=pyodide_assets, timeout=timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyodide_support import pyodide_assets, run_in_pyodide  # noqa: F401 - fixtures
 
-from pyodide_runtime.testing.matrix import SCENARIOS, run_matrix
+from pyodide_runtime.host.testing.matrix import SCENARIOS, run_matrix
 
 pytestmark = pytest.mark.pyodide
 SEED = 11

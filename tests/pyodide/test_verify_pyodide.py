@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from pyodide_support import pyodide_assets  # noqa: F401 - fixture
 
-from pyodide_runtime.cli import main
-from pyodide_runtime.verify import verify
+from pyodide_runtime.host.cli import main
+from pyodide_runtime.host.verify import verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_verify import COIN_CHASE_FILE, retamper  # noqa: E402

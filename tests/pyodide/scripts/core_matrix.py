@@ -3,8 +3,8 @@ from pyodide_runtime import pyodide_compat
 
 pyodide_compat.prepare()
 from pyodide_runtime.envs.loading import load_game
-from pyodide_runtime.synctest import run_sync_test
-from pyodide_runtime.testing.matrix import EXAMPLE_ENV, run_matrix
+from pyodide_runtime.host.synctest import run_sync_test
+from pyodide_runtime.host.testing.matrix import EXAMPLE_ENV, run_matrix
 
 matrix = run_matrix(params["seed"])
 sync = {}

@@ -1,0 +1,181 @@
+"""The aiohttp application: routes, security headers, lifetimes, and running it until a signal arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from pyodide_runtime import __version__
+from pyodide_runtime.host.assets import AssetSet
+from pyodide_runtime.host.server.eventlog import EventLog
+from pyodide_runtime.host.server.files import FileRoutes
+from pyodide_runtime.host.server.rooms import JoinRefused, RoomRegistry
+from pyodide_runtime.host.server.settings import ServerSettings
+from pyodide_runtime.host.server.signaling import Hub
+from pyodide_runtime.host.server.study import Study
+from pyodide_runtime.host.server.upload import Uploads
+
+__all__ = ["create_app", "run_app", "HUB", "SETTINGS", "UPLOADS"]
+
+HUB = web.AppKey("hub", Hub)
+SETTINGS = web.AppKey("settings", ServerSettings)
+UPLOADS = web.AppKey("uploads", Uploads)
+_EXPIRY = web.AppKey("expiry", asyncio.Task)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Participant ids travel in the page URL; never leak them to other sites.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+
+
+def create_app(
+    study: Study,
+    assets: AssetSet,
+    settings: ServerSettings | None = None,
+    *,
+    static: Path,
+    js_bridge: Path,
+    log: EventLog | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    """Build the application serving ``study``: page, bridge, assets, ``/study.json``, ``/ws``, uploads."""
+    settings = settings or ServerSettings()
+    log = log or EventLog()
+    started = clock()
+    registry = RoomRegistry(settings.rooms)
+    hub = Hub(registry, settings, log, clock)
+    files = FileRoutes(static, js_bridge, assets, study.env_file, study.resolved)
+    uploads = Uploads(settings.data_dir, study.id, registry, log, settings.max_upload_bytes, clock)
+    description = _describe(study, settings, files)
+
+    async def study_json(request: web.Request) -> web.Response:
+        return web.json_response(description, headers={"Cache-Control": "no-store"})
+
+    async def healthz(request: web.Request) -> web.Response:
+        body = {
+            "ok": True,
+            "rooms": len(registry),
+            "waiting": registry.waiting,
+            "connections": len(hub.connections),
+            "uptime": round(clock() - started, 3),
+            "version": __version__,
+        }
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    async def new_room(request: web.Request) -> web.Response:
+        if not hub.origin_allowed(request):
+            raise web.HTTPForbidden(text="requests from this origin are not allowed\n")
+        try:
+            room = registry.create_room(clock(), private=True)
+        except JoinRefused as refused:
+            raise web.HTTPServiceUnavailable(text=refused.message + "\n") from None
+        log("room-created", room=room.id)
+        return web.json_response({"room": room.token, "url": f"/?room={room.token}"}, status=201)
+
+    async def start_expiry(app: web.Application) -> None:
+        app[_EXPIRY] = asyncio.get_running_loop().create_task(hub.run_expiry())
+
+    async def close_sockets(app: web.Application) -> None:
+        await hub.close_all()
+
+    async def stop_expiry(app: web.Application) -> None:
+        app[_EXPIRY].cancel()
+
+    app = web.Application(client_max_size=settings.max_upload_bytes + 1)
+    app[HUB] = hub
+    app[SETTINGS] = settings
+    app[UPLOADS] = uploads
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/study.json", study_json)
+    app.router.add_post("/rooms", new_room)
+    app.router.add_get("/ws", hub.handle)
+    app.router.add_post("/upload", uploads.handle)
+    app.router.add_get("/upload", uploads.refuse_get)
+    files.add_routes(app)  # last: it ends with the catch-all page route
+    app.on_response_prepare.append(_security_headers)
+    app.on_startup.append(start_expiry)
+    app.on_shutdown.append(close_sockets)
+    app.on_cleanup.append(stop_expiry)
+    return app
+
+
+def _describe(study: Study, settings: ServerSettings, files: FileRoutes) -> dict[str, Any]:
+    """``/study.json``: everything the page needs to know to run the study."""
+    return {
+        **study.describe(),
+        "assets_url": files.assets_url,
+        "bridge_url": "/js_bridge/",
+        "ws_url": "/ws",
+        "relay": {"forced": settings.force_relay},
+        "ice_servers": list(settings.ice_servers),
+        "upload": {
+            "enabled": settings.data_dir is not None,
+            "url": "/upload",
+            "max_bytes": settings.max_upload_bytes,
+        },
+        "limits": {
+            "max_message_bytes": settings.max_message_bytes,
+            "rate": settings.rate,
+            "burst": settings.burst,
+            "seat_grace": settings.rooms.seat_grace,
+        },
+        "server_version": __version__,
+    }
+
+
+async def run_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[list[tuple[str, int]]], None],
+    log: EventLog,
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully.
+
+    Shutdown stops accepting connections, closes every WebSocket with 1001, and waits up to
+    ``shutdown_timeout`` for uploads in flight to finish before closing the remaining HTTP connections.
+    """
+    settings = app[SETTINGS]
+    # keepalive_timeout also bounds a connection that never completes its request headers (aiohttp starts the
+    # timer when the connection opens and does not extend it while partial headers trickle in).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout,
+                           keepalive_timeout=settings.idle_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        on_ready([addr[:2] for addr in runner.addresses])
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        started = time.monotonic()
+        # aiohttp's own shutdown drops request bodies still in transit, so uploads are drained first.
+        await site.stop()
+        await app[HUB].close_all()
+        drained = await app[UPLOADS].drain(settings.shutdown_timeout)
+        await runner.cleanup()
+        log("stop", signal=received[0] if received else None, uploads_finished=drained,
+            seconds=round(time.monotonic() - started, 3))
