@@ -1,6 +1,6 @@
 """Export benchmark: time to write the bundle of a 10,000-frame Coin Chase session.
 
-    python pyodide_runtime/host/benchmarks/export.py [--frames 10000] [--repeat 5]
+    python -m pyodide_runtime.host.benchmarks.export [--frames 10000] [--repeat 5]
 
 Builds a confirmed frame log by stepping the bundled example env directly (no network), then times:
 
