@@ -87,7 +87,15 @@ def _quoted_figures() -> list[tuple[str, str, str]]:
     play = [x for run in browser["play"][:1] + [browser["loss"]] for x in run["bytes_per_s"]]
     side = mug["side_by_side"]
     big_obs = next(o for o in scale["obs"] if o["obs"] == "100KB")
+    fuzz, soak = _result("fuzz"), _result("soak")
     return [
+        ("README.md", f"{fuzz['hostile_sent']:,} hostile packets", "fuzz.json hostile_sent"),
+        ("docs/reliability.md", f"{fuzz['hostile_sent']:,} hostile packets into {fuzz['runs']} live two-peer sessions",
+         "fuzz.json"),
+        ("docs/reliability.md", f"{load['messages_sent']:,} relay messages", "load.json messages_sent"),
+        ("README.md", f"1 hour at 30 fps ({soak['confirmed_frames'][0]:,} frames)", "soak.json confirmed_frames"),
+        ("docs/reliability.md", f"{soak['memory']['bytes_per_frame']:,.0f} bytes per confirmed frame for both peers",
+         "soak.json memory.bytes_per_frame"),
         ("docs/reliability.md", f"p50 {signal['p50']:.0f} ms, p95 {signal['p95']:.0f} ms, max {signal['max']:.0f} ms",
          "load.json signaling_round_ms"),
         ("docs/reliability.md", f"{rss['start'] / MIB:.0f} MiB at the start, {rss['peak'] / MIB:.0f} MiB peak",
