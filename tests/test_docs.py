@@ -135,6 +135,12 @@ def _quoted_figures() -> list[tuple[str, str, str]]:
         ("docs/performance.md", f"({before['growth']['wasm_bytes_per_confirmed_frame'][0]:,} bytes per frame counting",
          "browser.json memory_before_release.growth"),
         ("README.md", f"cost {big_obs['engine_frame_us'] / 1000:.2f} ms per frame", "scale.json obs 100KB"),
+        *[("docs/performance.md", (f"| {o['obs_bytes'] // 1024} KiB ({o['obs_bytes']:,} B) " if o["obs_bytes"] >= 1024
+                                   else f"| {o['obs_bytes']} B ")
+           + f"| {o['bare_step_us']:.1f} µs | "
+           + (f"{o['engine_frame_us']:.1f} µs | {o['engine_ratio']:.1f}× |" if o["engine_ratio"] < 10
+              else f"{o['engine_frame_us']:.{0 if o['engine_frame_us'] >= 100 else 1}f} µs | {o['engine_ratio']:.0f}× |"),
+           f"scale.json obs {o['obs']}") for o in scale["obs"]],
         ("docs/performance.md", f"costs {big_obs['engine_frame_us'] / 1000:.2f} ms per frame", "scale.json obs 100KB"),
     ]
 
