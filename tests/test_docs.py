@@ -126,6 +126,10 @@ def _quoted_figures() -> list[tuple[str, str, str]]:
          "browser-boot.json"),
         ("README.md", f"{_span(play, '{:,.0f}')} bytes/s", "browser.json bytes_per_s at 30 fps, 0 and 20 % loss"),
         ("docs/online-study.md", f"{_span(play, '{:,.0f}')} bytes/s", "browser.json bytes_per_s"),
+        ("README.md", f"({mem['frames']:,} frames, run under load {mem['machine']['load_1min_start']:.1f}–"
+                      f"{mem['machine']['load_1min_end']:.1f})", "browser.json memory.machine"),
+        ("docs/performance.md", f"memory run (load {mem['machine']['load_1min_start']:.1f}–"
+                                f"{mem['machine']['load_1min_end']:.1f}, noted in `browser.json`)", "browser.json"),
         ("README.md", f"wasm memory stayed at {mem['memory'][0]['wasm_mb'][0]} MB", "browser.json memory"),
         ("README.md", f"rose to {mem['memory'][-1]['wasm_mb'][0]} MB at the end", "browser.json memory"),
         ("README.md", f"and to {before['memory'][-1]['wasm_mb'][0]} MB at the end", "browser.json memory_before_release"),
