@@ -17,7 +17,7 @@ from pyodide_runtime.host.checkenv.pyodide import check_modules, load_catalog, p
 from bad_envs.fake_dist import make_compiled_distribution
 from pyodide_support import pyodide_assets  # noqa: F401 - fixture
 
-PACKAGE = Path(cli.__file__).resolve().parent
+PACKAGE = Path(cli.__file__).resolve().parents[1]  # pyodide_runtime/ (the command line is in host/)
 BAD = Path(__file__).with_name("bad_envs")
 FAST = CheckOptions(distances=(1, 4), sync_frames=120, rollout_frames=120)
 ALL_CHECKS = {"api.adapter", "snapshot", "synctest", "hidden-state", "global-rng", "wall-time", "determinism",

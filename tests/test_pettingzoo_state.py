@@ -156,7 +156,8 @@ def test_the_sync_test_names_the_attribute_set_state_misses():
 
 
 def test_start_up_verification_names_the_attribute_and_does_not_ask_for_state_methods():
-    from pyodide_runtime.snapshot import SnapshotError, verify_snapshots
+    from pyodide_runtime.envs.snapshot_check import verify_snapshots
+    from pyodide_runtime.snapshot import SnapshotError
 
     game = load_game("bad_envs.forgets_score:make_env", verify=False)
     with pytest.raises(SnapshotError) as caught:

@@ -16,6 +16,7 @@ from pyodide_runtime.canonical import digest
 from pyodide_runtime.envs.base import Game, ResetResult, StepResult
 from pyodide_runtime.examples.coin_chase import make_env
 from pyodide_runtime.envs.loading import make_game
+from pyodide_runtime.envs.snapshot_check import result_fields, verify_snapshots
 from pyodide_runtime.snapshot import (
     AttributeSnapshotter,
     DeepcopySnapshotter,
@@ -25,8 +26,6 @@ from pyodide_runtime.snapshot import (
     SnapshotError,
     WrappedExplicitSnapshotter,
     choose_snapshotter,
-    result_fields,
-    verify_snapshots,
 )
 
 from envs_fixtures import bad_envs, shapes
