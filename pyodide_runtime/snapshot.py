@@ -142,7 +142,7 @@ class AttributeSnapshotter(EnvSnapshotter):
     method = "attributes"
 
     def capture(self, env: Any) -> Any:
-        np, fixed = _numpy(), _FIXED
+        np, fixed = _numpy(), fixed_types()
         chain = wrapper_chain(env)
         memo: dict[int, Any] = {id(o): o for o in chain}
         objects = []
@@ -169,7 +169,7 @@ class AttributeSnapshotter(EnvSnapshotter):
         return _Opaque(tuple(objects))
 
     def restore(self, env: Any, state: Any) -> Any:
-        np, fixed = _numpy(), _FIXED
+        np, fixed = _numpy(), fixed_types()
         chain = wrapper_chain(env)
         memo: dict[int, Any] = {id(o): o for o in chain}
         for obj, (values, rngs, keys) in zip(chain, state.data):
@@ -197,15 +197,24 @@ class AttributeSnapshotter(EnvSnapshotter):
 
 
 _np: Any = None  #: numpy, once :func:`_numpy` imported it
-_FIXED: tuple[type, ...] = ()  #: what the attributes method keeps as it is: gymnasium spaces and env specs
+_FIXED: tuple[type, ...] | None = None  #: set by :func:`fixed_types`
 
 
 def _numpy() -> Any:
-    """numpy, imported on first use (with gymnasium's fixed types), so importing this module stays light."""
-    global _np, _FIXED
+    """numpy, imported on first use, so importing this module stays light."""
+    global _np
     if _np is None:
         import numpy
 
+        _np = numpy
+    return _np
+
+
+def fixed_types() -> tuple[type, ...]:
+    """The types whose values the ``attributes`` method keeps as they are: gymnasium spaces and env specs
+    (gymnasium is imported on first use)."""
+    global _FIXED
+    if _FIXED is None:
         from pyodide_runtime.pyodide_compat import install_multiprocessing_stub
 
         install_multiprocessing_stub()  # gymnasium imports _multiprocessing, absent in Pyodide
@@ -213,13 +222,6 @@ def _numpy() -> Any:
         from gymnasium.spaces import Space
 
         _FIXED = (Space, EnvSpec)
-        _np = numpy
-    return _np
-
-
-def fixed_types() -> tuple[type, ...]:
-    """The types whose values the ``attributes`` method keeps as they are (gymnasium spaces and env specs)."""
-    _numpy()
     return _FIXED
 
 
