@@ -1,6 +1,6 @@
 """An env that raises mid-session, in two real Chromium pages through the real server with the built wheel.
 
-The study's env is a single file (``tests/envs_fixtures/raises_mid_session.py``, served to the pages) whose
+The study's env is a single file (``tests/env_fixtures/raises_mid_session.py``, served to the pages) whose
 ``step`` raises ZeroDivisionError on seat 0 from frame 90 on. Both participants must get their download (and
 upload): seat 0's outcome ``error``, seat 1's ``partial``, both valid, with the frames both confirmed equal. Each
 page shows a plain message and no traceback (the traceback goes to the console and the export).
@@ -22,7 +22,7 @@ from pyodide_runtime.host.data import load
 
 pytestmark = pytest.mark.browser
 
-FIXTURE = REPO / "tests" / "envs_fixtures" / "raises_mid_session.py"
+FIXTURE = REPO / "tests" / "env_fixtures" / "raises_mid_session.py"
 FAULT_AT = 90
 STUDY = {
     "title": "Coin Chase",

@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from pyodide_runtime.specs import load_factory
+
 __all__ = [
     "Policy",
     "FunctionPolicy",
@@ -139,8 +141,6 @@ def resolve_bot(bot: Any, action_count: int) -> Any:
             return ConstantPolicy(0)
         if ":" not in bot:
             raise ValueError(f"unknown bot {bot!r}; use 'random', 'idle' or 'module:attr'")
-        from pyodide_runtime.envs.loading import load_factory
-
         target = load_factory(bot)
         bot = target() if isinstance(target, type) else target
     return as_policy(bot)

@@ -19,7 +19,7 @@ from pyodide_runtime.host.headless import launch_server
 
 REPO = Path(__file__).resolve().parent.parent
 COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
-COIN_CHASE_FILE = f"{REPO / 'pyodide_runtime' / 'envs' / 'examples' / 'coin_chase.py'}:make_env"
+COIN_CHASE_FILE = f"{REPO / 'pyodide_runtime' / 'examples' / 'coin_chase.py'}:make_env"
 
 #: Stand-ins for the Pyodide files: the server checks them against the manifest like real ones.
 FAKE_ASSETS = {

@@ -14,11 +14,11 @@ from pyodide_runtime.host.checkenv import FAIL, PASS, SKIP, WARN, CheckOptions, 
 from pyodide_runtime.host.checkenv.api import check_upstream_api
 from pyodide_runtime.host.checkenv.pyodide import check_modules, load_catalog, page_modules
 
-from bad_envs.fake_dist import make_compiled_distribution
+from env_fixtures.fake_dist import make_compiled_distribution
 from pyodide_support import pyodide_assets  # noqa: F401 - fixture
 
-PACKAGE = Path(cli.__file__).resolve().parent
-BAD = Path(__file__).with_name("bad_envs")
+PACKAGE = Path(cli.__file__).resolve().parents[1]  # pyodide_runtime/ (the command line is in host/)
+BAD = Path(__file__).with_name("env_fixtures")
 FAST = CheckOptions(distances=(1, 4), sync_frames=120, rollout_frames=120)
 ALL_CHECKS = {"api.adapter", "snapshot", "synctest", "hidden-state", "global-rng", "wall-time", "determinism",
               "set-iteration", "pyodide-modules", "cost", "pyodide-run"}
@@ -64,9 +64,9 @@ def test_bundled_examples_pass(spec, config, bots):
     assert report.get("synctest").details["runs"][-1]["checks"] > 0
 
 
-def test_the_correct_base_of_the_bad_envs_passes():
+def test_the_correct_base_of_the_fixture_envs_passes():
     """The control: each bad env below differs from this one by exactly its defect."""
-    report = run_checks(EnvTarget("bad_envs.line:make_env", source=BAD), FAST)
+    report = run_checks(EnvTarget("env_fixtures.line:make_env", source=BAD), FAST)
     assert report.passed, report.render()
     assert not [r for r in report.results if r.status not in (PASS, SKIP)], report.render()
     assert report.get("packages").status == PASS  # the env directory, packed for the page
@@ -74,9 +74,9 @@ def test_the_correct_base_of_the_bad_envs_passes():
 
 def test_a_local_package_the_page_does_not_get_fails_the_module_check_with_the_source_fix():
     """Without [env] source the page has no copy of a local package, so the module check must not pass."""
-    report = run_checks(EnvTarget("bad_envs.line:make_env"), FAST)
+    report = run_checks(EnvTarget("env_fixtures.line:make_env"), FAST)
     result = _failed(report, "pyodide-modules")
-    assert f"bad_envs (a local module at {BAD / '__init__.py'}; the page does not get it)" in result.message
+    assert f"env_fixtures (a local module at {BAD / '__init__.py'}; the page does not get it)" in result.message
     assert f'[env] source = "{BAD}"' in result.fix
 
 
@@ -89,7 +89,7 @@ def _failed(report, name: str):
 
 
 def test_nondeterministic_env_fails_determinism_and_names_the_entropy_source():
-    report = run_checks(EnvTarget("bad_envs.nondeterministic:make_env"), FAST)
+    report = run_checks(EnvTarget("env_fixtures.nondeterministic:make_env"), FAST)
     result = _failed(report, "determinism")
     assert "two fresh processes with the same seeds diverged at episode 0" in result.message
     entropy = _failed(report, "global-rng")
@@ -98,7 +98,7 @@ def test_nondeterministic_env_fails_determinism_and_names_the_entropy_source():
 
 
 def test_hidden_state_is_found_by_restoring_into_a_fresh_env():
-    report = run_checks(EnvTarget("bad_envs.hidden_state:make_env"), FAST)
+    report = run_checks(EnvTarget("env_fixtures.hidden_state:make_env"), FAST)
     result = _failed(report, "hidden-state")
     assert "a fresh env restored from the snapshot" in result.message
     assert "observations" in result.message
@@ -113,7 +113,7 @@ def test_hidden_state_is_found_by_restoring_into_a_fresh_env():
     ("make_numpy_env", "numpy.random.randint", "np.random.randint(2)"),
 ])
 def test_global_generators_in_step_are_reported_with_the_call_site(factory, call, needle):
-    report = run_checks(EnvTarget(f"bad_envs.global_random:{factory}"), FAST)
+    report = run_checks(EnvTarget(f"env_fixtures.global_random:{factory}"), FAST)
     result = _failed(report, "global-rng")
     line = _line_of(BAD / "global_random.py", needle)
     assert f"step calls {call} at {BAD / 'global_random.py'}:{line}" in result.message
@@ -122,7 +122,7 @@ def test_global_generators_in_step_are_reported_with_the_call_site(factory, call
 
 
 def test_wall_time_in_step_is_reported_with_the_call_site():
-    report = run_checks(EnvTarget("bad_envs.wall_time:make_env"), FAST)
+    report = run_checks(EnvTarget("env_fixtures.wall_time:make_env"), FAST)
     result = _failed(report, "wall-time")
     line = _line_of(BAD / "wall_time.py", "time.monotonic()")
     assert f"step calls time.monotonic at {BAD / 'wall_time.py'}:{line}" in result.message
@@ -131,7 +131,7 @@ def test_wall_time_in_step_is_reported_with_the_call_site():
 
 
 def test_set_iteration_is_found_by_other_hash_seeds():
-    report = run_checks(EnvTarget("bad_envs.set_iteration:make_env"), FAST)
+    report = run_checks(EnvTarget("env_fixtures.set_iteration:make_env"), FAST)
     result = _failed(report, "set-iteration")
     assert "results change with PYTHONHASHSEED (0 vs" in result.message
     assert "sorted(" in result.fix
@@ -172,7 +172,7 @@ def test_module_check_reasons_from_what_the_page_loads(pyodide_assets):  # noqa:
 
 def test_pettingzoo_checker_is_skipped_and_said_so_when_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "pettingzoo.test", None)
-    result = check_upstream_api(EnvTarget("bad_envs.line:make_env"))
+    result = check_upstream_api(EnvTarget("env_fixtures.line:make_env"))
     assert result.status == SKIP and "pettingzoo is not installed" in result.message
 
 
@@ -199,8 +199,8 @@ def test_cli_failure_exits_1_with_a_fix_line(tmp_path, capsys):
     out = tmp_path / "report.json"
     config = tmp_path / "config.json"
     config.write_text('{"max_steps": 40}')
-    code = cli.main(["check-env", "bad_envs.wall_time:make_env", "--source", str(BAD), "--config", str(config), "--quiet",
-                     "--distance", "1", "--json", str(out)])
+    code = cli.main(["check-env", "env_fixtures.wall_time:make_env", "--source", str(BAD), "--config", str(config),
+                     "--quiet", "--distance", "1", "--json", str(out)])
     captured = capsys.readouterr()
     assert code == 1
     assert captured.err == ""  # --quiet
@@ -215,11 +215,11 @@ def test_cli_failure_exits_1_with_a_fix_line(tmp_path, capsys):
 @pytest.mark.parametrize(("argv", "message"), [
     (["no/such/env.py:make_env"], "cannot load env 'no/such/env.py:make_env': env file not found"),
     (["pyodide_runtime.examples.coin_chase"], "must look like 'package.module:function'"),
-    (["bad_envs.line:make_env", "--config", "{nope"], "--config is neither valid JSON"),
-    (["bad_envs.line:make_env", "--config", "[1, 2]"], "--config must hold a JSON object, got list"),
-    (["bad_envs.line:make_env", "--bot", "a"], "--bot 'a': expected AGENT=BOT"),
-    (["bad_envs.line:make_env", "--distance", "1,x"], "--distance '1,x': expected comma-separated integers"),
-    (["bad_envs.line:make_env", "--json", "/no/such/dir/r.json"], "directory /no/such/dir does not exist"),
+    (["env_fixtures.line:make_env", "--config", "{nope"], "--config is neither valid JSON"),
+    (["env_fixtures.line:make_env", "--config", "[1, 2]"], "--config must hold a JSON object, got list"),
+    (["env_fixtures.line:make_env", "--bot", "a"], "--bot 'a': expected AGENT=BOT"),
+    (["env_fixtures.line:make_env", "--distance", "1,x"], "--distance '1,x': expected comma-separated integers"),
+    (["env_fixtures.line:make_env", "--json", "/no/such/dir/r.json"], "directory /no/such/dir does not exist"),
 ])
 def test_cli_usage_errors_exit_2_with_one_line(argv, message, capsys):
     assert cli.main(["check-env", *argv]) == 2

@@ -1,6 +1,6 @@
 """An env that raises mid-session: that side ends ``error``, its partner ``partial``, and no confirmed frame is lost.
 
-The fixture env (``tests/envs_fixtures/raises_mid_session.py``) is Coin Chase with a fault injected on one seat at
+The fixture env (``tests/env_fixtures/raises_mid_session.py``) is Coin Chase with a fault injected on one seat at
 a chosen frame: in ``step``, ``reset``, ``render`` or a bot policy, in a fresh step or only while a rollback
 resimulates. Both sides' exports must hold exactly the frames each confirmed before the end, equal to a fault-free
 replay of their inputs, with the unconfirmed tail flagged apart, and both must validate.
@@ -27,7 +27,7 @@ from pyodide_runtime.host.testing import LinkSpec, random_policy, replay, run_pe
 from pyodide_runtime.host.testing.netsim import Network
 from pyodide_runtime.host.validate import validate
 
-FIXTURE_FILE = Path(__file__).parent / "envs_fixtures" / "raises_mid_session.py"
+FIXTURE_FILE = Path(__file__).parent / "env_fixtures" / "raises_mid_session.py"
 FIXTURE = f"{FIXTURE_FILE}:make_env"
 BOT = f"{FIXTURE_FILE}:FaultyBot"
 ENV = {"max_steps": 300, "target_score": 1_000}

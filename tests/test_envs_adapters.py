@@ -11,7 +11,7 @@ from pyodide_runtime.canonical import digest
 from pyodide_runtime.examples.coin_chase import make_env
 from pyodide_runtime.envs.loading import make_game
 
-from envs_fixtures import shapes
+from env_fixtures import shapes
 
 
 def coin_game(**options):

@@ -17,9 +17,9 @@ from pyodide_runtime.envs.parallel import ParallelEnvGame
 from pyodide_runtime.envs.single import SingleAgentGame
 from pyodide_runtime.snapshot import SnapshotError
 
-from envs_fixtures import bad_envs, shapes
+from env_fixtures import rollback_breakers, shapes
 
-FIXTURES = Path(__file__).parent / "envs_fixtures"
+FIXTURES = Path(__file__).parent / "env_fixtures"
 COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
 
 
@@ -44,7 +44,7 @@ def test_file_spec_loads_the_file_once_under_a_stable_name():
 
 def test_relative_file_spec(monkeypatch):
     monkeypatch.chdir(FIXTURES.parent)
-    assert callable(load_factory("envs_fixtures/standalone_env.py:make_env"))
+    assert callable(load_factory("env_fixtures/standalone_env.py:make_env"))
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_relative_file_spec(monkeypatch):
         ("surely_not_an_installed_module_xyz:make_env", EnvLoadError, "no module named"),
         ("pyodide_runtime.examples.coin_chase:make_envv", EnvLoadError, "make_env"),
         ("pyodide_runtime.examples.coin_chase:DEFAULT_CONFIG", TypeError, "not a callable"),
-        ("envs_fixtures.broken_import:make_env", EnvLoadError, "this_module_does_not_exist_anywhere"),
+        ("env_fixtures.broken_import:make_env", EnvLoadError, "this_module_does_not_exist_anywhere"),
     ],
 )
 def test_bad_specs_give_clear_errors(spec, error, words):
@@ -90,19 +90,19 @@ def test_load_game_from_a_file_hashes_that_file():
 
 
 def test_load_game_without_config_calls_the_factory_with_no_argument():
-    game = load_game("envs_fixtures.shapes:make_without_config")
+    game = load_game("env_fixtures.shapes:make_without_config")
     assert isinstance(game, MultiDiscreteGymGame)
     with pytest.raises(TypeError, match="takes no config"):
-        load_game("envs_fixtures.shapes:make_without_config", {"length": 3})
+        load_game("env_fixtures.shapes:make_without_config", {"length": 3})
 
 
 def test_factory_errors_propagate():
     with pytest.raises(RuntimeError, match="licence server"):
-        load_game("envs_fixtures.shapes:factory_that_fails")
+        load_game("env_fixtures.shapes:factory_that_fails")
 
 
 def test_a_factory_may_return_a_ready_game():
-    game = load_game("envs_fixtures.shapes:make_ready_game")
+    game = load_game("env_fixtures.shapes:make_ready_game")
     assert isinstance(game, ParallelEnvGame) and len(game.agents) == 3
     with pytest.raises(ValueError, match="ready Game"):
         make_game(game, bots={"player_0": "random"})
@@ -137,8 +137,8 @@ def test_unplayable_shapes_are_refused_with_advice():
 
 def test_make_game_refuses_an_env_whose_snapshots_do_not_restore():
     with pytest.raises(SnapshotError, match="rewards.a"):
-        make_game(bad_envs.HiddenStateEnv())
-    assert make_game(bad_envs.HiddenStateEnv(), verify=False).agents == ("a", "b")
+        make_game(rollback_breakers.HiddenStateEnv())
+    assert make_game(rollback_breakers.HiddenStateEnv(), verify=False).agents == ("a", "b")
 
 
 def test_env_identity_defaults_and_overrides():

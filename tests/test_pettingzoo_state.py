@@ -56,7 +56,7 @@ def assert_parity(result: SimulationResult, make: Callable[[int], Game], config:
 
 
 def forgets_agents(length: int) -> Callable[[int], Game]:
-    return lambda seat: load_game("bad_envs.forgets_agents:make_env", {"max_steps": length}, verify=False)
+    return lambda seat: load_game("env_fixtures.forgets_agents:make_env", {"max_steps": length}, verify=False)
 
 
 def test_a_rollback_across_an_episode_end_restores_agents():
@@ -69,7 +69,7 @@ def test_a_rollback_across_an_episode_end_restores_agents():
 
 
 def test_the_game_snapshot_holds_agents_and_stays_canonical():
-    game = load_game("bad_envs.forgets_agents:make_env", {"max_steps": 3}, verify=False)
+    game = load_game("env_fixtures.forgets_agents:make_env", {"max_steps": 3}, verify=False)
     game.reset(0)
     before = game.get_state()
     for _ in range(3):
@@ -86,7 +86,7 @@ def test_the_game_snapshot_holds_agents_and_stays_canonical():
 
 @pytest.mark.parametrize("snapshot", ["explicit", "attributes", "pickle", "deepcopy"])
 def test_every_snapshot_method_passes_the_sync_test_across_episode_ends(snapshot):
-    game = load_game("bad_envs.forgets_agents:make_env", {"max_steps": 12}, snapshot=snapshot)
+    game = load_game("env_fixtures.forgets_agents:make_env", {"max_steps": 12}, snapshot=snapshot)
     assert game.snapshot_method == snapshot
     report = run_sync_test(game, frames=60, distance=4)
     assert report.passed, str(report)
@@ -96,7 +96,7 @@ def test_every_snapshot_method_passes_the_sync_test_across_episode_ends(snapshot
 def test_agents_behind_a_pettingzoo_wrapper_are_restored_on_the_env_that_holds_them():
     from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-    from bad_envs.forgets_agents import ForgetsAgentsEnv
+    from env_fixtures.forgets_agents import ForgetsAgentsEnv
 
     inner = ForgetsAgentsEnv({"max_steps": 3})
     game = make_game(BaseParallelWrapper(inner), verify=False, snapshot="pickle")
@@ -144,7 +144,7 @@ def test_cogrid_overcooked_passes_the_sync_test_across_episode_ends():
 
 
 def test_the_sync_test_names_the_attribute_set_state_misses():
-    game = load_game("bad_envs.forgets_score:make_env", verify=False)
+    game = load_game("env_fixtures.forgets_score:make_env", verify=False)
     report = run_sync_test(game, frames=120, distance=4)
     mismatch = report.mismatch
     assert mismatch is not None and mismatch.field == "observations"
@@ -156,9 +156,10 @@ def test_the_sync_test_names_the_attribute_set_state_misses():
 
 
 def test_start_up_verification_names_the_attribute_and_does_not_ask_for_state_methods():
-    from pyodide_runtime.snapshot import SnapshotError, verify_snapshots
+    from pyodide_runtime.envs.snapshot_check import verify_snapshots
+    from pyodide_runtime.snapshot import SnapshotError
 
-    game = load_game("bad_envs.forgets_score:make_env", verify=False)
+    game = load_game("env_fixtures.forgets_score:make_env", verify=False)
     with pytest.raises(SnapshotError) as caught:
         verify_snapshots(game, warmup=(4,))
     error = caught.value
@@ -172,7 +173,7 @@ def test_a_set_state_that_misses_agents_is_named(monkeypatch):
     from pyodide_runtime.envs.parallel import ParallelEnvGame
 
     monkeypatch.setattr(ParallelEnvGame, "_restore_api_state", lambda self, state: None)
-    game = load_game("bad_envs.forgets_agents:make_env", {"max_steps": 10}, verify=False)
+    game = load_game("env_fixtures.forgets_agents:make_env", {"max_steps": 10}, verify=False)
     report = run_sync_test(game, frames=40, distance=3)
     mismatch = report.mismatch
     assert mismatch is not None and mismatch.field == "exception" and "KeyError" in mismatch.detail
@@ -188,7 +189,7 @@ def test_check_env_fixes_name_the_attribute_for_an_env_with_state_methods():
     from pyodide_runtime.host.checkenv import FAIL, EnvTarget
     from pyodide_runtime.host.checkenv.rollback import check_hidden_state, check_snapshot, check_sync
 
-    target = EnvTarget("bad_envs.forgets_score:make_env")
+    target = EnvTarget("env_fixtures.forgets_score:make_env")
     results = [check_snapshot(target), check_sync(target, (1, 4), 120, 0), check_hidden_state(target, 0)]
     for result in results:
         assert result.status == FAIL, result.message
@@ -199,7 +200,7 @@ def test_check_env_fixes_name_the_attribute_for_an_env_with_state_methods():
 
 
 def test_an_env_without_state_methods_is_still_told_to_add_them():
-    from envs_fixtures.bad_envs import ClockEnv
+    from env_fixtures.rollback_breakers import ClockEnv
 
     explicit = run_sync_test(make_game(ClockEnv(), verify=False), frames=20, distance=2).mismatch
     assert explicit is not None and explicit.field == "infos"

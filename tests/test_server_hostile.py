@@ -3,8 +3,10 @@
 Already covered in ``test_server.py`` and not repeated here: the third joiner of a full room, the oversized
 message (1009) and the rate limit (drops, then 1008) on their own, seat stamping of signals and relay frames.
 Here every hostile client runs while an honest pair in its own room relays frames, and the test checks that the
-honest traffic kept flowing, complete and in order, with bounded delay (under 2 s, generous for a loaded
-machine; on a quiet one it is a few milliseconds).
+honest traffic kept flowing, complete and in order. Nothing here measures time: the tests wait for conditions
+(every frame arrived, the socket was closed) with deadlines far beyond a loaded machine's, and the one delay bound
+(``HONEST_DELAY_BOUND``) only catches an honest room held up for seconds. Relay latency is measured by
+``bench load``.
 """
 
 from __future__ import annotations
@@ -24,20 +26,34 @@ from server_support import Client, ServerProcess
 MAX_MESSAGE = 4096
 JOIN_TIMEOUT = 1.5
 IDLE_TIMEOUT = 2.0
+RATE, BURST, RATE_DROP_LIMIT = 60, 30, 100
+#: Deadline for a condition the server meets in milliseconds on a quiet machine (seconds).
+PATIENCE = 20.0
+#: An honest frame slower than this means the room was held up, not that the machine was busy (seconds).
+HONEST_DELAY_BOUND = 10.0
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     args = [
-        "--max-message-kb", str(MAX_MESSAGE / 1024), "--rate", "60", "--burst", "30", "--rate-drop-limit", "100",
+        "--max-message-kb", str(MAX_MESSAGE / 1024), "--rate", str(RATE), "--burst", str(BURST),
+        "--rate-drop-limit", str(RATE_DROP_LIMIT),
         "--join-timeout", str(JOIN_TIMEOUT), "--idle-timeout", str(IDLE_TIMEOUT),
     ]
     with ServerProcess(tmp_path_factory.mktemp("hostile"), args) as proc:
         yield proc
 
 
-def run(coro, timeout: float = 60):
+def run(coro, timeout: float = 120):
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def wait_until(condition, what: str, timeout: float = PATIENCE) -> None:
+    """Poll ``condition()`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"gave up waiting for {what} after {timeout} s"
+        await asyncio.sleep(0.02)
 
 
 async def private_pair(http: aiohttp.ClientSession, server: ServerProcess) -> tuple[Client, Client, str]:
@@ -60,6 +76,7 @@ class HonestRoom:
         self.received: list[int] = []
         self.delays: list[float] = []
         self.foreign = 0
+        self._stop = False
         self._tasks: list[asyncio.Task] = []
 
     @classmethod
@@ -69,7 +86,7 @@ class HonestRoom:
         return room
 
     async def _send(self) -> None:
-        while True:
+        while not self._stop:
             await self.a.ws.send_bytes(b"\x01" + struct.pack("!Id", self.sent, time.monotonic()) + b"honest")
             self.sent += 1
             await asyncio.sleep(0.04)
@@ -90,18 +107,16 @@ class HonestRoom:
             self.delays.append(time.monotonic() - t)
 
     async def check(self, min_frames: int = 10) -> None:
-        """Stop, and assert every frame arrived, in order, from seat 0 only, within a bounded delay."""
-        for _ in range(100):  # run at least long enough for ``min_frames`` to go out
-            if self.sent >= min_frames:
-                break
-            await asyncio.sleep(0.05)
-        self._tasks[0].cancel()
-        await asyncio.sleep(0.5)  # the last frames in flight arrive
+        """Stop, and assert every frame arrived, in order, from seat 0 only, and none was held up for seconds."""
+        await wait_until(lambda: self.sent >= min_frames, f"{min_frames} honest frames to go out")
+        self._stop = True
+        await self._tasks[0]  # ``sent`` is final: no frame is half sent
+        await wait_until(lambda: len(self.received) >= self.sent or self._tasks[1].done(),
+                         f"the last of {self.sent} honest frames to arrive")
         self._tasks[1].cancel()
-        assert self.sent >= min_frames
         assert self.received == list(range(self.sent)), "the honest room lost or reordered relay frames"
         assert self.foreign == 0
-        assert max(self.delays) < 2.0, f"honest relay delayed by {max(self.delays):.3f} s"
+        assert max(self.delays) < HONEST_DELAY_BOUND, f"honest relay held up for {max(self.delays):.3f} s"
         await self.a.close()
         await self.b.close()
 
@@ -168,21 +183,23 @@ def test_oversized_frame_and_flood_close_only_the_offender(server: ServerProcess
             await big.ws.send_bytes(b"\x01" + bytes(MAX_MESSAGE + 10))
             assert (await big.expect_close())[0] == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
             flood, target, _ = await private_pair(http, server)
-            t0 = time.monotonic()
             for i in range(600):
                 await flood.ws.send_bytes(b"\x01" + bytes(200))
-            code, _ = await flood.expect_close(10)
-            flood_s = time.monotonic() - t0
+            code, _ = await flood.expect_close(PATIENCE)
             assert code == aiohttp.WSCloseCode.POLICY_VIOLATION
+            # The server's own count of what it accepted and dropped, logged when it closed the flood.
+            await wait_until(lambda: any(e.get("reason") == "rate limit" for e in server.events("leave")),
+                             "the flood's leave event")
+            closed = [e for e in server.events("leave") if e.get("reason") == "rate limit"][-1]
+            accepted, dropped = closed["relay_frames_in"], closed["dropped_rate"]
+            assert dropped == RATE_DROP_LIMIT  # closed as soon as the limit was reached
+            assert accepted >= BURST - 1  # the burst went through (less the join, if the bucket had not refilled)
+            assert accepted + dropped <= 600 - 1  # the rest of the flood was never read: the socket was closed
             received = 0
-            while True:  # the target got at most the burst plus what the rate allowed, never the whole flood
-                try:
-                    msg = await target.receive(0.3)
-                except asyncio.TimeoutError:
-                    break
+            while received < closed["relay_frames_out"]:  # the target gets what was accepted, and only that
+                msg = await target.receive(PATIENCE)
                 received += msg.type == aiohttp.WSMsgType.BINARY
-            assert 0 < received <= 30 + 60 * (flood_s + 1)  # the burst plus the rate, never the whole flood
-            assert received < 600
+            assert received == accepted
             await honest.check()
 
     run(main())
@@ -206,20 +223,19 @@ def test_idle_and_partial_http_and_sockets_that_never_join_are_closed(server: Se
             # Meanwhile the server still answers new requests.
             async with http.get(server.url + "/healthz") as resp:
                 assert resp.status == 200 and (await resp.json())["connections"] >= 22
-            t0 = time.monotonic()
-            closes = await asyncio.gather(*(c.expect_close(JOIN_TIMEOUT + 5) for c in lurkers))
+            closes = await asyncio.gather(*(c.expect_close(JOIN_TIMEOUT + PATIENCE) for c in lurkers))
             assert all(code == aiohttp.WSCloseCode.POLICY_VIOLATION for code, _ in closes), closes
 
-            async def closed(s: socket.socket) -> float:
-                while True:
+            async def closed(s: socket.socket) -> bool:
+                while True:  # the server ends the connection: end of stream or a reset
                     try:
                         if await loop.sock_recv(s, 100) == b"":
-                            return time.monotonic() - t0
+                            return True
                     except (ConnectionResetError, OSError):
-                        return time.monotonic() - t0
+                        return True
 
-            waits = await asyncio.wait_for(asyncio.gather(*(closed(s) for s in raw)), IDLE_TIMEOUT + 10)
-            assert max(waits) < IDLE_TIMEOUT + 5
+            # The server closes every idle, half-sent and never-joining socket (a generous deadline, not a timing).
+            assert all(await asyncio.wait_for(asyncio.gather(*(closed(s) for s in raw)), IDLE_TIMEOUT + PATIENCE))
             for s in raw:
                 s.close()
             await honest.check()

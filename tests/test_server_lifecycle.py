@@ -7,7 +7,6 @@ import hashlib
 import json
 import signal
 import socket
-import time
 from pathlib import Path
 
 import aiohttp
@@ -102,7 +101,9 @@ def test_rooms_expire_uploads_off_and_relay_forced(tmp_path: Path):
 
 
 def test_graceful_shutdown_closes_sockets_with_1001_and_finishes_uploads(tmp_path: Path):
-    server = ServerProcess(tmp_path, ["--data-dir", "data"]).start()
+    # A shutdown timeout far longer than the wait below: exiting within that wait shows the server stopped as soon
+    # as the upload in flight was done, without timing the shutdown itself.
+    server = ServerProcess(tmp_path, ["--data-dir", "data", "--shutdown-timeout", "120"]).start()
     bundle = b"PK\x03\x04" + b"bundle bytes " * 2000
     digest = hashlib.sha256(bundle).hexdigest()
     try:
@@ -129,7 +130,6 @@ def test_graceful_shutdown_closes_sockets_with_1001_and_finishes_uploads(tmp_pat
                 pending = asyncio.ensure_future(upload())
                 await started.wait()
                 await asyncio.sleep(0.2)  # the request is in the server's hands
-                t0 = time.monotonic()
                 server.proc.send_signal(signal.SIGTERM)
                 codes = await asyncio.gather(a.expect_close(), b.expect_close())
                 assert [c for c, _ in codes] == [1001, 1001]
@@ -137,11 +137,10 @@ def test_graceful_shutdown_closes_sockets_with_1001_and_finishes_uploads(tmp_pat
                 release.set()
                 status, stored = await pending
                 assert status == 201 and stored["sha256"] == digest
-                return t0, stored
+                return stored
 
-        t0, stored = run(scenario())
-        assert server.proc.wait(10) == 0
-        assert time.monotonic() - t0 < 5
+        stored = run(scenario())
+        assert server.proc.wait(60) == 0
     finally:
         server.terminate()
     assert (tmp_path / "data" / stored["path"]).read_bytes() == bundle

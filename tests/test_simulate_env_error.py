@@ -10,7 +10,7 @@ from pathlib import Path
 from pyodide_runtime.host.data import load
 from pyodide_runtime.host.validate import validate
 
-FIXTURE_FILE = Path(__file__).parent / "envs_fixtures" / "raises_mid_session.py"
+FIXTURE_FILE = Path(__file__).parent / "env_fixtures" / "raises_mid_session.py"
 RAISE_LINE = next(i for i, line in enumerate(FIXTURE_FILE.read_text().splitlines(), 1)
                   if line.strip() == "raise error(message)")
 

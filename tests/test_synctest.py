@@ -10,7 +10,7 @@ from pyodide_runtime.examples.coin_chase import make_env
 from pyodide_runtime.envs.loading import load_game, make_game
 from pyodide_runtime.host.synctest import SyncTestReport, main, run_sync_test
 
-from envs_fixtures import bad_envs
+from env_fixtures import rollback_breakers
 
 DISTANCES = [1, 2, 3, 5, 8]
 
@@ -58,9 +58,9 @@ def test_gymnasium_classics_pass_with_generic_snapshots(env_id):
 @pytest.mark.parametrize(
     ("env_class", "fields"),
     [
-        (bad_envs.ClockEnv, {"infos"}),
-        (bad_envs.UnsnapshottedRngEnv, {"observations", "rewards", "infos"}),
-        (bad_envs.HiddenStateEnv, {"rewards"}),
+        (rollback_breakers.ClockEnv, {"infos"}),
+        (rollback_breakers.UnsnapshottedRngEnv, {"observations", "rewards", "infos"}),
+        (rollback_breakers.HiddenStateEnv, {"rewards"}),
     ],
 )
 def test_rollback_bugs_are_caught(env_class, fields, distance):
@@ -76,11 +76,11 @@ def test_rollback_bugs_are_caught(env_class, fields, distance):
 
 
 def test_hidden_state_is_named_down_to_the_agent():
-    report = run_sync_test(make_game(bad_envs.HiddenStateEnv(), verify=False), frames=100, distance=4)
+    report = run_sync_test(make_game(rollback_breakers.HiddenStateEnv(), verify=False), frames=100, distance=4)
     assert report.mismatch.detail.startswith("rewards.a:"), report.mismatch.detail
 
 
-class CountingEnv(bad_envs.LineEnv):
+class CountingEnv(rollback_breakers.LineEnv):
     """Counts its own steps in its state, but set_state() forgets the count; results never show it."""
 
     def reset(self, seed=None, options=None):
@@ -108,14 +108,14 @@ def test_state_comparison_catches_what_results_do_not_show(distance):
 
 
 def test_global_random_is_caught_unless_the_game_captures_it():
-    raw = make_game(bad_envs.GlobalRandomEnv(), verify=False)
+    raw = make_game(rollback_breakers.GlobalRandomEnv(), verify=False)
     assert not run_sync_test(raw, frames=100, distance=2).passed
-    verified = make_game(bad_envs.GlobalRandomEnv())  # verification detects and captures the global generator
+    verified = make_game(rollback_breakers.GlobalRandomEnv())  # verification detects and captures the global generator
     assert_passed(run_sync_test(verified, frames=100, distance=2))
 
 
 def test_an_env_error_during_resimulation_is_reported():
-    class FragileEnv(bad_envs.LineEnv):
+    class FragileEnv(rollback_breakers.LineEnv):
         """Refuses to step twice from the same frame counter, as a broken restore might cause."""
 
         def reset(self, seed=None, options=None):
@@ -160,7 +160,7 @@ def test_command_line(capsys):
     assert len(lines) == 2 and all("passed" in line for line in lines)
     assert "distance 3" in lines[1]
 
-    hidden = "envs_fixtures.bad_envs:make_hidden_state"
+    hidden = "env_fixtures.rollback_breakers:make_hidden_state"
     assert main([hidden, "--frames", "60"]) == 1
     assert capsys.readouterr().out.startswith("refused: ")
     assert main([hidden, "--frames", "60", "--distance", "2", "--no-verify"]) == 1

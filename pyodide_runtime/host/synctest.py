@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyodide_runtime.envs.base import Game
-from pyodide_runtime.snapshot import (
+from pyodide_runtime.envs.snapshot_check import (
     RESULT_FIELDS,
     InputPolicy,
     describe_unrestored,

@@ -219,7 +219,7 @@ if params["file"]:
     with open(params["file"]["name"], "w") as fh:
         fh.write(params["file"]["text"])
 from pyodide_runtime.envs.loading import load_game
-from pyodide_runtime.snapshot import field_digests
+from pyodide_runtime.envs.snapshot_check import field_digests
 game = load_game(spec, params["config"], bots=params["bots"] or None)
 rng = random.Random(params["seed"])
 counts = [game.input_count(s) for s in range(len(game.seats))]

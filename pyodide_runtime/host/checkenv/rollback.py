@@ -35,7 +35,7 @@ def verified_game(target: EnvTarget) -> tuple[Any, str | None]:
 
 def _fix_for(game: Any, fix: str | None = None) -> str:
     """``fix`` when a check gave one; else advice that does not ask an env with state methods to add them."""
-    from pyodide_runtime.snapshot import explicit_owner, restore_advice
+    from pyodide_runtime.envs.snapshot_check import explicit_owner, restore_advice
 
     if fix:
         return fix
@@ -82,7 +82,7 @@ def check_hidden_state(target: EnvTarget, seed: int, warmup: Sequence[int] = (5,
     Restoring into the same env, as verification and the sync test do, cannot see state that the snapshot misses
     but that stays constant within an episode (a layout or parameter chosen at reset); a fresh env can.
     """
-    from pyodide_runtime.snapshot import RESULT_FIELDS, field_digests, first_difference, result_fields
+    from pyodide_runtime.envs.snapshot_check import RESULT_FIELDS, field_digests, first_difference, result_fields
 
     original, _ = verified_game(target)
     rng = random.Random(seed)
@@ -124,7 +124,7 @@ def check_hidden_state(target: EnvTarget, seed: int, warmup: Sequence[int] = (5,
 
 def _hidden_attributes(target: EnvTarget, original: Any, snapshot: Any, other_seed: int) -> tuple[Any, ...]:
     """Attributes that differ between the original and a fresh env right after both restored ``snapshot``."""
-    from pyodide_runtime.snapshot import attribute_values, unrestored_between
+    from pyodide_runtime.envs.snapshot_check import attribute_values, unrestored_between
 
     try:
         original.set_state(snapshot)
@@ -150,7 +150,7 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _hidden_fix(game: Any, missed: Sequence[Any]) -> str:
-    from pyodide_runtime.snapshot import explicit_owner, restore_advice
+    from pyodide_runtime.envs.snapshot_check import explicit_owner, restore_advice
 
     owner = explicit_owner(game)
     if owner is not None and missed:

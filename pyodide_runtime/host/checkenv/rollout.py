@@ -19,7 +19,8 @@ from typing import Any
 from pyodide_runtime.host.checkenv.modules import describe_modules, top_level_modules
 from pyodide_runtime.host.checkenv.target import EnvTarget
 from pyodide_runtime.envs import loading  # noqa: F401  (the runtime's own imports form the baseline)
-from pyodide_runtime.snapshot import SnapshotError, field_digests
+from pyodide_runtime.envs.snapshot_check import field_digests
+from pyodide_runtime.snapshot import SnapshotError
 
 __all__ = ["rollout", "main"]
 

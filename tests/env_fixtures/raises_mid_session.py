@@ -10,7 +10,7 @@ Config keys, besides Coin Chase's own:
 
 Both participants load this file with the same config. The fault finds the session running it on the call
 stack, so it fires only inside a live session (never in a start-up check or a replay) and only on the chosen
-seat. Load it as ``tests/envs_fixtures/raises_mid_session.py:make_env``.
+seat. Load it as ``tests/env_fixtures/raises_mid_session.py:make_env``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ another env instance plays on with that instance's wind."""
 
 from __future__ import annotations
 
-from bad_envs.line import LineEnv
+from env_fixtures.line import LineEnv
 
 
 class WindyEnv(LineEnv):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from bad_envs.line import AGENTS, LineEnv
+from env_fixtures.line import AGENTS, LineEnv
 
 
 class ForgetsScoreEnv(LineEnv):

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from bad_envs.line import LineEnv
+from env_fixtures.line import LineEnv
 
 
 class UrandomSeededEnv(LineEnv):

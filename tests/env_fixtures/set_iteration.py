@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bad_envs.line import LineEnv
+from env_fixtures.line import LineEnv
 
 NAMES = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot"}
 

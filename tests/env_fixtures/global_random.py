@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from bad_envs.line import LineEnv
+from env_fixtures.line import LineEnv
 
 
 class GlobalRandomEnv(LineEnv):

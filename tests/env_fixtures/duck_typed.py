@@ -11,7 +11,7 @@ from typing import Any
 
 from pettingzoo import ParallelEnv
 
-from bad_envs.line import LineEnv
+from env_fixtures.line import LineEnv
 
 _UNUSED_BY_THE_RUNTIME = ("unwrapped", "observation_space")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bad_envs.line import LineEnv
+from env_fixtures.line import LineEnv
 
 
 class ClockEnv(LineEnv):

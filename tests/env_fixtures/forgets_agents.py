@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bad_envs.line import AGENTS, LineEnv
+from env_fixtures.line import AGENTS, LineEnv
 
 
 class ForgetsAgentsEnv(LineEnv):
