@@ -221,8 +221,7 @@ def test_examples_are_listed_and_load():
         page = config.page
         assert page["title"] and page["instructions"] and page["controls"]
         assert page["session"]["episodes"] >= 1 and page["session"]["fps"] == 30
-        home = "envs.examples" if name == "coin_chase" else "examples"  # Coin Chase is also the engine's test game
-        assert config.env_spec == f"pyodide_runtime.{home}.{name}:make_env"
+        assert config.env_spec == f"pyodide_runtime.examples.{name}:make_env"
         assert validate_env(load_study(None, example_config(name), name)) is None
     assert load_study_config(example_config("human_ai")).players == 1
     with pytest.raises(ValueError, match="no example study 'ponf'; did you mean 'pong'"):
