@@ -4,8 +4,9 @@
 // conditions are injected here, before bytes leave the page. It runs in the worker, whose timers keep their
 // pace in background tabs. The same seed gives the same sequence of decisions. Reliable packets (handshake,
 // goodbye) are delayed like the others but never lost or duplicated, as a reliable channel would deliver them.
-
-export const CONDITION_KEYS = ["latency_ms", "jitter_ms", "loss", "reorder", "reorder_ms", "duplicate", "seed"];
+//
+// Which conditions exist, their defaults and limits come from Python (/study.json page_config.network_conditions,
+// from pyodide_runtime.host.study_config.NETWORK_CONDITIONS); this module keeps no copy of them.
 
 /** A small seeded PRNG (mulberry32): uniform floats in [0, 1). */
 export function prng(seed) {
@@ -19,20 +20,24 @@ export function prng(seed) {
   };
 }
 
-/** Validated conditions from a plain object (study config or URL parameters); null when nothing is set. */
-export function parseConditions(source) {
+/**
+ * Validated conditions from a plain object (study config or URL parameters); null when nothing is set.
+ * @param {object|URLSearchParams|null} source
+ * @param {object} spec  /study.json page_config.network_conditions: {key: {default, max, probability, modifier}}
+ */
+export function parseConditions(source, spec) {
   if (!source) return null;
   const get = (k) => (source instanceof URLSearchParams ? source.get(k) : source[k]);
-  const out = { latency_ms: 0, jitter_ms: 0, loss: 0, reorder: 0, reorder_ms: 60, duplicate: 0, seed: 0 };
+  const out = Object.fromEntries(Object.entries(spec).map(([key, c]) => [key, c.default]));
   let any = false;
-  for (const key of CONDITION_KEYS) {
+  for (const [key, c] of Object.entries(spec)) {
     const raw = get(key);
     if (raw === null || raw === undefined || raw === "") continue;
     const value = Number(raw);
     if (!Number.isFinite(value) || value < 0) throw new Error(`network condition ${key}=${raw} must be >= 0`);
-    if (["loss", "reorder", "duplicate"].includes(key) && value > 1) throw new Error(`${key} must be at most 1`);
+    if (c.probability && value > c.max) throw new Error(`${key} must be at most ${c.max}`);
     out[key] = value;
-    if (key !== "seed" && key !== "reorder_ms") any = any || value > 0;
+    if (!c.modifier) any = any || value > 0;
   }
   return any ? out : null;
 }

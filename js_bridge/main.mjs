@@ -4,7 +4,7 @@
 // window.pyodideRuntime.status() returns a read-only JSON snapshot (documented in docs/bridge.md).
 
 import { Transport } from "./transport.mjs";
-import { CONDITION_KEYS, parseConditions } from "./conditioner.mjs";
+import { parseConditions } from "./conditioner.mjs";
 import { Autopilot, Keyboard, keyMap } from "./input.mjs";
 import { Hud, Renderer } from "./render.mjs";
 import { watchVisibility } from "./visibility.mjs";
@@ -14,8 +14,13 @@ import { offerDownload, saveFile, uploadBundle } from "./download.mjs";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const ACTIVE = "pyodide_runtime:active";
-// URL parameters worth recording in the export (room links and tokens are capabilities and stay out of it).
-const RECORDED_PARAMS = ["relay", "p2p_timeout_ms", "autopilot", "autopilot_seed", ...CONDITION_KEYS];
+// URL parameters worth recording in the export (room links and tokens are capabilities and stay out of it); the
+// network condition keys are added from page_config.
+const RECORDED_PARAMS = ["relay", "p2p_timeout_ms", "autopilot", "autopilot_seed"];
+const recordedParams = () => [...RECORDED_PARAMS, ...Object.keys(pageConfig.network_conditions)];
+// /study.json page_config: the runtime's defaults and constants (session defaults, p2p timeout, network condition
+// keys, close codes), served from Python. Nothing below needs them before study.json arrives.
+let pageConfig = null;
 
 const page = {
   stage: "loading",
@@ -113,8 +118,9 @@ function setProgress(stage, message) {
 function conditionsFor(config, seat) {
   try {
     const net = config.network || null;
-    let conditions = net && net.seats ? parseConditions(net.seats[String(seat)]) : parseConditions(net);
-    if (config.test_mode === true) conditions = parseConditions(params) || conditions;
+    const spec = pageConfig.network_conditions;
+    let conditions = net && net.seats ? parseConditions(net.seats[String(seat)], spec) : parseConditions(net, spec);
+    if (config.test_mode === true) conditions = parseConditions(params, spec) || conditions;
     return conditions;
   } catch (err) {
     error("network conditions", err.message);
@@ -125,12 +131,13 @@ function conditionsFor(config, seat) {
 /** How long WebRTC may take to open before the relay takes over (study config, or URL in test mode). */
 function p2pTimeout(config) {
   const fromUrl = config.test_mode === true ? params.get("p2p_timeout_ms") : null;
-  const value = Number(fromUrl ?? config.p2p_timeout_ms ?? 5000);
-  return Number.isFinite(value) && value >= 0 ? value : 5000;
+  const value = Number(fromUrl ?? config.p2p_timeout_ms ?? pageConfig.p2p_timeout_ms);
+  return Number.isFinite(value) && value >= 0 ? value : pageConfig.p2p_timeout_ms;
 }
 
 async function main() {
   const study = await (await fetch("/study.json", { cache: "no-store" })).json();
+  pageConfig = study.page_config;
   page.study = study.study;
   page.players = study.players;
   const config = study.config || {};
@@ -152,7 +159,7 @@ async function main() {
     assetsURL: new URL(study.assets_url, location.href).href,
     page: {
       user_agent: navigator.userAgent,
-      url_params: Object.fromEntries(RECORDED_PARAMS.filter((k) => params.has(k)).map((k) => [k, params.get(k)])),
+      url_params: Object.fromEntries(recordedParams().filter((k) => params.has(k)).map((k) => [k, params.get(k)])),
     },
   });
 
@@ -162,6 +169,7 @@ async function main() {
     forceRelay: !!(study.relay && study.relay.forced) || params.get("relay") === "1" || config.relay === true,
     iceServers: study.ice_servers || [],
     p2pTimeoutMs: p2pTimeout(config),
+    pageConfig,
     seatToken: null,
     params: urlParams,
     onData: (seat, data) => worker.postMessage({ type: "peer", seat, data }, [data]),
@@ -266,7 +274,7 @@ function onWorker(msg, study) {
 
 function startInput(study, started) {
   const config = study.config || {};
-  const frameMs = 1000 / ((config.session && config.session.fps) || 30);
+  const frameMs = 1000 / ((config.session && config.session.fps) || pageConfig.session_defaults.fps);
   const send = (value) => worker.postMessage({ type: "input", value });
   keyboard = new Keyboard(window, send);
   keyboard.map = keyMap(config.controls, started.action_names);

@@ -6,8 +6,9 @@
 // open within `p2pTimeoutMs` or breaks, packets go through the relay: binary frames [to seat][payload] out and
 // [from seat][payload] in. The server closes a resumed (previously frozen) tab's socket; the transport then
 // reconnects and takes its seat back with the seat token. leave() gives the seat up for good (page unload).
-
-const RELAY_ALL = 255;
+//
+// The p2p timeout, the close codes and the relay's broadcast seat come from Python (/study.json page_config, from
+// pyodide_runtime/host/server/page_config.py); this module keeps no copy of them.
 
 export class Transport {
   /**
@@ -17,12 +18,13 @@ export class Transport {
    * @param {Array} o.iceServers        RTCPeerConnection iceServers
    * @param {string|null} o.seatToken   reclaim this seat (after a reconnect)
    * @param {object} o.params           the page's URL parameters (room, participant ids...)
-   * @param {number} [o.p2pTimeoutMs]
+   * @param {number} o.p2pTimeoutMs     how long WebRTC may take to open before the relay takes over
+   * @param {object} o.pageConfig       /study.json page_config: close_codes, final_close_codes, relay_broadcast
    * @param {(seat:number, data:ArrayBuffer) => void} o.onData
    * @param {(msg:object) => void} o.onEvent   joined / peer-joined / peer-left / error / closed / path
    */
   constructor(o) {
-    Object.assign(this, { p2pTimeoutMs: 5000, ...o });
+    Object.assign(this, o);
     this.ws = null;
     this.seat = null;
     this.joined = null;
@@ -53,8 +55,8 @@ export class Transport {
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.onEvent({ type: "closed", code: e.code });
-      // 1000 left, 4000 replaced, 4001 expired, 4003 refused: nothing to come back to.
-      if (!this.closed && ![1000, 4000, 4001, 4003].includes(e.code) && this.seatToken) {
+      // Left, replaced, expired or refused (page_config.final_close_codes): nothing to come back to.
+      if (!this.closed && !this.pageConfig.final_close_codes.includes(e.code) && this.seatToken) {
         this.stats.reconnects++;
         setTimeout(() => !this.closed && this.connect(), 250);
       }
@@ -189,7 +191,7 @@ export class Transport {
     }
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
     const frame = new Uint8Array(data.byteLength + 1);
-    frame[0] = seat === null || seat === undefined ? RELAY_ALL : seat;
+    frame[0] = seat === null || seat === undefined ? this.pageConfig.relay_broadcast : seat;
     frame.set(new Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength), 1);
     this.stats.sent_relay++;
     this.ws.send(frame);
@@ -225,6 +227,6 @@ export class Transport {
   close() {
     this.closed = true;
     for (const seat of [...this.peers.keys()]) this.dropPeer(seat);
-    if (this.ws) this.ws.close(1000);
+    if (this.ws) this.ws.close(this.pageConfig.close_codes.left);
   }
 }

@@ -46,7 +46,7 @@ async function init(msg) {
   post({ type: "progress", stage: "env", message: "Loading the game…" });
   bridgeModule = py.pyimport("pyodide_runtime.bridge");
   // Import the env module now so joining a room does not wait for it.
-  py.pyimport("pyodide_runtime.envs.loading").load_factory(env.spec);
+  bridgeModule.load_env_for_page(env.spec);
   timings.env_ms = performance.now() - envStart;
   const wheel = await wheelSha256(msg.assetsURL);
   setup.page = { ...msg.page, wheel_sha256: wheel, pyodide_version: facts.pyodide, packages };

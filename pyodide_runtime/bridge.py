@@ -498,3 +498,19 @@ def recover_bundle(chunks: Any) -> tuple[bytes, str]:
     name = bundle_name(str(context.get("study")), str(context.get("session")), str(context.get("participant")),
                        int(context.get("seat", 0)))
     return data, name.replace(".zip", "-recovered.zip") if name.endswith(".zip") else name
+
+
+def load_env_for_page(spec: str) -> None:
+    """Import the study's env module and resolve its factory ``spec`` (``"module:function"`` or ``"file.py:function"``).
+
+    The page's worker calls this once the runtime is loaded, before a seat is known, so that joining a room does
+    not wait for the import; :class:`Bridge` later builds the game from the same spec. A spec that cannot be
+    resolved raises :class:`~pyodide_runtime.envs.loading.EnvLoadError` (or ``ValueError`` for a malformed one),
+    which the page reports.
+    """
+    from pyodide_runtime.envs.loading import load_factory
+
+    load_factory(str(spec))
+
+
+__all__ += ["load_env_for_page"]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 
 from pyodide_runtime.canonical import digest
 
-__all__ = ["ConfigError", "SessionConfig", "PREDICTIONS"]
+__all__ = ["ConfigError", "SessionConfig", "PREDICTIONS", "session_defaults"]
 
 #: Names of the built-in prediction policies (see :mod:`pyodide_runtime.sync.prediction`).
 PREDICTIONS = ("repeat", "default")
@@ -108,3 +108,12 @@ class SessionConfig:
     def digest(self) -> bytes:
         """16-byte canonical digest of the fields that must match between peers (checked in the handshake)."""
         return bytes.fromhex(digest(self.to_dict(), size=16))
+
+
+def session_defaults() -> dict[str, int | str]:
+    """Every :class:`SessionConfig` field with its default: what a study gets for a setting it leaves out.
+
+    The study server hands this to the participant page (``/study.json`` ``page_config.session_defaults``), so the
+    page never keeps its own copy of a default such as ``fps``.
+    """
+    return {f.name: f.default for f in fields(SessionConfig)}

@@ -8,11 +8,14 @@ import subprocess
 
 import pytest
 
+from pyodide_runtime.host.server.page_config import page_config
 from server_support import REPO
 
 SCRIPT = """
 import { Conditioner, parseConditions, prng } from "./js_bridge/conditioner.mjs";
 import { keyMap } from "./js_bridge/input.mjs";
+
+const SPEC = JSON.parse(process.argv[1]);  // /study.json page_config.network_conditions, as the server serves it
 
 async function run(conditions, n, reliable = false) {
   const c = new Conditioner(conditions);
@@ -23,17 +26,17 @@ async function run(conditions, n, reliable = false) {
   await new Promise((r) => setTimeout(r, 400));
   return { order: got.map((g) => g[0]), first_delay: got.length ? got[0][1] : null, stats: c.stats };
 }
-const lossy = parseConditions(new URLSearchParams("loss=0.3&duplicate=0.1&seed=9"));
+const lossy = parseConditions(new URLSearchParams("loss=0.3&duplicate=0.1&seed=9"), SPEC);
 let invalid = null;
-try { parseConditions({ loss: 2 }); } catch (e) { invalid = e.message; }
+try { parseConditions({ loss: 2 }, SPEC); } catch (e) { invalid = e.message; }
 const out = {
   prng: [prng(3)(), prng(3)()],
-  none: parseConditions(new URLSearchParams("")),
+  none: parseConditions(new URLSearchParams(""), SPEC),
   lossy: lossy,
   a: await run(lossy, 500),
   b: await run(lossy, 500),
   reliable: await run(lossy, 200, true),
-  delayed: await run(parseConditions({ latency_ms: 120, seed: 1 }), 5),
+  delayed: await run(parseConditions({ latency_ms: 120, seed: 1 }, SPEC), 5),
   passthrough: await run(null, 5),
   invalid,
   derived: Object.fromEntries(keyMap(null, ["stay", "up", "right", "down", "left"])),
@@ -48,8 +51,9 @@ def result() -> dict:
     node = shutil.which("node")
     if not node:
         pytest.fail("node is not installed; the bridge's JavaScript tests need it")
-    proc = subprocess.run([node, "--input-type=module", "-e", SCRIPT], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    spec = json.dumps(page_config()["network_conditions"])
+    proc = subprocess.run([node, "--input-type=module", "-e", SCRIPT, spec], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -21,25 +21,62 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "StudyConfig", "StudyConfigError", "load_study_config", "parse_study_config", "example_config",
-    "list_examples", "SESSION_FIELDS", "CONDITION_KEYS",
+    "list_examples", "SESSION_FIELDS", "CONDITION_KEYS", "Condition", "NETWORK_CONDITIONS", "P2P_TIMEOUT_MS",
+    "P2P_TIMEOUT_MAX_MS",
 ]
 
-#: Network condition keys (``js_bridge/conditioner.mjs``); probabilities are at most 1.
-CONDITION_KEYS = ("latency_ms", "jitter_ms", "loss", "reorder", "reorder_ms", "duplicate", "seed")
-_PROBABILITIES = ("loss", "reorder", "duplicate")
+
+@dataclass(frozen=True)
+class Condition:
+    """One network condition key: its default, the largest value a study config may give, and its kind."""
+
+    default: int | float
+    high: int | float
+    #: A per-packet probability (at most 1).
+    probability: bool = False
+    #: Only whole numbers (the seed).
+    integer: bool = False
+    #: Qualifies the other conditions (the seed, the reorder delay): set alone, it conditions nothing.
+    modifier: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"default": self.default, "max": self.high, "probability": self.probability,
+                "integer": self.integer, "modifier": self.modifier}
+
+
+#: The network conditions a test study or test URL may ask for, in order. The single source for the study config
+#: check, the page's conditioner (``js_bridge/conditioner.mjs``, served in ``/study.json`` ``page_config``) and the
+#: defaults of :class:`pyodide_runtime.host.testing.netsim.LinkSpec`.
+NETWORK_CONDITIONS: dict[str, Condition] = {
+    "latency_ms": Condition(0, 60_000),
+    "jitter_ms": Condition(0, 60_000),
+    "loss": Condition(0, 1, probability=True),
+    "reorder": Condition(0, 1, probability=True),
+    "reorder_ms": Condition(60, 60_000, modifier=True),
+    "duplicate": Condition(0, 1, probability=True),
+    "seed": Condition(0, 2**32 - 1, integer=True, modifier=True),
+}
+#: Network condition keys; probabilities are at most 1.
+CONDITION_KEYS = tuple(NETWORK_CONDITIONS)
+_PROBABILITIES = tuple(key for key, c in NETWORK_CONDITIONS.items() if c.probability)
+
+#: How long WebRTC may take to open before the page falls back to the relay, unless ``relay.p2p_timeout_ms`` says.
+P2P_TIMEOUT_MS = 5000
+#: The largest ``relay.p2p_timeout_ms`` a study config may give.
+P2P_TIMEOUT_MAX_MS = 600_000
 
 
 def _session_fields() -> dict[str, Any]:
-    from pyodide_runtime.config import SessionConfig  # pure Python, no numpy
+    from pyodide_runtime.config import session_defaults  # pure Python, no numpy
 
-    return {f.name: f.default for f in fields(SessionConfig)}
+    return session_defaults()
 
 
 #: Every ``[session]`` key with its default (the fields of :class:`pyodide_runtime.config.SessionConfig`).
@@ -151,7 +188,7 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
         r.known(relay, "relay", ("force", "p2p_timeout_ms", "ice_servers"))
         if (force := r.boolean(relay, "relay.force")) is not None:
             page["relay"] = force
-        if (timeout := r.number(relay, "relay.p2p_timeout_ms", 0, 600_000)) is not None:
+        if (timeout := r.number(relay, "relay.p2p_timeout_ms", 0, P2P_TIMEOUT_MAX_MS)) is not None:
             page["p2p_timeout_ms"] = timeout
         ice = _ice_servers(r, relay)
     data_dir, upload = None, True
@@ -172,7 +209,7 @@ def _parse_json(r: _Reader, raw: dict[str, Any], source: Path | None) -> StudyCo
         page["env_config"] = r.table(raw, "env_config")
     if (force := r.boolean(raw, "relay")) is not None:
         page["relay"] = force
-    if (timeout := r.number(raw, "p2p_timeout_ms", 0, 600_000)) is not None:
+    if (timeout := r.number(raw, "p2p_timeout_ms", 0, P2P_TIMEOUT_MAX_MS)) is not None:
         page["p2p_timeout_ms"] = timeout
     return StudyConfig(page, source=source)
 
@@ -252,8 +289,9 @@ def _network(r: _Reader, network: dict[str, Any]) -> dict[str, Any]:
 
 
 def _condition(r: _Reader, table: dict[str, Any], where: str, key: str) -> float | int:
-    high = 1 if key in _PROBABILITIES else (2**32 - 1 if key == "seed" else 60_000)
-    value = r.integer(table, f"{where}.{key}", 0, high) if key == "seed" else r.number(table, f"{where}.{key}", 0, high)
+    condition = NETWORK_CONDITIONS[key]
+    read = r.integer if condition.integer else r.number
+    value = read(table, f"{where}.{key}", 0, condition.high)
     assert value is not None
     return value
 

@@ -15,6 +15,7 @@ from pyodide_runtime import __version__
 from pyodide_runtime.host.assets import AssetSet
 from pyodide_runtime.host.server.eventlog import EventLog
 from pyodide_runtime.host.server.files import FileRoutes
+from pyodide_runtime.host.server.page_config import page_config
 from pyodide_runtime.host.server.rooms import JoinRefused, RoomRegistry
 from pyodide_runtime.host.server.settings import ServerSettings
 from pyodide_runtime.host.server.signaling import Hub
@@ -127,6 +128,8 @@ def _describe(study: Study, settings: ServerSettings, files: FileRoutes) -> dict
             "seat_grace": settings.rooms.seat_grace,
         },
         "server_version": __version__,
+        # The runtime's defaults and constants, so the page keeps no copies of them (see page_config.py).
+        "page_config": page_config(),
     }
 
 

@@ -16,23 +16,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from pyodide_runtime.host.server.eventlog import EventLog
 from pyodide_runtime.host.server.limits import TokenBucket
 from pyodide_runtime.host.server.origins import origin_allowed
+from pyodide_runtime.host.server.page_config import BROADCAST, close_code
 from pyodide_runtime.host.server.participants import participant_from
 from pyodide_runtime.host.server.rooms import Joined, JoinRefused, Room, RoomRegistry
 from pyodide_runtime.host.server.settings import ServerSettings
 
-__all__ = ["Hub", "BROADCAST", "CLOSE_REPLACED", "CLOSE_EXPIRED", "CLOSE_REFUSED"]
+__all__ = ["Hub", "BROADCAST", "CLOSE_LEFT", "CLOSE_GOING_AWAY", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_REPLACED",
+           "CLOSE_EXPIRED", "CLOSE_REFUSED"]
 
-#: Binary relay frames addressed to this seat go to every other seat of the room.
-BROADCAST = 0xFF
-#: Close codes of our own (4000-4999 are for applications).
-CLOSE_REPLACED = 4000  # the seat was reclaimed by a newer connection (a reload)
-CLOSE_EXPIRED = 4001  # the room expired
-CLOSE_REFUSED = 4003  # the join was refused; an error message came first
+#: Close codes (the table in :data:`pyodide_runtime.host.server.page_config.CLOSE_CODES`, also served to the page).
+CLOSE_LEFT = close_code("left")
+CLOSE_GOING_AWAY = close_code("going_away")
+CLOSE_POLICY = close_code("policy")
+CLOSE_TOO_BIG = close_code("too_big")
+CLOSE_REPLACED = close_code("replaced")
+CLOSE_EXPIRED = close_code("expired")
+CLOSE_REFUSED = close_code("refused")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -118,7 +122,7 @@ class Hub:
 
     def _join_deadline(self, conn: Connection) -> None:
         if self.registry.seat_of(conn.id) is None and not conn.ws.closed:
-            self._close_later(conn, WSCloseCode.POLICY_VIOLATION, "no join in time", "join timeout")
+            self._close_later(conn, CLOSE_POLICY, "no join in time", "join timeout")
 
     # ---------------------------------------------------------------------------------------------- messages
 
@@ -127,7 +131,7 @@ class Hub:
         async for msg in ws:
             if msg.type is WSMsgType.ERROR:  # aiohttp has closed the socket (1009 for an oversized message)
                 conn.close_code = ws.close_code
-                too_big = ws.close_code == WSCloseCode.MESSAGE_TOO_BIG
+                too_big = ws.close_code == CLOSE_TOO_BIG
                 conn.close_reason = "message too big" if too_big else f"error: {msg.data}"
                 return
             now = self.clock()
@@ -135,8 +139,8 @@ class Hub:
                 conn.stats["dropped_rate"] += 1
                 if conn.stats["dropped_rate"] >= self.settings.rate_drop_limit:
                     conn.close_reason = "rate limit"
-                    conn.close_code = WSCloseCode.POLICY_VIOLATION
-                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limit exceeded")
+                    conn.close_code = CLOSE_POLICY
+                    await ws.close(code=CLOSE_POLICY, message=b"rate limit exceeded")
                     return
                 if now - conn.last_rate_notice >= 1.0:
                     conn.last_rate_notice = now
@@ -275,9 +279,9 @@ class Hub:
         # A page sends this as it unloads and may be gone before the close handshake: free the seat and tell the
         # room first, so the partner hears it now rather than when the socket finally closes.
         conn.close_reason = "left"
-        conn.close_code = WSCloseCode.OK
+        conn.close_code = CLOSE_LEFT
         await self._free_seat(conn, final=True)
-        await conn.ws.close(code=WSCloseCode.OK, message=b"left")
+        await conn.ws.close(code=CLOSE_LEFT, message=b"left")
 
     async def _free_seat(self, conn: Connection, *, final: bool) -> None:
         """Take ``conn`` out of its seat (for good when ``final``) and tell the rest of the room."""
@@ -327,9 +331,9 @@ class Hub:
         conns = list(self.connections.values())
         for conn in conns:
             conn.close_reason = "server shutdown"
-            conn.close_code = WSCloseCode.GOING_AWAY
+            conn.close_code = CLOSE_GOING_AWAY
         await asyncio.gather(
-            *(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down") for c in conns),
+            *(c.ws.close(code=CLOSE_GOING_AWAY, message=b"server shutting down") for c in conns),
             return_exceptions=True,
         )
 

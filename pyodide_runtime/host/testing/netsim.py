@@ -10,24 +10,38 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
+from pyodide_runtime.host.study_config import NETWORK_CONDITIONS
+
 __all__ = ["LinkSpec", "Network", "VirtualClock"]
+
+
+def _default(key: str) -> float:
+    """The default of network condition ``key``, the same as the page's conditioner uses."""
+    return float(NETWORK_CONDITIONS[key].default)
+
+
+_PROBABILITIES = tuple(key for key, c in NETWORK_CONDITIONS.items() if c.probability)
 
 
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
-    """Conditions of one direction of a link. Probabilities are per packet; outages are ``(start_ms, end_ms)``."""
+    """Conditions of one direction of a link. Probabilities are per packet; outages are ``(start_ms, end_ms)``.
 
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    loss: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    reorder_ms: float = 60.0
+    The condition names and defaults are those of the page's conditioner
+    (:data:`pyodide_runtime.host.study_config.NETWORK_CONDITIONS`).
+    """
+
+    latency_ms: float = _default("latency_ms")
+    jitter_ms: float = _default("jitter_ms")
+    loss: float = _default("loss")
+    duplicate: float = _default("duplicate")
+    reorder: float = _default("reorder")
+    reorder_ms: float = _default("reorder_ms")
     outages: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("loss", "duplicate", "reorder"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+        for name in _PROBABILITIES:
+            if not 0.0 <= getattr(self, name) <= NETWORK_CONDITIONS[name].high:
                 raise ValueError(f"LinkSpec.{name} must be a probability")
         if self.latency_ms < 0 or self.jitter_ms < 0 or self.reorder_ms < 0:
             raise ValueError("LinkSpec delays must be non-negative")
