@@ -56,7 +56,7 @@ export class Keyboard {
 
 /** Random inputs, each held for 1 to 12 frames, from a seeded generator (for tests and pilots). */
 export class Autopilot {
-  constructor({ seed = 0, frameMs = 1000 / 30, onChange }) {
+  constructor({ seed = 0, frameMs, onChange }) {  // frameMs: the study's frame period, from study.json
     this.random = prng(seed);
     this.frameMs = frameMs;
     this.onChange = onChange;

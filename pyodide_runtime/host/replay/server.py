@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from pyodide_runtime.host.replay.core import DEFAULT_SNAPSHOT_EVERY
+
 from aiohttp import web
 
 from pyodide_runtime.host.assets import AssetSet
@@ -60,7 +62,7 @@ def create_replay_app(
     static: Path,
     js_bridge: Path,
     bundle_name: str = "bundle.zip",
-    snapshot_every: int = 30,
+    snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
 ) -> web.Application:
     """Build the application serving one bundle's replay page."""
     files = FileRoutes(static, js_bridge, assets, env.env_file, env.packages)
