@@ -11,8 +11,6 @@ It keeps no state beyond the bundle. Routes:
 from __future__ import annotations
 
 import hashlib
-import asyncio
-import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pyodide_runtime.host.replay.core import DEFAULT_SNAPSHOT_EVERY
+from pyodide_runtime.host.server.listening import listening, wait_for_stop_signal
 
 from aiohttp import web
 
@@ -109,21 +108,8 @@ async def run_replay_app(app: web.Application, host: str, port: int, *,
                          on_ready: Callable[[list[tuple[str, int]]], None]) -> None:
     """Serve ``app`` until SIGINT or SIGTERM."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        on_ready([addr[:2] for addr in runner.addresses])
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await runner.cleanup()
+    async with listening(runner, host, port):
+        try:
+            await wait_for_stop_signal(lambda: on_ready([addr[:2] for addr in runner.addresses]))
+        finally:
+            await runner.cleanup()

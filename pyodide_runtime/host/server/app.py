@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from pyodide_runtime import __version__
 from pyodide_runtime.host.assets import AssetSet
 from pyodide_runtime.host.server.eventlog import EventLog
 from pyodide_runtime.host.server.files import FileRoutes
+from pyodide_runtime.host.server.listening import listening, wait_for_stop_signal
 from pyodide_runtime.host.server.page_config import page_config
 from pyodide_runtime.host.server.rooms import JoinRefused, RoomRegistry
 from pyodide_runtime.host.server.settings import ServerSettings
@@ -151,34 +151,22 @@ async def run_app(
     # timer when the connection opens and does not extend it while partial headers trickle in).
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout,
                            keepalive_timeout=settings.idle_timeout)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    received: list[str] = []
+    received: str | None = None
+    async with listening(runner, host, port) as site:
+        try:
+            received = await wait_for_stop_signal(lambda: on_ready([addr[:2] for addr in runner.addresses]))
+        finally:
+            await _shut_down(app, runner, site, settings, log, received)
 
-    def on_signal(sig: signal.Signals) -> None:
-        received.append(sig.name)
-        stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        on_ready([addr[:2] for addr in runner.addresses])
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        started = time.monotonic()
-        # aiohttp's own shutdown drops request bodies still in transit, so uploads are drained first.
-        await site.stop()
-        await app[HUB].close_all()
-        drained = await app[UPLOADS].drain(settings.shutdown_timeout)
-        await runner.cleanup()
-        log("stop", signal=received[0] if received else None, uploads_finished=drained,
-            seconds=round(time.monotonic() - started, 3))
+async def _shut_down(app: web.Application, runner: web.AppRunner, site: web.TCPSite, settings: ServerSettings,
+                     log: EventLog, received: str | None) -> None:
+    """Stop listening, close every WebSocket with 1001, let uploads in flight finish, then close the rest."""
+    started = time.monotonic()
+    # aiohttp's own shutdown drops request bodies still in transit, so uploads are drained first.
+    await site.stop()
+    await app[HUB].close_all()
+    drained = await app[UPLOADS].drain(settings.shutdown_timeout)
+    await runner.cleanup()
+    log("stop", signal=received, uploads_finished=drained,
+        seconds=round(time.monotonic() - started, 3))
