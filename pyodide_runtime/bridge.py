@@ -41,8 +41,8 @@ from pyodide_runtime.export.checkpoint import Checkpoint, recover
 from pyodide_runtime.protocol.codec import T_INPUTS, DecodeError, peek_header
 from pyodide_runtime.protocol.messages import GoodbyeReason
 from pyodide_runtime.session import (
-    DesyncDetected, EpisodeEnded, FastForward, HandshakeFailed, PeerAway, PeerBack, RollbackEvent, Session,
-    SessionEnded, Stalled, Started,
+    EpisodeEnded, Event, FastForward, Outcome, PeerAway, PeerBack, RollbackEvent, Session, SessionEnded,
+    SessionState, Stalled, Started,
 )
 
 __all__ = ["Bridge", "session_id_for_room", "recover_bundle", "study_session_config"]
@@ -52,6 +52,8 @@ _MAX_SAMPLES = 200_000
 #: The study server's ``peer-left`` reasons that mean the seat will never come back, and how ``end_reason`` says
 #: it. ``disconnected`` is not one of them: that seat may reconnect within the server's grace period.
 _GONE_FOR_GOOD = {"left": "left the study page", "expired": "did not reconnect within the server's grace period"}
+_PHASES = {SessionState.HANDSHAKE: "waiting", SessionState.RUNNING: "running", SessionState.DRAINING: "finishing",
+           SessionState.ENDED: "ended"}
 
 
 def session_id_for_room(room: str) -> str:
@@ -69,6 +71,10 @@ def study_session_config(study: Mapping[str, Any]) -> SessionConfig:
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _value(outcome: Outcome | None) -> str | None:
+    return outcome.value if outcome is not None else None
 
 
 def _payload(data: Any) -> bytes:
@@ -132,7 +138,6 @@ class Bridge:
         self._away_spans: list[dict[str, Any]] = []
         self._partner_away: set[int] = set()
         self._interrupted = False
-        self._last_render_frame = -1
         self._dirty = True
         self._scored = 0
         self._score = 0.0
@@ -264,43 +269,31 @@ class Bridge:
         self._left.clear()
         return []
 
-    def _absorb(self, events: list[Any], now_ms: float) -> dict[str, Any]:
-        brief: list[dict[str, Any]] = []
+    def _absorb(self, events: list[Event], now_ms: float) -> dict[str, Any]:
+        """Note what the page shows about ``events``; the page gets each event's ``to_dict()``."""
         episode_ended = False
         self._fast_forwarding = False
         for e in events:
             self._events.append(e)
             if isinstance(e, RollbackEvent):
                 self._dirty = True
-                brief.append({"type": "rollback", "frame": e.frame, "depth": e.depth})
             elif isinstance(e, EpisodeEnded):
                 episode_ended = True
                 self._episodes_done += 1
-                brief.append({"type": "episode_ended", "episode": e.episode, "frames": e.frames})
             elif isinstance(e, FastForward):
                 self._fast_forwarding = True
-                brief.append({"type": "fast_forward", "start": e.start, "end": e.end})
             elif isinstance(e, Stalled):
                 self._interrupted = True
-                brief.append({"type": "stalled", "frame": e.frame, "seats": list(e.seats)})
             elif isinstance(e, PeerAway):
                 self._partner_away.add(e.seat)
-                brief.append({"type": "peer_away", "seat": e.seat, "frame": e.frame})
             elif isinstance(e, PeerBack):
                 self._partner_away.discard(e.seat)
-                brief.append({"type": "peer_back", "seat": e.seat, "frame": e.frame})
             elif isinstance(e, Started):
                 self._started_at = _utc_now()
-                brief.append({"type": "started"})
-            elif isinstance(e, DesyncDetected):
-                brief.append({"type": "desync", "frame": e.frame, "seat": e.seat})
-            elif isinstance(e, HandshakeFailed):
-                brief.append({"type": "handshake_failed", "seat": e.seat, "reason": e.reason})
             elif isinstance(e, SessionEnded):
                 self._ended_at = _utc_now()
-                brief.append({"type": "ended", "outcome": e.outcome, "reason": e.reason})
         self._update_score()
-        return {"events": brief, "episode_ended": episode_ended}
+        return {"events": [e.to_dict() for e in events], "episode_ended": episode_ended}
 
     def _update_score(self) -> None:
         log = self.session.log
@@ -324,7 +317,6 @@ class Bridge:
 
     def _draw(self, out: dict[str, Any]) -> None:
         frame = self.session.render()
-        self._last_render_frame = self.session.frame
         if frame is None:
             return
         if isinstance(frame, (list, tuple)):
@@ -344,8 +336,8 @@ class Bridge:
 
     # -- what the page shows and reports ----------------------------------------------------------------------
     def phase(self) -> str:
-        state = self.session.state
-        return {"handshake": "waiting", "draining": "finishing"}.get(state, state)
+        """What the page calls the session's state."""
+        return _PHASES[self.session.state]
 
     def hud(self) -> dict[str, Any]:
         """What the heads-up display shows."""
@@ -359,16 +351,16 @@ class Bridge:
             "interrupted": self._interrupted and not self._partner_away,
             "fast_forwarding": self._fast_forwarding,
             "away": self._away,
-            "outcome": self.session.outcome,
+            "outcome": _value(self.session.outcome),
             "stopped": self._stopped(),
         }
 
     def _stopped(self) -> str | None:
         """``"error"`` when our env raised, ``"partner_error"`` when a partner's did, else ``None``."""
         s = self.session
-        if s.outcome == "error":
+        if s.outcome is Outcome.ERROR:
             return "error"
-        if s.outcome == "partial" and any(p.goodbye == GoodbyeReason.ERROR for p in s.peers.values()):
+        if s.outcome is Outcome.PARTIAL and any(p.goodbye == GoodbyeReason.ERROR for p in s.peers.values()):
             return "partner_error"
         return None
 
@@ -406,7 +398,7 @@ class Bridge:
             "interrupted": self._interrupted,
             "transport": self.transport.get("kind"),
             "rtt_ms": self.transport.get("rtt_ms"),
-            "outcome": s.outcome,
+            "outcome": _value(s.outcome),
             "end_reason": s.end_reason,
             "error": {k: v for k, v in s.error.items() if k != "traceback"} if s.error is not None else None,
             "left_notices": dict(self.left_notices),
