@@ -52,6 +52,8 @@ _MAX_SAMPLES = 200_000
 #: The study server's ``peer-left`` reasons that mean the seat will never come back, and how ``end_reason`` says
 #: it. ``disconnected`` is not one of them: that seat may reconnect within the server's grace period.
 _GONE_FOR_GOOD = {"left": "left the study page", "expired": "did not reconnect within the server's grace period"}
+#: What the page's worker measures and :meth:`Bridge.status` passes through.
+_MEASURED = ("conditioner", "tick_cost_ms", "wasm_memory_bytes")
 _PHASES = {SessionState.HANDSHAKE: "waiting", SessionState.RUNNING: "running", SessionState.DRAINING: "finishing",
            SessionState.ENDED: "ended"}
 
@@ -108,7 +110,6 @@ class Bridge:
         if isinstance(study, str):
             study = json.loads(study)
         page = dict(page or {})
-        self.study = dict(study)
         self.page = page
         self.seat = int(seat)
         config = study.get("config") or {}
@@ -364,8 +365,10 @@ class Bridge:
             return "partner_error"
         return None
 
-    def status(self) -> dict[str, Any]:
-        """Everything a test or researcher may want to read; documented in ``docs/bridge.md``."""
+    def status(self, measured: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The page's status, built here only (documented in ``docs/bridge.md``): the session's and the bridge's
+        facts, plus what the worker measured (``conditioner``, ``tick_cost_ms``, ``wasm_memory_bytes``) as given.
+        The page shows it as is and adds only the facts it alone holds (loading stage, downloads, errors...)."""
         s = self.session
         stats = s.stats
         return {
@@ -405,10 +408,12 @@ class Bridge:
             "download": self.download,
             "filename": self.filename,
             "bundle_sha256": self._bundle_sha,
+            **{k: v for k, v in (measured or {}).items() if k in _MEASURED},
         }
 
-    def status_json(self) -> str:
-        return json.dumps(self.status())
+    def status_json(self, measured: str | None = None) -> str:
+        """:meth:`status` as JSON text; ``measured`` is the worker's measurements as JSON text."""
+        return json.dumps(self.status(json.loads(measured) if measured else None))
 
     def set_transport(self, kind: str | None, rtt_ms: float | None = None, now_ms: float | None = None) -> None:
         """Record what carries peer bytes (``p2p`` or ``relay``) and the latest RTT, for status and diagnostics."""

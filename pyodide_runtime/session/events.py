@@ -127,3 +127,8 @@ class SessionEnded(Event):
     outcome: Outcome
     reason: str
     cause: EndCause
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": "ended", "outcome", "reason"}``: the page and the export take the outcome and the words;
+        the machine-readable cause stays here and in :attr:`Session.end <pyodide_runtime.session.Session.end>`."""
+        return {"type": self.TYPE, "outcome": self.outcome.value, "reason": self.reason}
