@@ -190,7 +190,7 @@ class Bridge:
                 packets = self._apply_left(now_ms, packets)
             result = self.session.tick(now_ms, local_input, packets, away)
             result_messages, events = result.messages, result.events
-        summary = self._absorb(events, now_ms)
+        summary = self._absorb(events)
         # The page keeps no per-frame records once they are encoded (the score above read them first).
         self.exporter.update(self.session.log, release=True)
         if self.session.frame != before:
@@ -215,7 +215,7 @@ class Bridge:
         """Add what an ended session still holds (goodbyes, its end event) to ``out``."""
         rest = self.session.tick(now_ms, self.session.defaults[self.seat])
         out["messages"] += [(seat, data, _reliable(data)) for seat, data in rest.messages]
-        out["events"] += self._absorb(rest.events, now_ms)["events"]
+        out["events"] += self._absorb(rest.events)["events"]
         out["ended"] = True
 
     def _finish(self, out: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +270,7 @@ class Bridge:
         self._left.clear()
         return []
 
-    def _absorb(self, events: list[Event], now_ms: float) -> dict[str, Any]:
+    def _absorb(self, events: list[Event]) -> dict[str, Any]:
         """Note what the page shows about ``events``; the page gets each event's ``to_dict()``."""
         episode_ended = False
         self._fast_forwarding = False
@@ -430,7 +430,7 @@ class Bridge:
     def close(self, now_ms: float, reason: str = "participant left") -> dict[str, Any]:
         """End the session from this side: goodbye packets to send, and the bundle (partial unless complete)."""
         messages = self.session.close(float(now_ms), reason) if not self.session.ended else []
-        self._absorb([], float(now_ms))
+        self._absorb([])
         if self._ended_at is None:
             self._ended_at = _utc_now()
         out: dict[str, Any] = {"messages": [(s, d, True) for s, d in messages], "bundle": None}
