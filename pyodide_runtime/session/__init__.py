@@ -1,7 +1,8 @@
 """The sans-IO rollback session (:class:`Session`), its events and how it ends.
 
-``core`` holds the session's state machine, ``peer`` the protocol with one remote seat, ``events`` what a tick
-reports, ``state`` the states and end causes, ``errors`` how an env's exception is described.
+``core`` holds the session's state machine, ``peer`` the protocol with one remote seat, ``pacing`` how many frames
+wall time asks for, ``events`` what a tick reports, ``state`` the states and end causes, ``errors`` how an env's
+exception is described.
 """
 
 from pyodide_runtime.session.core import Session, TickResult

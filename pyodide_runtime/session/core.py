@@ -69,6 +69,7 @@ from pyodide_runtime.session.errors import describe_error
 from pyodide_runtime.session.events import (
     EpisodeEnded, Event, FastForward, HandshakeFailed, RollbackEvent, SessionEnded, Stalled, Started,
 )
+from pyodide_runtime.session.pacing import Pacer
 from pyodide_runtime.session.peer import REJECT_KINDS, PeerLink
 from pyodide_runtime.session.state import End, EndCause, Outcome, SessionState
 from pyodide_runtime.sync.inputs import InputQueues
@@ -144,15 +145,11 @@ class Session:
         #: What our env raised (see :func:`describe_error`), or ``None``.
         self.error: dict[str, Any] | None = None
         self._out: list[tuple[int, bytes]] = []
-        self._epoch = 0.0
-        self._frame_ms = config.frame_ms
+        self.pacer = Pacer(config, self.stats)
         self._last_hello = -1e18
         self._last_tick: float | None = None
         self._seq = 0
         self._stalled = False
-        self._wait_frames = 0
-        self._skip_next = False
-        self._next_sync_frame = config.fps
         self._away_since: float | None = None
         self._away_gap = 0.0
         self._episodes_confirmed = 0
@@ -375,7 +372,7 @@ class Session:
 
     def _start(self, now_ms: float) -> None:
         self.state = _RUNNING
-        self._epoch = now_ms
+        self.pacer.epoch = now_ms
         for p in self.peers.values():
             p.last_heard = now_ms
         self.timeline.start(now_ms)
@@ -438,32 +435,18 @@ class Session:
             # Commit the away default far enough ahead to cover the gap until our next tick (hidden pages may
             # tick at 1 Hz), but no further: inputs committed here are what the participant gets on return.
             self._away_gap = max(self._away_gap, gap)
-            lease = min(cfg.away_lease_frames, int(2 * self._away_gap / self._frame_ms) + 2)
-            horizon = max(self.timeline.frame, self._target(now_ms)) + cfg.input_delay + lease
+            lease = min(cfg.away_lease_frames, int(2 * self._away_gap / self.pacer.frame_ms) + 2)
+            horizon = max(self.timeline.frame, self.pacer.target(now_ms)) + cfg.input_delay + lease
             self.queues.fill(self.seat, horizon, self._away_value)
         else:
             self._away_gap = 0.0
         return False
 
-    def _target(self, now_ms: float) -> int:
-        """Frames that should have been simulated by ``now_ms``."""
-        return int((now_ms - self._epoch) / self._frame_ms) + 1
-
     def _advance(self, now_ms: float, local_input: int, away: bool) -> None:
         tl = self.timeline
-        due = self._target(now_ms) - tl.frame
+        due = self.pacer.due(now_ms, tl.frame)
         if due <= 0:
             return
-        if self._wait_frames > 0:
-            # Skip every other frame while time sync asks us to wait: a slowdown rather than a visible pause.
-            self._skip_next = not self._skip_next
-            if self._skip_next:
-                self._wait_frames -= 1
-                self._epoch += self._frame_ms
-                self.stats["time_sync_skips"] += 1
-                due -= 1
-                if due <= 0:
-                    return
         fast_forward = due >= self._ff_threshold
         value = self._away_value if (away or fast_forward) else local_input
         start = tl.frame
@@ -478,8 +461,7 @@ class Session:
             tl.advance(now_ms)
         if blocked:
             cfg = self.config
-            # Waiting (stall or end of the timeline) accrues no debt: wall time restarts from here.
-            self._epoch = now_ms - (tl.frame - 1) * self._frame_ms
+            self.pacer.waited(now_ms, tl.frame)
             if not tl.finished:
                 self.stats["stall_ticks"] += 1
                 if not self._stalled:
@@ -493,21 +475,7 @@ class Session:
         if fast_forward and tl.frame > start:
             self.stats["fast_forward_frames"] += tl.frame - start
             self._events.append(FastForward(start, tl.frame))
-        if tl.frame >= self._next_sync_frame:
-            self._next_sync_frame = tl.frame + self.config.fps
-            self._time_sync(away or fast_forward)
-
-    def _time_sync(self, locally_away: bool) -> None:
-        if locally_away:
-            return
-        leads = [p.sync.lead() for p in self.peers.values() if not (p.gone or p.away)]
-        lead = max(leads, default=0.0)
-        if lead >= self.config.time_sync_threshold:
-            # At most a few frames per second: a peer that is behind because it is catching up after a
-            # freeze closes the gap itself within a second, and must not drag this one down meanwhile.
-            self._wait_frames += min(int(lead), max(1, self.config.fps // 6))
-            for p in self.peers.values():
-                p.sync.reset()
+        self.pacer.sync(tl.frame, self.peers.values(), away or fast_forward)
 
     def _promote(self, now_ms: float) -> None:
         records = self.timeline.promote(now_ms)
