@@ -54,16 +54,18 @@ let autopilot = null;
 let keyboard = null;
 let storageKey = null;
 
+// The status is built by the Python bridge (the worker's "status" messages) and shown as is. The page adds the
+// facts only it holds, and stands in for phase, seat, transport and download until Python has built one.
 function status() {
-  const py = page.python || {};
   return JSON.parse(JSON.stringify({
-    ...py,
-    phase: page.stage === "playing" ? py.phase || "waiting" : page.stage,
-    stage: page.stage,
-    progress: page.progress,
+    phase: page.stage === "playing" ? "waiting" : page.stage,
     seat: page.seat,
     transport: page.path,
     rtt_ms: page.rtt_ms,
+    download: downloadState(),
+    ...page.python,
+    stage: page.stage,
+    progress: page.progress,
     transport_stats: transport ? transport.stats : null,
     relay_forced: transport ? transport.relayAll : null,
     partner_connected: !page.peerLeft,
@@ -73,7 +75,6 @@ function status() {
     away_page: page.away,
     away_changes: page.awayChanges,
     events_seen: page.events,
-    download: downloadState(),
     downloads: page.downloads,
     upload: page.upload,
     recovered: page.recovered,
@@ -208,6 +209,8 @@ function onTransport(msg, study) {
       const participant = msg.participant || null;
       sessionStorage.setItem(ACTIVE, study.study);
       worker.postMessage({ type: "start", seat: msg.seat, room: msg.room, participant, conditions: page.conditions });
+      page.path = pathSummary();
+      worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
     }
   } else if (msg.type === "peer-joined") {
     page.peerLeft = false;

@@ -23,6 +23,7 @@ let ticks = 0;
 let ended = false;
 let pendingStart = null;
 let pendingLeft = [];    // peer-left notices that came before the bridge existed
+let lastTransport = null; // the page's latest transport report, applied when the bridge exists
 const cost = { count: 0, total_ms: 0, max_ms: 0 }; // time spent in the Python tick, conversions included
 let isReady = false;
 let readyResolve;
@@ -83,6 +84,7 @@ function start(msg) {
   }
   for (const m of pendingLeft) bridge.peer_left(m.seat, m.reason);
   pendingLeft = [];
+  if (lastTransport) setTransport(lastTransport);
   const info = JSON.parse(bridge.status_json());
   post({ type: "started", filename: info.filename, session: info.session, action_names: info.action_names,
          input_count: info.input_count });
@@ -141,12 +143,21 @@ function send(seat, data, reliable) {
     post({ type: "send", seat, data: payload, reliable }, [payload.buffer]));
 }
 
+// The status is built by the Python bridge; the worker only hands it its own measurements.
 function postStatus(hud, events = []) {
-  const status = JSON.parse(bridge.status_json());
-  status.conditioner = conditioner.stats;
-  status.tick_cost_ms = { count: cost.count, mean: cost.count ? cost.total_ms / cost.count : 0, max: cost.max_ms };
-  status.wasm_memory_bytes = py._module && py._module.HEAP8 ? py._module.HEAP8.buffer.byteLength : null;
-  post({ type: "status", status, hud, events });
+  const measured = {
+    conditioner: conditioner.stats,
+    tick_cost_ms: { count: cost.count, mean: cost.count ? cost.total_ms / cost.count : 0, max: cost.max_ms },
+    wasm_memory_bytes: py._module && py._module.HEAP8 ? py._module.HEAP8.buffer.byteLength : null,
+  };
+  post({ type: "status", status: JSON.parse(bridge.status_json(JSON.stringify(measured))), hud, events });
+}
+
+function setTransport(m) {
+  lastTransport = m;
+  if (!bridge) return;
+  bridge.set_transport(m.kind, m.rtt_ms ?? null, performance.now());
+  if (ended) postStatus({}, []); // no more ticks post it
 }
 
 async function recover(chunks, key) {
@@ -169,7 +180,7 @@ const handlers = {
   "peer-left": (m) => (bridge ? bridge.peer_left(m.seat, m.reason) : pendingLeft.push(m)),
   input: (m) => { input = m.value | 0; },
   away: (m) => { away = !!m.away; },
-  transport: (m) => bridge && bridge.set_transport(m.kind, m.rtt_ms ?? null, performance.now()),
+  transport: (m) => setTransport(m),
   download: (m) => {
     if (!bridge) return;
     bridge.set_download(m.state);

@@ -41,8 +41,8 @@ from pyodide_runtime.export.checkpoint import Checkpoint, recover
 from pyodide_runtime.protocol.codec import T_INPUTS, DecodeError, peek_header
 from pyodide_runtime.protocol.messages import GoodbyeReason
 from pyodide_runtime.session import (
-    DesyncDetected, EpisodeEnded, FastForward, HandshakeFailed, PeerAway, PeerBack, RollbackEvent, Session,
-    SessionEnded, Stalled, Started,
+    EpisodeEnded, Event, FastForward, Outcome, PeerAway, PeerBack, RollbackEvent, Session, SessionEnded,
+    SessionState, Stalled, Started,
 )
 
 __all__ = ["Bridge", "session_id_for_room", "recover_bundle", "study_session_config"]
@@ -52,6 +52,10 @@ _MAX_SAMPLES = 200_000
 #: The study server's ``peer-left`` reasons that mean the seat will never come back, and how ``end_reason`` says
 #: it. ``disconnected`` is not one of them: that seat may reconnect within the server's grace period.
 _GONE_FOR_GOOD = {"left": "left the study page", "expired": "did not reconnect within the server's grace period"}
+#: What the page's worker measures and :meth:`Bridge.status` passes through.
+_MEASURED = ("conditioner", "tick_cost_ms", "wasm_memory_bytes")
+_PHASES = {SessionState.HANDSHAKE: "waiting", SessionState.RUNNING: "running", SessionState.DRAINING: "finishing",
+           SessionState.ENDED: "ended"}
 
 
 def session_id_for_room(room: str) -> str:
@@ -69,6 +73,10 @@ def study_session_config(study: Mapping[str, Any]) -> SessionConfig:
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _value(outcome: Outcome | None) -> str | None:
+    return outcome.value if outcome is not None else None
 
 
 def _payload(data: Any) -> bytes:
@@ -102,7 +110,6 @@ class Bridge:
         if isinstance(study, str):
             study = json.loads(study)
         page = dict(page or {})
-        self.study = dict(study)
         self.page = page
         self.seat = int(seat)
         config = study.get("config") or {}
@@ -132,7 +139,6 @@ class Bridge:
         self._away_spans: list[dict[str, Any]] = []
         self._partner_away: set[int] = set()
         self._interrupted = False
-        self._last_render_frame = -1
         self._dirty = True
         self._scored = 0
         self._score = 0.0
@@ -184,7 +190,7 @@ class Bridge:
                 packets = self._apply_left(now_ms, packets)
             result = self.session.tick(now_ms, local_input, packets, away)
             result_messages, events = result.messages, result.events
-        summary = self._absorb(events, now_ms)
+        summary = self._absorb(events)
         # The page keeps no per-frame records once they are encoded (the score above read them first).
         self.exporter.update(self.session.log, release=True)
         if self.session.frame != before:
@@ -209,7 +215,7 @@ class Bridge:
         """Add what an ended session still holds (goodbyes, its end event) to ``out``."""
         rest = self.session.tick(now_ms, self.session.defaults[self.seat])
         out["messages"] += [(seat, data, _reliable(data)) for seat, data in rest.messages]
-        out["events"] += self._absorb(rest.events, now_ms)["events"]
+        out["events"] += self._absorb(rest.events)["events"]
         out["ended"] = True
 
     def _finish(self, out: dict[str, Any]) -> dict[str, Any]:
@@ -264,43 +270,31 @@ class Bridge:
         self._left.clear()
         return []
 
-    def _absorb(self, events: list[Any], now_ms: float) -> dict[str, Any]:
-        brief: list[dict[str, Any]] = []
+    def _absorb(self, events: list[Event]) -> dict[str, Any]:
+        """Note what the page shows about ``events``; the page gets each event's ``to_dict()``."""
         episode_ended = False
         self._fast_forwarding = False
         for e in events:
             self._events.append(e)
             if isinstance(e, RollbackEvent):
                 self._dirty = True
-                brief.append({"type": "rollback", "frame": e.frame, "depth": e.depth})
             elif isinstance(e, EpisodeEnded):
                 episode_ended = True
                 self._episodes_done += 1
-                brief.append({"type": "episode_ended", "episode": e.episode, "frames": e.frames})
             elif isinstance(e, FastForward):
                 self._fast_forwarding = True
-                brief.append({"type": "fast_forward", "start": e.start, "end": e.end})
             elif isinstance(e, Stalled):
                 self._interrupted = True
-                brief.append({"type": "stalled", "frame": e.frame, "seats": list(e.seats)})
             elif isinstance(e, PeerAway):
                 self._partner_away.add(e.seat)
-                brief.append({"type": "peer_away", "seat": e.seat, "frame": e.frame})
             elif isinstance(e, PeerBack):
                 self._partner_away.discard(e.seat)
-                brief.append({"type": "peer_back", "seat": e.seat, "frame": e.frame})
             elif isinstance(e, Started):
                 self._started_at = _utc_now()
-                brief.append({"type": "started"})
-            elif isinstance(e, DesyncDetected):
-                brief.append({"type": "desync", "frame": e.frame, "seat": e.seat})
-            elif isinstance(e, HandshakeFailed):
-                brief.append({"type": "handshake_failed", "seat": e.seat, "reason": e.reason})
             elif isinstance(e, SessionEnded):
                 self._ended_at = _utc_now()
-                brief.append({"type": "ended", "outcome": e.outcome, "reason": e.reason})
         self._update_score()
-        return {"events": brief, "episode_ended": episode_ended}
+        return {"events": [e.to_dict() for e in events], "episode_ended": episode_ended}
 
     def _update_score(self) -> None:
         log = self.session.log
@@ -324,7 +318,6 @@ class Bridge:
 
     def _draw(self, out: dict[str, Any]) -> None:
         frame = self.session.render()
-        self._last_render_frame = self.session.frame
         if frame is None:
             return
         if isinstance(frame, (list, tuple)):
@@ -344,8 +337,8 @@ class Bridge:
 
     # -- what the page shows and reports ----------------------------------------------------------------------
     def phase(self) -> str:
-        state = self.session.state
-        return {"handshake": "waiting", "draining": "finishing"}.get(state, state)
+        """What the page calls the session's state."""
+        return _PHASES[self.session.state]
 
     def hud(self) -> dict[str, Any]:
         """What the heads-up display shows."""
@@ -359,21 +352,23 @@ class Bridge:
             "interrupted": self._interrupted and not self._partner_away,
             "fast_forwarding": self._fast_forwarding,
             "away": self._away,
-            "outcome": self.session.outcome,
+            "outcome": _value(self.session.outcome),
             "stopped": self._stopped(),
         }
 
     def _stopped(self) -> str | None:
         """``"error"`` when our env raised, ``"partner_error"`` when a partner's did, else ``None``."""
         s = self.session
-        if s.outcome == "error":
+        if s.outcome is Outcome.ERROR:
             return "error"
-        if s.outcome == "partial" and any(p.goodbye == GoodbyeReason.ERROR for p in s.peers.values()):
+        if s.outcome is Outcome.PARTIAL and any(p.goodbye == GoodbyeReason.ERROR for p in s.peers.values()):
             return "partner_error"
         return None
 
-    def status(self) -> dict[str, Any]:
-        """Everything a test or researcher may want to read; documented in ``docs/bridge.md``."""
+    def status(self, measured: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The page's status, built here only (documented in ``docs/bridge.md``): the session's and the bridge's
+        facts, plus what the worker measured (``conditioner``, ``tick_cost_ms``, ``wasm_memory_bytes``) as given.
+        The page shows it as is and adds only the facts it alone holds (loading stage, downloads, errors...)."""
         s = self.session
         stats = s.stats
         return {
@@ -406,17 +401,19 @@ class Bridge:
             "interrupted": self._interrupted,
             "transport": self.transport.get("kind"),
             "rtt_ms": self.transport.get("rtt_ms"),
-            "outcome": s.outcome,
+            "outcome": _value(s.outcome),
             "end_reason": s.end_reason,
             "error": {k: v for k, v in s.error.items() if k != "traceback"} if s.error is not None else None,
             "left_notices": dict(self.left_notices),
             "download": self.download,
             "filename": self.filename,
             "bundle_sha256": self._bundle_sha,
+            **{k: v for k, v in (measured or {}).items() if k in _MEASURED},
         }
 
-    def status_json(self) -> str:
-        return json.dumps(self.status())
+    def status_json(self, measured: str | None = None) -> str:
+        """:meth:`status` as JSON text; ``measured`` is the worker's measurements as JSON text."""
+        return json.dumps(self.status(json.loads(measured) if measured else None))
 
     def set_transport(self, kind: str | None, rtt_ms: float | None = None, now_ms: float | None = None) -> None:
         """Record what carries peer bytes (``p2p`` or ``relay``) and the latest RTT, for status and diagnostics."""
@@ -433,7 +430,7 @@ class Bridge:
     def close(self, now_ms: float, reason: str = "participant left") -> dict[str, Any]:
         """End the session from this side: goodbye packets to send, and the bundle (partial unless complete)."""
         messages = self.session.close(float(now_ms), reason) if not self.session.ended else []
-        self._absorb([], float(now_ms))
+        self._absorb([])
         if self._ended_at is None:
             self._ended_at = _utc_now()
         out: dict[str, Any] = {"messages": [(s, d, True) for s, d in messages], "bundle": None}

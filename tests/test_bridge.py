@@ -83,6 +83,9 @@ def test_tick_output_is_plain_data_for_the_page():
     assert status["phase"] == "ended" and status["outcome"] == "complete"
     assert status["confirmed_frames"] == 30 and status["episodes_done"] == 1
     assert {"rollbacks", "fast_forward_frames", "transport", "rtt_ms", "away", "partner_away"} <= set(status)
+    measured = {"tick_cost_ms": {"count": 3, "mean": 1.5, "max": 2.0}, "conditioner": None, "phase": "forged"}
+    with_worker = json.loads(bridges[0].status_json(json.dumps(measured)))
+    assert with_worker == {**status, "tick_cost_ms": measured["tick_cost_ms"], "conditioner": None}
     records = bridges[0].session.records()
     assert status["score"] == sum(r.rewards["player_0"] for r in records if r.episode == records[-1].episode)
     assert status["episode"] == 1

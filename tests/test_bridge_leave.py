@@ -70,10 +70,10 @@ def test_packets_that_arrive_with_the_notice_count_before_it():
     # Seat 1's last packet reaches seat 0 in the same tick as the notice.
     last = [(1, data) for to, data, _ in b.tick(now, 0, net.deliver(now, 1), False)["messages"] if to == 0]
     assert last
-    known = len(a.session.queues.queues[1])
+    known = a.session.queues.count(1)
     a.peer_left(1, "left")
     a.tick(now + 1.0, 0, last, False)
-    assert a.session.ended and len(a.session.queues.queues[1]) > known
+    assert a.session.ended and a.session.queues.count(1) > known
 
 
 @pytest.mark.parametrize("seat, reason", [

@@ -31,16 +31,23 @@ def _rows(log):
     return [canonical_bytes(r.canonical()) for r in log.confirmed]
 
 
-def test_queues_count_extend_conflict():
-    q = InputQueues((0, 2), input_delay=2)
+def test_queues_accept_fill():
+    q = InputQueues((0, 2), input_delay=2, counts=(5, 5))
     assert q.count(0) == 2 and q.get(1, 1) == 2 and q.confirmed_count() == 2
-    first, end = q.extend(1, 2, [3, 4])
-    assert (first, end) == (2, 4)
-    assert q.extend(1, 3, [4, 1]) == (4, 5)  # overlapping resend adds only the new frame
-    assert q.conflicts(1, 2, [3, 0]) and not q.conflicts(1, 2, [3, 4, 1, 9])
-    with pytest.raises(ValueError):
-        q.extend(1, 9, [1])
-    assert q.confirmed_count() == 2 and q.get(0, 5) is None
+    assert q.accept(1, 2, (3, 4), limit=100) == (2, 4)
+    assert q.accept(1, 3, (4, 1), limit=100) == (4, 5)  # overlapping resend adds only the new frame
+    assert q.accept(1, 2, (3, 4), limit=100) == (5, 5)  # nothing new
+    assert q.accept(1, 2, (3, 0), limit=100) == "conflict"
+    assert q.accept(1, 9, (1,), limit=100) == "out_of_window"  # a gap
+    assert q.accept(1, 5, (1, 1), limit=6) == "out_of_window"  # past the limit
+    assert q.accept(1, 5, (5,), limit=100) == "invalid_input"  # no such action
+    assert q.accept(1, 5, (AWAY_BIT | 1,), limit=100) == "invalid_input"  # away plays the default only
+    assert q.accept(1, 5, (AWAY_BIT | 2, 1), limit=100) == (5, 7)
+    assert q.values(1, 0, 10) == [2, 2, 3, 4, 1, AWAY_BIT | 2, 1] and q.last(1) == 1
+    q.fill(0, 3, 4)
+    assert q.values(0, 0, 10) == [0, 0, 4, 4] and q.confirmed_count() == 4
+    q.fill(0, 2, 1)  # known inputs are final
+    assert q.at(3) == [4, 4] and q.at(7) == [-1, -1] and q.get(0, 5) is None
 
 
 def test_predictors():
@@ -78,7 +85,7 @@ def test_rollback_gives_the_same_confirmed_records_as_known_inputs(seed, lag, wi
             tl.queues.append(0, script[f][0])
         # the remote input of frame f - lag arrives now
         while delivered <= f - lag or (f >= len(script) and delivered < len(script)):
-            first, end = tl.queues.extend(1, delivered, [script[delivered][1]])
+            first, end = tl.queues.accept(1, delivered, (script[delivered][1],), limit=10_000)
             tl.check_inputs(1, first, end)
             delivered += 1
         tl.apply_rollback(0.0)
@@ -106,7 +113,7 @@ def test_stall_at_prediction_window():
         steps += 1
     # frame 0 is known (input delay), so 1 + 4 predicted frames run before the stall
     assert steps == 5 and tl.frame == 5
-    tl.queues.extend(1, 1, [2])
+    assert tl.queues.accept(1, 1, (2,), limit=100) == (1, 2)
     tl.check_inputs(1, 1, 2)
     assert tl.pending_rollback == 1
     rb = tl.apply_rollback(0.0)
@@ -140,7 +147,7 @@ def test_time_sync_lead_is_half_the_difference():
     # peer A runs 6 frames ahead of B; one-way latency is 3 frames.
     for t in range(20):
         a_frame, b_frame = 100 + t + 6, 100 + t
-        adv_b = behind.observe(b_frame, a_frame - 3, ahead.last_advantage())
+        adv_b = behind.observe(b_frame, a_frame - 3, ahead.advantage)
         ahead.observe(a_frame, b_frame - 3, adv_b)
     assert ahead.lead() == pytest.approx(6.0)
     assert behind.lead() == pytest.approx(-6.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from pyodide_runtime import __version__
 
@@ -127,24 +127,30 @@ class Diagnostics:
     FAST_FORWARD_FIELDS = ("start_frame", "end_frame", "at_ms")
     DESYNC_FIELDS = ("frame", "seat", "local_hash", "remote_hash")
 
+    #: The one place where events become diagnostics: an event's ``to_dict()`` ``type`` -> (the list it goes to,
+    #: {its key: the row's key}). The ``ended`` event gives ``outcome`` and ``end_reason`` instead.
+    EVENT_ROWS: ClassVar[dict[str, tuple[str, dict[str, str]]]] = {
+        "rollback": ("rollbacks", {"frame": "frame", "depth": "depth", "seats": "seats"}),
+        "fast_forward": ("fast_forwards", {"start": "start_frame", "end": "end_frame"}),
+        "desync": ("desyncs", {k: k for k in DESYNC_FIELDS}),
+    }
+
     @classmethod
     def from_events(cls, events: Sequence[Any], **kw: Any) -> Diagnostics:
-        """Collect rollbacks, fast-forwards, desyncs and the end reason from a session's events."""
-        rollbacks, ffs, desyncs = [], [], []
+        """Collect rollbacks, fast-forwards, desyncs and the end reason from a session's events (the event
+        objects, or their ``to_dict()``)."""
+        rows: dict[str, list[dict[str, Any]]] = {"rollbacks": [], "fast_forwards": [], "desyncs": []}
         for e in events:
-            kind = type(e).__name__
-            if kind == "RollbackEvent":
-                rollbacks.append({"frame": e.frame, "depth": e.depth, "seats": list(e.seats)})
-            elif kind == "FastForward":
-                ffs.append({"start_frame": e.start, "end_frame": e.end})
-            elif kind == "DesyncDetected":
-                desyncs.append(_as_dict(e, cls.DESYNC_FIELDS))
-            elif kind == "SessionEnded":
-                kw.setdefault("outcome", e.outcome)
-                kw.setdefault("end_reason", e.reason)
-        kw.setdefault("rollbacks", rollbacks)
-        kw.setdefault("fast_forwards", ffs)
-        kw.setdefault("desyncs", desyncs)
+            d = e if isinstance(e, Mapping) else e.to_dict()
+            kind = d["type"]
+            if kind in cls.EVENT_ROWS:
+                name, keys = cls.EVENT_ROWS[kind]
+                rows[name].append({row_key: d[key] for key, row_key in keys.items()})
+            elif kind == "ended":
+                kw.setdefault("outcome", d["outcome"])
+                kw.setdefault("end_reason", d["reason"])
+        for name, items in rows.items():
+            kw.setdefault(name, items)
         return cls(**kw)
 
     def tick_summary(self) -> dict[str, Any] | None:

@@ -33,10 +33,6 @@ class TimeSync:
         self.advantage = adv
         return adv
 
-    def last_advantage(self) -> int:
-        """The latest measured local advantage (0 before any message)."""
-        return self.advantage
-
     def lead(self) -> float:
         """Estimated frames this peer runs ahead of the remote (negative: behind)."""
         if len(self._local) < 4:

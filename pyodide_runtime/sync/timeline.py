@@ -31,7 +31,7 @@ class Timeline:
 
     __slots__ = (
         "game", "config", "queues", "log", "predict", "frame", "episode", "episode_frame",
-        "_snapshots", "_used", "pending_rollback", "_mispredicted", "nseats", "stats", "_clock", "_present",
+        "_snapshots", "_used", "pending_rollback", "_mispredicted", "stats", "_clock", "_present",
         "simulated", "_episodes", "_max_prediction",
     )
 
@@ -44,7 +44,6 @@ class Timeline:
         self.queues = queues
         self.log = log
         self.predict = predict
-        self.nseats = len(queues.queues)
         self.frame = 0
         self.episode = 0
         self.episode_frame = 0
@@ -54,7 +53,7 @@ class Timeline:
         self._mispredicted: set[int] = set()
         self.stats = stats
         self._clock = 0.0
-        self._present = (False,) * self.nseats
+        self._present = (False,) * queues.seats
         self.simulated = 0
         self._episodes = config.episodes
         self._max_prediction = config.max_prediction
@@ -91,7 +90,7 @@ class Timeline:
         """Whether the next frame may be simulated (not finished, not past the prediction window)."""
         if self.episode >= self._episodes:
             return False
-        return self.frame - min(map(len, self.queues.queues)) < self._max_prediction
+        return self.frame - self.queues.confirmed_count() < self._max_prediction
 
     def advance(self, now_ms: float) -> FrameRecord:
         """Simulate :attr:`frame` with known inputs where available and predictions elsewhere."""
@@ -99,15 +98,14 @@ class Timeline:
         return self._simulate(self.frame)
 
     def _simulate(self, g: int) -> FrameRecord:
-        qs = self.queues.queues
-        values = [q[g] if g < len(q) else -1 for q in qs]
+        queues = self.queues
+        values = queues.at(g)
         predicted = -1 in values
         if predicted:
             predict = self.predict
             for seat, v in enumerate(values):
                 if v < 0:
-                    q = qs[seat]
-                    values[seat] = predict(seat, g, q[-1] if q else None)
+                    values[seat] = predict(seat, g, queues.last(seat))
             self._snapshots[g] = (self.game.get_state(), self.episode, self.episode_frame)
             self._used[g] = tuple(values)
         if max(values) >= AWAY_BIT:
@@ -140,10 +138,10 @@ class Timeline:
         used = self._used
         if not used:  # no frame was simulated with a prediction: nothing to check
             return
-        q = self.queues.queues[seat]
+        known = self.queues.values(seat, first, end)
         for g in range(first, min(end, self.frame)):
             vals = used.get(g)
-            if vals is not None and vals[seat] != q[g]:
+            if vals is not None and vals[seat] != known[g - first]:
                 self._mispredicted.add(seat)
                 if self.pending_rollback is None or g < self.pending_rollback:
                     self.pending_rollback = g
@@ -183,7 +181,7 @@ class Timeline:
         """Promote every simulated frame whose inputs are all known; prune what no rollback can need."""
         if self.pending_rollback is not None:
             raise RuntimeError("promotion with a rollback pending")
-        count = min(map(len, self.queues.queues))
+        count = self.queues.confirmed_count()
         if count > self.frame:
             count = self.frame
         first = self.log.confirmed_count

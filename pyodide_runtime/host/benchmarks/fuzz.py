@@ -30,7 +30,7 @@ from typing import Any
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.protocol.codec import MAGIC, MAX_PACKET, PROTOCOL_VERSION, T_INPUTS, DecodeError, decode
 from pyodide_runtime.protocol.messages import Goodbye, Hello, Inputs
-from pyodide_runtime.session import REJECT_KINDS, Session
+from pyodide_runtime.session import REJECT_KINDS, Session, SessionState
 from pyodide_runtime.host.testing.harness import SimulationResult, random_policy, run_peers
 from pyodide_runtime.host.testing.netsim import LinkSpec, Network
 
@@ -84,7 +84,7 @@ class HostileNetwork:
     def deliver(self, now_ms: float, dst: int) -> list[tuple[int, bytes]]:
         honest = self.inner.deliver(now_ms, dst)
         session = self.sessions[dst]
-        if session.state not in ("running", "draining") or not all(p.started for p in session.peers.values()):
+        if session.state not in (SessionState.RUNNING, SessionState.DRAINING) or not all(p.started for p in session.peers.values()):
             return honest  # the handshake is not over: a replayed hello is still honest traffic there
         out = list(honest)
         seen = self.history.setdefault(dst, [])
@@ -183,14 +183,14 @@ class HostileNetwork:
 
     def _extreme_frame(self, session: Session, partner: int, seen: list) -> tuple[int, bytes]:
         rng = self.rng
-        q = len(session.queues.queues[partner])
+        q = session.queues.count(partner)
         # Far beyond anything honest packets of this same delivery could add to the queue first.
         big = rng.choice((0xFFFFFFFF, 0x7FFFFFFF, q + 100_000, q + 20_000 + rng.randrange(1000)))
         which = rng.randrange(3)
         seq = rng.choice((0xFFFFFFFF, rng.randrange(1 << 32)))
         start, frame, ack = (big, 0, 0) if which == 0 else (0, big, 0) if which == 1 else (0, 0, big)
         if which == 2:
-            ack = max(ack, len(session.queues.queues[session.seat]) + 1)
+            ack = max(ack, session.queues.count(session.seat) + 1)
         if which == 1:
             frame = max(frame, session.frame + 100_000)
         return partner, self._inputs(partner, seq, frame, start, [session.defaults[partner]], ack)
@@ -207,16 +207,16 @@ class HostileNetwork:
         return rng.choice((session.seat, session.config.players + 3)), bytes(data)  # arrived from elsewhere
 
     def _conflict(self, session: Session, partner: int, seen: list) -> tuple[int, bytes] | None:
-        q = session.queues.queues[partner]
+        known = session.queues.count(partner)
         count = session.input_counts[partner]
-        if not q or count < 2:
+        if not known or count < 2:
             return None
-        start = self.rng.randrange(len(q))
-        other = (q[start] % 0x8000 + 1) % count  # a valid action that differs from the known one
+        start = self.rng.randrange(known)
+        other = (session.queues.get(partner, start) % 0x8000 + 1) % count  # a valid action that differs from the known one
         return partner, self._inputs(partner, self.rng.randrange(1 << 32), start, start, [other])
 
     def _invalid_input(self, session: Session, partner: int, seen: list) -> tuple[int, bytes]:
-        q = len(session.queues.queues[partner])
+        q = session.queues.count(partner)
         count = session.input_counts[partner]
         bad = self.rng.choice((count, 0x7FFF, 0x8000 | ((session.defaults[partner] + 1) % count), 0xFFFF))
         return partner, self._inputs(partner, self.rng.randrange(1 << 32), q, q, [bad])

@@ -61,12 +61,12 @@ def measure_engine(
 
     def engine(frame_hash: str) -> float:
         tl, q = timeline(frame_hash)
-        remote = q.queues[1]
         t = clock()
         for f, (a, _) in enumerate(inputs):
-            q.queues[0].append(a)
+            q.append(0, a)
             if f >= lag:  # the remote input of frame f - lag arrives, as predicted
-                remote.append(remote[-1] if remote else 0)
+                last = q.last(1)
+                q.append(1, 0 if last is None else last)
                 tl.check_inputs(1, f - lag, f - lag + 1)
             tl.advance(0.0)
             tl.promote(0.0)
@@ -80,9 +80,10 @@ def measure_engine(
         for _ in range(frames // depth):
             base = tl.frame
             for i in range(depth):
-                q.queues[0].append(inputs[base + i][0])
+                q.append(0, inputs[base + i][0])
                 tl.advance(0.0)
-            q.queues[1].extend((inputs[base + i][1] % (counts[1] - 1)) + 1 for i in range(depth))  # never 0
+            for i in range(depth):
+                q.append(1, (inputs[base + i][1] % (counts[1] - 1)) + 1)  # never 0
             tl.check_inputs(1, base, base + depth)
             t = clock()
             tl.apply_rollback(0.0)

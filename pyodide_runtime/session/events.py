@@ -1,0 +1,134 @@
+"""What a session reports from a tick: one small frozen class per event, each turned into data by ``to_dict()``.
+
+``to_dict()`` is the only conversion of an event into data: the page gets it as is, and the export derives its
+diagnostics rows from it (:meth:`pyodide_runtime.export.context.Diagnostics.from_events`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import Any, ClassVar
+
+from pyodide_runtime.session.state import EndCause, Outcome
+
+__all__ = [
+    "Event", "Started", "RollbackEvent", "EpisodeEnded", "DesyncDetected", "PeerAway", "PeerBack", "FastForward",
+    "Stalled", "HandshakeFailed", "SessionEnded",
+]
+
+
+class Event:
+    """Base of the session's events; ``TYPE`` is the ``"type"`` of :meth:`to_dict`."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as JSON-ready data: ``{"type": TYPE, field: value, ...}`` (tuples as lists, enums as values)."""
+        out: dict[str, Any] = {"type": self.TYPE}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v.value if isinstance(v, Enum) else v
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Started(Event):
+    """The handshake completed; frame 0 starts now."""
+
+    TYPE: ClassVar[str] = "started"
+    now_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackEvent(Event):
+    """Frames ``frame ..`` were resimulated (``depth`` of them) because ``seats`` were mispredicted."""
+
+    TYPE: ClassVar[str] = "rollback"
+    frame: int
+    depth: int
+    seats: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeEnded(Event):
+    """Episode ``episode`` ended, confirmed, at global frame ``last_frame`` after ``frames`` steps."""
+
+    TYPE: ClassVar[str] = "episode_ended"
+    episode: int
+    last_frame: int
+    frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class DesyncDetected(Event):
+    """Seat ``seat`` reported a different confirmed-state hash for global frame ``frame``."""
+
+    TYPE: ClassVar[str] = "desync"
+    frame: int
+    seat: int
+    local_hash: str
+    remote_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAway(Event):
+    """Seat ``seat`` announced it is away from global frame ``frame`` on."""
+
+    TYPE: ClassVar[str] = "peer_away"
+    seat: int
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerBack(Event):
+    """Seat ``seat`` plays again from global frame ``frame`` on."""
+
+    TYPE: ClassVar[str] = "peer_back"
+    seat: int
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class FastForward(Event):
+    """Frames ``start .. end-1`` were simulated in one catch-up tick."""
+
+    TYPE: ClassVar[str] = "fast_forward"
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stalled(Event):
+    """The simulation reached the prediction window at ``frame`` and waits for ``seats``."""
+
+    TYPE: ClassVar[str] = "stalled"
+    frame: int
+    confirmed: int
+    seats: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeFailed(Event):
+    """Seat ``seat`` runs something incompatible."""
+
+    TYPE: ClassVar[str] = "handshake_failed"
+    seat: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded(Event):
+    """The session is over: ``outcome`` is complete, partial or error (our env raised); ``cause`` says why in a
+    machine-readable way and ``reason`` in words."""
+
+    TYPE: ClassVar[str] = "ended"
+    outcome: Outcome
+    reason: str
+    cause: EndCause
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": "ended", "outcome", "reason"}``: the page and the export take the outcome and the words;
+        the machine-readable cause stays here and in :attr:`Session.end <pyodide_runtime.session.Session.end>`."""
+        return {"type": self.TYPE, "outcome": self.outcome.value, "reason": self.reason}
