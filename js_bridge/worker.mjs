@@ -17,7 +17,7 @@ let conditioner = new Conditioner(null); // set per seat by "start"
 let input = 0;
 let away = false;
 let inbox = [];         // [seat, Uint8Array] received since the last tick
-let frameMs = 1000 / 30;
+let frameMs = 0;        // the session's frame period, from the bridge's SessionConfig once it exists
 let nextTick = 0;
 let ticks = 0;
 let ended = false;
@@ -88,8 +88,9 @@ function start(msg) {
   const info = JSON.parse(bridge.status_json());
   post({ type: "started", filename: info.filename, session: info.session, action_names: info.action_names,
          input_count: info.input_count });
-  const session = (setup.study.config && setup.study.config.session) || {};
-  frameMs = 1000 / (session.fps || 30);
+  const config = bridge.config;
+  frameMs = 1000 / config.fps;
+  config.destroy();
   nextTick = performance.now();
   loop();
 }

@@ -67,7 +67,8 @@ def study_session_config(study: Mapping[str, Any]) -> SessionConfig:
     """The :class:`SessionConfig` a study description asks for (``config.session``; players from ``players``)."""
     config = study.get("config") or {}
     session = dict(config.get("session") or {})
-    session.setdefault("players", int(study.get("players", 2)))
+    if "players" in study:
+        session.setdefault("players", int(study["players"]))
     return SessionConfig(**session)
 
 

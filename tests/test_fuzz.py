@@ -89,15 +89,15 @@ def test_mutated_packets_into_a_running_session_never_raise_and_are_counted(muta
     except DecodeError:
         msg = None
     before = sum(a.stats["rejected"].values())
-    queue = list(a.queues.queues[1])
+    queue = a.queues.values(1, 0, a.queues.count(1))
     a.receive(1000.0, data, from_seat)
     rejected = sum(a.stats["rejected"].values()) - before
     if msg is None or from_seat != 1 or msg.seat != 1:
         assert rejected == 1  # undecodable or from the wrong seat: always rejected and counted
     if rejected:
-        assert a.queues.queues[1] == queue  # a rejected packet changes nothing
+        assert a.queues.values(1, 0, a.queues.count(1)) == queue  # a rejected packet changes nothing
     else:
-        assert a.queues.queues[1][: len(queue)] == queue  # accepted inputs never rewrite known ones
+        assert a.queues.values(1, 0, len(queue)) == queue  # accepted inputs never rewrite known ones
 
 
 def test_replayed_hello_and_goodbye_once_running_count_as_duplicates():

@@ -99,7 +99,7 @@ def _pair(**cfg):
 
 
 def _snapshot(session):
-    return [list(q) for q in session.queues.queues], session.frame, session.log.confirmed_count
+    return [session.queues.values(s, 0, session.queues.count(s)) for s in range(session.queues.seats)], session.frame, session.log.confirmed_count
 
 
 def _inputs(seq, start, values, seat=1, frame=0, ack=0):
@@ -132,9 +132,9 @@ def test_every_reject_kind_is_reachable_and_counted():
     now = 50.0
     for kind, make in BAD_PACKETS.items():
         a.receive(now, make())
-    n = len(a.queues.queues[1])
+    n = a.queues.count(1)
     a.receive(now, _inputs(100, n, [1, 2, 3]))  # accepted
-    assert a.queues.queues[1][n:] == [1, 2, 3]
+    assert a.queues.values(1, n, a.queues.count(1)) == [1, 2, 3]
     a.receive(now, _inputs(100, n, [1, 2, 3]))  # same seq again
     a.receive(now, _inputs(99, n, [1, 2]))  # older seq, arrives late
     a.receive(now, _inputs(101, n + 1, [4]))  # contradicts the known input of frame n + 1
@@ -146,7 +146,7 @@ def test_every_reject_kind_is_reachable_and_counted():
     assert rejected["duplicate"] == 1 and rejected["reordered"] == 1 and rejected["conflict"] == 1
     assert rejected["invalid_input"] == 2 and rejected["out_of_window"] == 3 and rejected["unexpected"] == 1
     assert set(REJECT_KINDS) == {k for k, v in rejected.items() if v}
-    assert a.queues.queues[1][n:] == [1, 2, 3]
+    assert a.queues.values(1, n, a.queues.count(1)) == [1, 2, 3]
 
 
 def test_wrong_sender_address_is_rejected():
@@ -186,7 +186,7 @@ def test_structurally_valid_but_hostile_packets_never_raise_or_rewrite_known_inp
     seq, frame, ack, adv, start, values, hash_frame, seat, reason, final
 ):
     a, _ = _pair()
-    known = list(a.queues.queues[1])
+    known = a.queues.values(1, 0, a.queues.count(1))
     packets = [
         encode(Inputs(seat, seq, frame, ack, adv, start, tuple(values[: fit_values(values)]), hash_frame, b"\x01" * 8)),
         encode(Hello(seat, seat % 4, "x" * (seat % 7), "1", bytes(16), seq, seat)),
@@ -194,7 +194,7 @@ def test_structurally_valid_but_hostile_packets_never_raise_or_rewrite_known_inp
     for data in packets:
         a.receive(20.0, data)
     a.tick(40.0, 1)
-    assert a.queues.queues[1][: len(known)] == known
+    assert a.queues.values(1, 0, len(known)) == known
     a.receive(41.0, encode(Goodbye(seat, GoodbyeReason(reason), final)))
     a.tick(60.0, 1)
-    assert a.queues.queues[1][: len(known)] == known
+    assert a.queues.values(1, 0, len(known)) == known

@@ -35,11 +35,6 @@ class InputQueues:
     def seats(self) -> int:
         return len(self._queues)
 
-    @property
-    def queues(self) -> list[list[int]]:
-        """A copy of every seat's known inputs, for inspection."""
-        return [list(q) for q in self._queues]
-
     def count(self, seat: int) -> int:
         """Number of contiguous frames (from 0) whose input for ``seat`` is known."""
         return len(self._queues[seat])
