@@ -168,3 +168,9 @@ def canonical_bytes(value: Any) -> bytes:
 def digest(value: Any, size: int = 16) -> str:
     """A hex sha256 digest (``size`` bytes) of the canonical encoding of ``value``."""
     return hashlib.sha256(canonical_bytes(value)).hexdigest()[: 2 * size]
+
+
+def json_file(value: Any) -> bytes:
+    """A JSON file's bytes: canonical values, sorted keys, two-space indent, final newline."""
+    return (json.dumps(to_canonical(value), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+            + "\n").encode("utf-8")

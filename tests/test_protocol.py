@@ -198,3 +198,70 @@ def test_structurally_valid_but_hostile_packets_never_raise_or_rewrite_known_inp
     a.receive(41.0, encode(Goodbye(seat, GoodbyeReason(reason), final)))
     a.tick(60.0, 1)
     assert a.queues.values(1, 0, len(known)) == known
+
+
+class _Counting:
+    """Wraps a ``struct.Struct`` and counts its unpacks."""
+
+    def __init__(self, inner: struct.Struct, calls: list[str], name: str) -> None:
+        self._inner, self._calls, self._name, self.size = inner, calls, name, inner.size
+
+    def unpack(self, data):
+        self._calls.append(self._name)
+        return self._inner.unpack(data)
+
+    def unpack_from(self, data, offset=0):
+        self._calls.append(self._name)
+        return self._inner.unpack_from(data, offset)
+
+
+def _count_parses(monkeypatch) -> list[str]:
+    from pyodide_runtime.protocol import codec
+    from pyodide_runtime.session import core
+
+    calls: list[str] = []
+    for name in ("_ONE_RUN", "_ONE_RUN_HASH", "_INPUTS"):
+        monkeypatch.setattr(codec, name, _Counting(getattr(codec, name), calls, name))
+    real_decode = core.decode
+    monkeypatch.setattr(core, "decode", lambda data: (calls.append("decode"), real_decode(data))[1])
+    return calls
+
+
+@pytest.mark.parametrize("values, hashed", [
+    ((1,) * 3, False), ((1,) * 3, True),  # one held input: the one-unpack path
+    ((1, 2), False), ((1, 2, 3), True), ((1, 2, 3, 4, 1, 2), False),  # several runs: the general path
+])
+def test_each_input_packet_is_parsed_once_on_the_receive_path(monkeypatch, values, hashed):
+    a, _ = _pair()
+    n = a.queues.count(1)
+    data = encode(Inputs(1, 60, n, 0, 0, n, values, n - 1 if hashed else -1, bytes(8) if hashed else b""))
+    calls = _count_parses(monkeypatch)
+    a.receive(10.0, data, 1)
+    assert len(calls) == 1 and calls[0] != "decode", calls
+    assert a.queues.values(1, n, a.queues.count(1)) == list(values)
+
+
+def test_a_multi_run_packet_the_size_of_a_one_run_hashed_packet_is_parsed_once(monkeypatch):
+    from pyodide_runtime.protocol import codec
+
+    values = (1, 2, 1, 2, 1)  # 5 runs, no hash: as long as a one-run packet with a hash
+    data = encode(Inputs(1, 60, 3, 0, 0, 3, values))
+    assert len(data) == codec._ONE_RUN_HASH.size
+    calls = _count_parses(monkeypatch)
+    assert codec.decode_inputs_fields(data)[5] == values
+    assert calls == ["_INPUTS"]
+
+
+@pytest.mark.parametrize("data", [
+    _inputs(70, 2, [1]) + b"\x00",  # trailing byte after a one-run packet
+    bytes([0xB7, PROTOCOL_VERSION, 2, 1]) + struct.pack("!IIIIbBB", 70, 2, 0, 2, 0, 0, 1) + struct.pack("!HB", 1, 0),
+    bytes([0xB7, PROTOCOL_VERSION, 2, 1]) + struct.pack("!IIIIbBB", 70, 2, 0, 2, 0, 0, 3) + struct.pack("!HB", 1, 2),
+], ids=["trailing", "empty-run", "truncated-runs"])
+def test_a_malformed_input_packet_is_parsed_once_and_rejected_as_malformed(monkeypatch, data):
+    a, _ = _pair()
+    before = _snapshot(a)
+    calls = _count_parses(monkeypatch)
+    a.receive(10.0, data, 1)
+    assert a.stats["rejected"]["malformed"] == 1
+    assert "decode" not in calls and len(calls) == 1, calls
+    assert _snapshot(a) == before

@@ -11,12 +11,11 @@ Pure standard library: this runs inside Pyodide, on the page's thread.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from pyodide_runtime.canonical import digest, to_canonical
+from pyodide_runtime.canonical import digest, json_file
 from pyodide_runtime.export import schema
 from pyodide_runtime.export.cells import json_cell, quote, row, scalar_cell
 from pyodide_runtime.export.context import Diagnostics, ExportContext, _as_dict
@@ -242,12 +241,6 @@ class TableEncoder:
 
 
 # -- metadata -------------------------------------------------------------------------------------------------
-def json_file(value: Any) -> bytes:
-    """A JSON file's bytes: canonical values, sorted keys, two-space indent, final newline."""
-    return (json.dumps(to_canonical(value), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-            + "\n").encode("utf-8")
-
-
 def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: int) -> dict[str, Any]:
     """The part of metadata.json that is a pure function of the canonical data and the shared setup."""
     cfg = ctx.config

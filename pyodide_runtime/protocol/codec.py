@@ -38,6 +38,8 @@ _F_HASH = 1
 # The steady-state packet: header, inputs fields and one run (one held input), with or without the hash.
 _ONE_RUN = struct.Struct("!BBBBIIIIbBBHB")
 _ONE_RUN_HASH = struct.Struct("!BBBBIIIIbBBHBI8s")
+_FLAGS_AT = 4 + 16 + 1  # byte offsets of an input packet's flags and run count (header, four uint32, advantage)
+_RUNS_AT = _FLAGS_AT + 1
 
 
 class DecodeError(ValueError):
@@ -191,28 +193,33 @@ def _decode_inputs(data: bytes, seat: int) -> Inputs:
 
 def decode_inputs_fields(data: bytes) -> tuple[int, int, int, int, int, tuple[int, ...], int, bytes] | None:
     """The fields of an :class:`Inputs` packet after its seat (``seq, frame, ack, advantage, start, values,
-    hash_frame, state_hash``), or ``None`` when ``data`` is not a well-formed current-version input packet.
+    hash_frame, state_hash``), or ``None`` when ``data`` is not a current-version input packet.
 
-    The session's per-tick receive path: no message object. Anything else goes through :func:`decode`, which says
-    what is wrong with it.
+    The session's per-tick receive path: no message object, and each packet is parsed once. A malformed input
+    packet raises :class:`DecodeError` (``malformed``); anything that is not an input packet goes through
+    :func:`decode`, which says what it is or what is wrong with it.
     """
     n = len(data)
     if n > MAX_PACKET or n < 4 or data[0] != MAGIC or data[1] != PROTOCOL_VERSION or data[2] != T_INPUTS:
         return None
-    if n == _ONE_RUN.size or n == _ONE_RUN_HASH.size:  # one run: everything in one unpack
-        if n == _ONE_RUN.size:
-            _, _, _, _, seq, frame, ack, start, adv, flags, nruns, v, count = _ONE_RUN.unpack(data)
+    if n > _RUNS_AT and data[_RUNS_AT] == 1:  # one held input: everything in one unpack
+        if n == _ONE_RUN.size and data[_FLAGS_AT] == 0:
+            _, _, _, _, seq, frame, ack, start, adv, _, _, v, count = _ONE_RUN.unpack(data)
             hash_frame, state_hash = -1, b""
+        elif n == _ONE_RUN_HASH.size and data[_FLAGS_AT] == _F_HASH:
+            _, _, _, _, seq, frame, ack, start, adv, _, _, v, count, hash_frame, state_hash = _ONE_RUN_HASH.unpack(data)
         else:
-            _, _, _, _, seq, frame, ack, start, adv, flags, nruns, v, count, hash_frame, state_hash = (
-                _ONE_RUN_HASH.unpack(data)
-            )
-        if nruns == 1 and count and flags == (0 if hash_frame < 0 else _F_HASH):
+            count = -1
+        if count == 0:
+            raise DecodeError("malformed", "empty run")
+        if count > 0:
             return seq, frame, ack, adv, start, (v,) * count, hash_frame, state_hash
     try:
         return _inputs_fields(data)
-    except (struct.error, ValueError, IndexError):
-        return None
+    except DecodeError:
+        raise
+    except (struct.error, ValueError, IndexError) as exc:
+        raise DecodeError("malformed", str(exc)) from None
 
 
 def _inputs_fields(data: bytes) -> tuple[int, int, int, int, int, tuple[int, ...], int, bytes]:

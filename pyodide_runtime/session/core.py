@@ -266,7 +266,11 @@ class Session:
             except Exception:  # noqa: BLE001 - whatever a peer sends must not escape the session
                 self._reject("malformed")
                 return
-        fields = decode_inputs_fields(data)
+        try:
+            fields = decode_inputs_fields(data)
+        except DecodeError as exc:
+            self._reject(exc.kind)
+            return
         if fields is not None:  # the steady-state packet, without a message object
             seat = data[3]
             peer = self.peers.get(seat)
