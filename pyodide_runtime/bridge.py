@@ -39,9 +39,8 @@ from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import Diagnostics, ExportContext, Exporter, bundle_name
 from pyodide_runtime.export.checkpoint import Checkpoint, recover
 from pyodide_runtime.protocol.codec import T_INPUTS, DecodeError, peek_header
-from pyodide_runtime.protocol.messages import GoodbyeReason
 from pyodide_runtime.session import (
-    EpisodeEnded, Event, FastForward, Outcome, PeerAway, PeerBack, RollbackEvent, Session, SessionEnded,
+    EndCause, EpisodeEnded, Event, FastForward, Outcome, PeerAway, PeerBack, RollbackEvent, Session, SessionEnded,
     SessionState, Stalled, Started,
 )
 
@@ -359,10 +358,12 @@ class Bridge:
 
     def _stopped(self) -> str | None:
         """``"error"`` when our env raised, ``"partner_error"`` when a partner's did, else ``None``."""
-        s = self.session
-        if s.outcome is Outcome.ERROR:
+        end = self.session.end
+        if end is None:
+            return None
+        if end.cause is EndCause.ENV_ERROR:
             return "error"
-        if s.outcome is Outcome.PARTIAL and any(p.goodbye == GoodbyeReason.ERROR for p in s.peers.values()):
+        if end.cause is EndCause.PEER_ENV_ERROR:
             return "partner_error"
         return None
 
@@ -404,6 +405,7 @@ class Bridge:
             "rtt_ms": self.transport.get("rtt_ms"),
             "outcome": _value(s.outcome),
             "end_reason": s.end_reason,
+            "end_cause": s.end.cause.value if s.end is not None else None,
             "error": {k: v for k, v in s.error.items() if k != "traceback"} if s.error is not None else None,
             "left_notices": dict(self.left_notices),
             "download": self.download,

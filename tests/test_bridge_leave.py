@@ -46,7 +46,7 @@ def test_a_left_notice_ends_the_partner_on_its_next_tick_with_a_valid_partial_bu
     out = a.tick(notice_at, 0, net.deliver(notice_at, 0), False)
     assert out["ended"] and out["bundle"] is not None
     assert [e for e in out["events"] if e["type"] == "ended"] == [
-        {"type": "ended", "outcome": "partial", "reason": "seat 1 left the study page"}]
+        {"type": "ended", "outcome": "partial", "reason": "seat 1 left the study page", "cause": "peer_gone"}]
     status = a.status()
     assert status["outcome"] == "partial" and status["end_reason"] == "seat 1 left the study page"
     assert status["left_notices"] == {"applied": 1, "ignored": 0}

@@ -318,7 +318,8 @@ def test_bridges_hand_over_both_bundles_and_tell_each_page_what_happened(tmp_pat
     goodbyes = [(data, reliable) for _, data, reliable in last["messages"] if isinstance(decode(data), Goodbye)]
     assert goodbyes and all(decode(d) == Goodbye(failed_seat, GoodbyeReason.ERROR, 0) and r for d, r in goodbyes)
     assert [e for e in last["events"] if e["type"] == "ended"] == [
-        {"type": "ended", "outcome": "error", "reason": status["end_reason"]}]
+        {"type": "ended", "outcome": "error", "reason": status["end_reason"], "cause": "env_error"}]
+    assert status["end_cause"] == "env_error"
     assert not any(o["error"] for o in outs[1 - failed_seat])
     for bridge, outcome in ((failed, "error"), (partner, "partial")):
         bundle = bridge_bundle(outs[bridge.seat], tmp_path, f"seat{bridge.seat}.zip")

@@ -129,6 +129,6 @@ class SessionEnded(Event):
     cause: EndCause
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"type": "ended", "outcome", "reason"}``: the page and the export take the outcome and the words;
-        the machine-readable cause stays here and in :attr:`Session.end <pyodide_runtime.session.Session.end>`."""
-        return {"type": self.TYPE, "outcome": self.outcome.value, "reason": self.reason}
+        """``{"type": "ended", "outcome", "reason", "cause"}``: the cause is an :class:`EndCause` value, for code to
+        branch on; ``reason`` words it for people (the export records the outcome and the words)."""
+        return {"type": self.TYPE, "outcome": self.outcome.value, "reason": self.reason, "cause": self.cause.value}
