@@ -86,3 +86,36 @@ def test_the_participant_page_asks_python_only_for_core_modules():
         text = (REPO / script).read_text(encoding="utf-8")
         assert "pyodide_runtime.host" not in text, script
         assert "pyodide_runtime" in text or script == "js_bridge/main.mjs"
+
+
+def test_the_core_layers_import_each_other_without_a_cycle():
+    """Between the core's top-level units (``session``, ``sync``, ``envs``, ``bots``, ``specs``...), imports only
+    go one way, so the layers can be read bottom-up."""
+    unit = lambda name: name.split(".")[1]  # noqa: E731 - pyodide_runtime.<unit>...
+    graph: dict[str, set[str]] = {}
+    for module in core_modules():
+        if module.count(".") == 0:
+            continue
+        rel = Path(*module.split("."))
+        path = REPO / (str(rel) + ".py")
+        if not path.is_file():
+            path = REPO / rel / "__init__.py"
+        for _line, name in imported_names(path, module):
+            if name.startswith("pyodide_runtime.") and name.count(".") >= 1:
+                target = unit(name)
+                if target != unit(module) and ((PACKAGE / target).is_dir() or (PACKAGE / f"{target}.py").is_file()):
+                    graph.setdefault(unit(module), set()).add(target)
+    assert graph["session"] >= {"sync", "protocol"} and "session" not in graph.get("sync", set())
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(graph.get(node, ())):
+                if nxt == start:
+                    return [*path, start]
+                if nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    assert [c for c in map(cycle_from, sorted(graph)) if c] == []
