@@ -205,6 +205,8 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
     b = max(base, key=lambda r: r[3]) if base else [0, 0, 0, 0, 0.0]  # the steady part starts at this sample
     windows = S.tick_windows([(r[3] - b[3], r[4] - b[4]) for r in steady_rows])
     cost = status.get("tick_cost_ms") or {}
+    stats = local.get("stats") or {}
+    simulated = stats.get("frames_simulated") or (len(confirmed) + sum(depths))
     steady_t0 = min((r[0] for r in steady_rows), default=math.inf)
     long_steady = [d for start, d in (page.get("long") or []) if start >= steady_t0]
     return {
@@ -223,6 +225,10 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
                       "are exact over the whole session",
         },
         "tick_interval_ms": local.get("tick_intervals"),
+        # All the worker's tick time over all frames it simulated (first simulations and resimulations).
+        "tick_ms_per_simulated_frame": (round((cost.get("mean") or 0.0) * (cost.get("count") or 0) / simulated, 2)
+                                        if simulated else None),
+        "frames_simulated": simulated,
         "rollbacks": len(depths),
         "rollback_depth_histogram": S.histogram(depths),
         "max_rollback_depth": max(depths, default=0),
@@ -346,8 +352,6 @@ def run_study(args: Any) -> int:
     import os
     import tempfile
 
-    from playwright.sync_api import sync_playwright
-
     from pyodide_runtime.host.assets import AssetError, open_assets
     from pyodide_runtime.host.benchmarks.report import machine, print_table, write_results
     from pyodide_runtime.host.cli import CommandError
@@ -356,6 +360,8 @@ def run_study(args: Any) -> int:
         opts = parse_args(args)
     except S.ArgumentError as exc:
         raise CommandError(str(exc)) from None
+    from playwright.sync_api import sync_playwright
+
     try:
         env_assets = os.environ.get("PYODIDE_RUNTIME_ASSETS")
         assets = open_assets(args.assets or (Path(env_assets) if env_assets else None)).root
