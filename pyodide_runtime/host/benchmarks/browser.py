@@ -361,6 +361,9 @@ def add_parser(sub: Any) -> None:
     study.add_argument("--warmup", type=float, default=3.0, metavar="S",
                        help="seconds after the first confirmed frame left out of fps held and tick percentiles "
                             "(default %(default)s)")
+    study.add_argument("--step-floor", type=int, default=0, metavar="STEPS",
+                       help="first time this many bare steps of the env (and its state save/restore) in one page with "
+                            "the study's packages; 0 skips it (default %(default)s)")
     p.add_argument("--workdir", type=Path, help="where servers and browsers keep their files (default: a temp dir)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     p.set_defaults(bench_run=run)

@@ -319,6 +319,74 @@ def study_run(pw: Any, config: Path, workdir: Path, assets: Path | None, *, play
     }
 
 
+_STEP_FLOOR_JS = """
+async (frames) => {
+  const study = await (await fetch("/study.json", { cache: "no-store" })).json();
+  const base = new URL(study.assets_url, location.href).href;
+  const { loadRuntime, writeEnvFile } = await import(new URL(study.bridge_url + "loader.mjs", location.href).href);
+  const { pyodide } = await loadRuntime({ assetsURL: base.endsWith("/") ? base : base + "/",
+                                          packages: study.env.packages || [] });
+  if (study.env.file) await writeEnvFile(pyodide, study.env.file);
+  pyodide.globals.set("spec", study.env.spec);
+  pyodide.globals.set("env_config", JSON.stringify(study.config.env_config ?? null));
+  pyodide.globals.set("frames", frames);
+  return JSON.parse(pyodide.runPython(`
+import json, random, time
+from pyodide_runtime import pyodide_compat
+pyodide_compat.prepare()
+from pyodide_runtime.envs.loading import load_game
+game = load_game(spec, json.loads(env_config))
+counts = [game.input_count(s) for s in range(len(game.seats))]
+rng = random.Random(3)
+episode = 1
+game.reset(episode)
+steps, gets, sets = [], [], []
+for i in range(frames):
+    inputs = [rng.randrange(n) for n in counts]
+    t = time.perf_counter()
+    over = game.step(inputs).episode_over
+    steps.append((time.perf_counter() - t) * 1000)
+    if i % 5 == 0:
+        t = time.perf_counter()
+        state = game.get_state()
+        gets.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        game.set_state(state)
+        sets.append((time.perf_counter() - t) * 1000)
+    if over:
+        episode += 1
+        game.reset(episode)
+json.dumps({"step": steps, "get_state": gets, "set_state": sets})
+`));
+}
+"""
+
+
+def step_floor(pw: Any, config: Path, workdir: Path, assets: Path | None, frames: int) -> dict[str, Any]:
+    """The env's own cost in a bare Chromium page with the study's packages: ``Game.step`` and state save/restore
+    through the runtime's adapter, no engine, no network (the main thread of a page, as fast as the worker)."""
+    from pyodide_runtime.host.headless import Player, StudyServer
+
+    _log(f"step floor: {frames} bare steps of the env in one page")
+    with StudyServer(workdir / "server", config, assets=assets, env=None, start_timeout=600) as server:
+        p = Player(pw, "floor", workdir / "floor")
+        try:
+            p.open(f"{server.url}/healthz")
+            raw = p.page.evaluate(_STEP_FLOOR_JS, frames)
+        finally:
+            p.close()
+
+    def summary(values: list[float]) -> dict[str, Any]:
+        return {"count": len(values), "mean": round(sum(values) / len(values), 2) if values else None,
+                **S.percentiles(values), "max": round(max(values), 2) if values else None}
+
+    steps = raw["step"][min(10, len(raw["step"]) // 10):]  # the first steps warm caches up
+    return {"frames": frames, "step_ms": summary(steps), "get_state_ms": summary(raw["get_state"]),
+            "set_state_ms": summary(raw["set_state"]),
+            "method": "Game.step with random inputs in a bare page (main thread) with the study's packages; the "
+                      "first steps are left out; get_state/set_state every 5th step; time.perf_counter"}
+
+
 # -- the command ----------------------------------------------------------------------------------------------------
 
 def parse_args(args: Any) -> dict[str, Any]:
@@ -340,6 +408,8 @@ def parse_args(args: Any) -> dict[str, Any]:
     if not seconds > 0:
         raise S.ArgumentError(f"--seconds {args.seconds}: must be positive")
     warmup = float(args.warmup)
+    if args.step_floor < 0:
+        raise S.ArgumentError(f"--step-floor {args.step_floor}: a number of steps >= 0")
     if not 0 <= warmup < seconds:
         raise S.ArgumentError(f"--warmup {args.warmup}: must be >= 0 and shorter than --seconds ({seconds:g})")
     runs = S.condition_sets(args.latency_ms, args.jitter_ms, players)
@@ -376,6 +446,13 @@ def run_study(args: Any) -> int:
         "runs": [],
     }
     with sync_playwright() as pw:
+        if args.step_floor:
+            copy, _ = prepare_study(opts["config"], workdir / "floor", fps=opts["fps"], seconds=opts["seconds"],
+                                    latency=opts["runs"][0][0], jitter=opts["runs"][0][1])
+            results["step_floor"] = step_floor(pw, copy, workdir / "floor", assets, args.step_floor)
+            f = results["step_floor"]
+            _log(f"step floor: step p50 {f['step_ms']['p50']} ms, p99 {f['step_ms']['p99']} ms; "
+                 f"get_state p50 {f['get_state_ms']['p50']} ms, set_state p50 {f['set_state_ms']['p50']} ms")
         for i, (latency, jitter) in enumerate(opts["runs"]):
             _log(f"run {i + 1}/{len(opts['runs'])}: latency {latency} ms, jitter {jitter} ms")
             row = study_run(pw, opts["config"], workdir / f"run{i + 1}", assets, players=opts["players"],
