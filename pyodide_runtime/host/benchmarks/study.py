@@ -340,7 +340,7 @@ counts = [game.input_count(s) for s in range(len(game.seats))]
 rng = random.Random(3)
 episode = 1
 game.reset(episode)
-steps, gets, sets = [], [], []
+steps, gets, sets, renders = [], [], [], []
 for i in range(frames):
     inputs = [rng.randrange(n) for n in counts]
     t = time.perf_counter()
@@ -353,10 +353,13 @@ for i in range(frames):
         t = time.perf_counter()
         game.set_state(state)
         sets.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        game.render()
+        renders.append((time.perf_counter() - t) * 1000)
     if over:
         episode += 1
         game.reset(episode)
-json.dumps({"step": steps, "get_state": gets, "set_state": sets})
+json.dumps({"step": steps, "get_state": gets, "set_state": sets, "render": renders})
 `));
 }
 """
@@ -382,9 +385,9 @@ def step_floor(pw: Any, config: Path, workdir: Path, assets: Path | None, frames
 
     steps = raw["step"][min(10, len(raw["step"]) // 10):]  # the first steps warm caches up
     return {"frames": frames, "step_ms": summary(steps), "get_state_ms": summary(raw["get_state"]),
-            "set_state_ms": summary(raw["set_state"]),
+            "set_state_ms": summary(raw["set_state"]), "render_ms": summary(raw["render"]),
             "method": "Game.step with random inputs in a bare page (main thread) with the study's packages; the "
-                      "first steps are left out; get_state/set_state every 5th step; time.perf_counter"}
+                      "first steps are left out; get_state, set_state and render (what the page draws each tick) every 5th step; time.perf_counter"}
 
 
 # -- the command ----------------------------------------------------------------------------------------------------
@@ -452,7 +455,7 @@ def run_study(args: Any) -> int:
             results["step_floor"] = step_floor(pw, copy, workdir / "floor", assets, args.step_floor)
             f = results["step_floor"]
             _log(f"step floor: step p50 {f['step_ms']['p50']} ms, p99 {f['step_ms']['p99']} ms; "
-                 f"get_state p50 {f['get_state_ms']['p50']} ms, set_state p50 {f['set_state_ms']['p50']} ms")
+                 f"get_state p50 {f['get_state_ms']['p50']} ms, set_state p50 {f['set_state_ms']['p50']} ms, render p50 {f['render_ms']['p50']} ms")
         for i, (latency, jitter) in enumerate(opts["runs"]):
             _log(f"run {i + 1}/{len(opts['runs'])}: latency {latency} ms, jitter {jitter} ms")
             row = study_run(pw, opts["config"], workdir / f"run{i + 1}", assets, players=opts["players"],
