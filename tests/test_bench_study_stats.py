@@ -128,7 +128,8 @@ def test_seat_figures_combine_the_bundle_and_the_page():
                                             "tick_intervals": {"median_ms": 33.3}}},
               "frames": frames, "rollbacks": [{"depth": "2"}, {"depth": "8"}]}
     # Status rows: [page ms, frame, confirmed, tick count, tick total ms, tick max]; warm-up is 3 s = 90 frames.
-    status_rows = [[i * 8 * period, i * 8, i * 8, i * 8, i * 8 * (50.0 if i * 8 <= 88 else 3.0), 50.0]
+    # Ticks cost 50 ms up to frame 88, then 3 ms (cumulative totals).
+    status_rows = [[i * 8 * period, i * 8, i * 8, i * 8, min(i * 8, 88) * 50.0 + max(0, i * 8 - 88) * 3.0, 50.0]
                    for i in range(1, 38)]
     page = {"status": status_rows, "long": [[10.0, 60.0], [5000.0, 80.0]]}
     status = {"tick_cost_ms": {"count": 300, "mean": 4.0, "max": 50.0}, "outcome": "complete", "stalls": 1}
@@ -139,4 +140,7 @@ def test_seat_figures_combine_the_bundle_and_the_page():
     assert out["fps_held"] == pytest.approx(209 / ((299 * period + 400 - 3000) / 1000), abs=0.01)
     assert out["long_tasks"] == {"count": 1, "max_ms": 80.0, "total_ms": 80.0, "boot_count": 1}
     assert out["tick_ms"]["max"] == 50.0 and out["tick_ms"]["mean"] == 4.0
+    assert out["tick_ms"]["p50"] == out["tick_ms"]["p99"] == 3.0 and out["tick_ms"]["ticks"] == 208  # warm-up left out
     assert out["tick_ms_per_simulated_frame"] == pytest.approx(1200 / 310, abs=0.01)
+    # Steady part: frames 88 -> 296 advanced, 208 ticks at 3 ms each.
+    assert out["steady_tick_ms_per_frame"] == pytest.approx(3.0, abs=0.01)

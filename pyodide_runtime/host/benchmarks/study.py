@@ -204,6 +204,8 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
     base = [r for r in rows if (r[1] or 0) < warm_frames]
     b = max(base, key=lambda r: r[3]) if base else [0, 0, 0, 0, 0.0]  # the steady part starts at this sample
     windows = S.tick_windows([(r[3] - b[3], r[4] - b[4]) for r in steady_rows])
+    steady_ms = sum(t * m for t, m in windows)
+    advanced = (max((r[1] or 0) for r in steady_rows) - (b[1] or 0)) if steady_rows else 0
     cost = status.get("tick_cost_ms") or {}
     stats = local.get("stats") or {}
     simulated = stats.get("frames_simulated") or (len(confirmed) + sum(depths))
@@ -225,9 +227,12 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
                       "are exact over the whole session",
         },
         "tick_interval_ms": local.get("tick_intervals"),
-        # All the worker's tick time over all frames it simulated (first simulations and resimulations).
+        # All the worker's tick time over all frames it simulated (first simulations and resimulations); this
+        # includes the first tick, which builds the game (and verifies its snapshots).
         "tick_ms_per_simulated_frame": (round((cost.get("mean") or 0.0) * (cost.get("count") or 0) / simulated, 2)
                                         if simulated else None),
+        # Steady part: worker tick time per frame of play (its resimulations included).
+        "steady_tick_ms_per_frame": round(steady_ms / advanced, 2) if advanced > 0 else None,
         "frames_simulated": simulated,
         "rollbacks": len(depths),
         "rollback_depth_histogram": S.histogram(depths),
