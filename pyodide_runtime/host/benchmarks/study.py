@@ -66,6 +66,14 @@ if (window.Worker) {
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (result files name no home directories)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _log(message: str) -> None:
     print(f"[bench study] {message}", file=sys.stderr, flush=True)
 
@@ -243,7 +251,8 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
         "stalls_whole_session": S.stalls(first, stall_ms),
         "session_stall_count": status.get("stalls"),
         "long_tasks": {"count": len(long_steady), "max_ms": round(max(long_steady, default=0.0), 1),
-                       "total_ms": round(sum(long_steady), 1), "boot_count": len(page.get("long") or []) - len(long_steady)},
+                       "total_ms": round(sum(long_steady), 1),
+                       "boot_count": len(page.get("long") or []) - len(long_steady)},
         "session_s": round(span_s, 2),
         "loopback_rtt_ms": status.get("rtt_ms"),  # the page's own probe: the path before the conditioner
         "transport": status.get("transport"),
@@ -308,7 +317,7 @@ def study_run(pw: Any, config: Path, workdir: Path, assets: Path | None, *, play
             p.close()
         server.__exit__(None, None, None)
     seats = [{"player": p.name, **seat_figures(_read_bundle(b), page, st, fps=fps, warmup_s=warmup_s),
-              "bundle": str(b)} for p, b, page, st in zip(browsers, bundles, pages, statuses)]
+              "bundle": b.name} for p, b, page, st in zip(browsers, bundles, pages, statuses)]
     seats.sort(key=lambda s: (s["seat"] is None, s["seat"]))
     identical = None
     differences = None
@@ -392,7 +401,8 @@ def step_floor(pw: Any, config: Path, workdir: Path, assets: Path | None, frames
     return {"frames": frames, "step_ms": summary(steps), "get_state_ms": summary(raw["get_state"]),
             "set_state_ms": summary(raw["set_state"]), "render_ms": summary(raw["render"]),
             "method": "Game.step with random inputs in a bare page (main thread) with the study's packages; the "
-                      "first steps are left out; get_state, set_state and render (what the page draws each tick) every 5th step; time.perf_counter"}
+                      "first steps are left out; get_state, set_state and render (what the page draws each tick) "
+                      "every 5th step; time.perf_counter"}
 
 
 # -- the command ----------------------------------------------------------------------------------------------------
@@ -447,7 +457,7 @@ def run_study(args: Any) -> int:
         raise CommandError(f"the browser study run needs the self-hosted assets: {exc}") from exc
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-study-"))
     results: dict[str, Any] = {
-        "suite": "browser-study", "study": opts["name"], "config": str(opts["config"]), "machine": machine(),
+        "suite": "browser-study", "study": opts["name"], "config": _shown(opts["config"]), "machine": machine(),
         "players": opts["players"], "fps": opts["fps"], "seconds": opts["seconds"], "warmup_s": opts["warmup"],
         "conditioning": "each seat delays the packets it sends by latency_ms + u * jitter_ms, u uniform in [-1, 1] "
                         "per packet (js_bridge/conditioner.mjs); RTT = sum of the two seats' latencies",
@@ -460,7 +470,8 @@ def run_study(args: Any) -> int:
             results["step_floor"] = step_floor(pw, copy, workdir / "floor", assets, args.step_floor)
             f = results["step_floor"]
             _log(f"step floor: step p50 {f['step_ms']['p50']} ms, p99 {f['step_ms']['p99']} ms; "
-                 f"get_state p50 {f['get_state_ms']['p50']} ms, set_state p50 {f['set_state_ms']['p50']} ms, render p50 {f['render_ms']['p50']} ms")
+                 f"get_state p50 {f['get_state_ms']['p50']} ms, set_state p50 {f['set_state_ms']['p50']} ms, "
+                 f"render p50 {f['render_ms']['p50']} ms")
         for i, (latency, jitter) in enumerate(opts["runs"]):
             _log(f"run {i + 1}/{len(opts['runs'])}: latency {latency} ms, jitter {jitter} ms")
             row = study_run(pw, opts["config"], workdir / f"run{i + 1}", assets, players=opts["players"],
