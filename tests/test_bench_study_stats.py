@@ -145,3 +145,23 @@ def test_seat_figures_combine_the_bundle_and_the_page():
     assert out["tick_ms_per_simulated_frame"] == pytest.approx(1200 / 310, abs=0.01)
     # Steady part: frames 88 -> 296 advanced, 208 ticks at 3 ms each.
     assert out["steady_tick_ms_per_frame"] == pytest.approx(3.0, abs=0.01)
+
+
+def test_without_a_study_bench_browser_runs_the_default_suite_as_before(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from pyodide_runtime.host import assets
+    from pyodide_runtime.host.benchmarks import browser
+
+    seen = {}
+
+    def fake_suite(workdir, assets_root, **kw):
+        seen.update(kw)
+        return {"play": [], "away": []}
+
+    monkeypatch.setattr(browser, "bench_browser", fake_suite)
+    monkeypatch.setattr(assets, "open_assets", lambda path: SimpleNamespace(root=tmp_path))
+    out = tmp_path / "r.json"
+    assert main(["bench", "browser", "--workdir", str(tmp_path), "--json", str(out)]) == 0
+    assert seen["fps"] == (30, 60) and seen["seconds"] == 20.0 and seen["away"] == (10.0, 60.0)
+    assert '"suite": "browser"' in out.read_text() and '"seconds": 20.0' in out.read_text()
