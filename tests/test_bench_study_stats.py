@@ -165,3 +165,29 @@ def test_without_a_study_bench_browser_runs_the_default_suite_as_before(monkeypa
     assert main(["bench", "browser", "--workdir", str(tmp_path), "--json", str(out)]) == 0
     assert seen["fps"] == (30, 60) and seen["seconds"] == 20.0 and seen["away"] == (10.0, 60.0)
     assert '"suite": "browser"' in out.read_text() and '"seconds": 20.0' in out.read_text()
+
+
+def test_the_heavy_env_table_in_the_docs_is_the_result_file():
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "benchmarks" / "results" / "browser-heavy.json").read_text())
+    text = (root / "docs" / "performance.md").read_text()
+    section = text.split("## Heavy envs at real latency", 1)[1]
+    assert data["machine"]["load_1min"] is not None and data["machine_after"]["load_1min"] is not None
+    for run in data["runs"]:
+        assert run["identical"] is True and run["valid"] == [True, True]
+        for i, s in enumerate(run["seats"]):
+            t, st, lt = s["tick_ms"], s["stalls"], s["long_tasks"]
+            depths = ", ".join(f"{k}: {v}" for k, v in s["rollback_depth_histogram"].items())
+            stall = f"{st['count']} ({st['max_ms']:.1f} ms)" if st["count"] else "0"
+            longs = f"{lt['count']} ({lt['max_ms']:.0f} ms)" if lt["count"] else "0"
+            exports = " identical, valid |" if i == 0 else " |"
+            row = (f"| {run['rtt_ms']:g} ± {sum(run['jitter_ms']):g} | {s['seat']} | {s['fps_held']:.2f} | "
+                   f"{t['p50']:.2f} / {t['p95']:.2f} / {t['p99']:.2f} / {t['max']:.1f} | "
+                   f"{s['steady_tick_ms_per_frame']:.2f} | {s['rollbacks']} ({depths}) | "
+                   f"{s['resimulated_per_s']:.2f} | {stall} | {longs} |{exports}")
+            assert row in section, row
+    f = data["step_floor"]["step_ms"]
+    assert f"p50 {f['p50']} ms, p95 {f['p95']} ms, p99 {f['p99']} ms, max {f['max']} ms ({f['count']} steps" in section
+    assert f"load {data['machine']['load_1min']:.2f} before" in section
