@@ -15,6 +15,9 @@ Runs (each a fresh server and session with Coin Chase on autopilot):
 - ``memory``: one longer session at 30 fps sampling both pages' JS heap and Pyodide's wasm memory;
 - ``away``: player B's tab hidden, then frozen for N seconds, then resumed: time to catch up, fast-forwarded
   frames, long tasks and the slowest ``evaluate`` round trip on B's page while it caught up.
+
+With ``--config STUDY.toml`` or ``--example NAME`` the command makes a study run instead of this suite: any study at
+set per-seat latency and jitter (:mod:`pyodide_runtime.host.benchmarks.study`).
 """
 
 from __future__ import annotations
