@@ -69,11 +69,13 @@ class StudyServer:
     """``python -m pyodide_runtime serve`` with a study config, on a free port, logging to a file.
 
     ``config`` is either a dict (written as JSON into ``workdir``) or the path of an existing config file.
+    ``start_timeout`` is how long the server may take to print its URL (preparing ``[env] packages`` takes longer).
     """
 
     def __init__(self, workdir: Path, config: dict[str, Any] | Path, *, assets: Path | None, env: str | None = COIN_CHASE,
-                 extra: Sequence[str] = ()) -> None:
+                 extra: Sequence[str] = (), start_timeout: float = 60.0) -> None:
         self.workdir = workdir
+        self.start_timeout = start_timeout
         workdir.mkdir(parents=True, exist_ok=True)
         if isinstance(config, dict):
             self.config_path = workdir / "study.json"
@@ -94,7 +96,7 @@ class StudyServer:
     def __enter__(self) -> StudyServer:
         self._log = self.log_path.open("w")
         try:
-            self.proc, self.url = launch_server(self.argv, self.workdir, self._log, self.log_path, timeout=60)
+            self.proc, self.url = launch_server(self.argv, self.workdir, self._log, self.log_path, timeout=self.start_timeout)
         except BaseException:
             self._log.close()
             raise

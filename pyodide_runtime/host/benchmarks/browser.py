@@ -15,6 +15,9 @@ Runs (each a fresh server and session with Coin Chase on autopilot):
 - ``memory``: one longer session at 30 fps sampling both pages' JS heap and Pyodide's wasm memory;
 - ``away``: player B's tab hidden, then frozen for N seconds, then resumed: time to catch up, fast-forwarded
   frames, long tasks and the slowest ``evaluate`` round trip on B's page while it caught up.
+
+With ``--config STUDY.toml`` or ``--example NAME`` the command makes a study run instead of this suite: any study at
+set per-seat latency and jitter (:mod:`pyodide_runtime.host.benchmarks.study`).
 """
 
 from __future__ import annotations
@@ -328,15 +331,42 @@ def _floor_pair(pair: list[Any], base: str) -> dict[str, Any]:
 
 def add_parser(sub: Any) -> None:
     """The ``bench browser`` subcommand."""
-    p = sub.add_parser("browser", help="two headless Chromium players: boot, frame rate, long tasks, away, wire")
+    p = sub.add_parser("browser", help="two headless Chromium players: boot, frame rate, long tasks, away, wire; "
+                                       "with --config/--example, a study run of any study at set latencies",
+                       description="Without --config/--example: the default suite on Coin Chase (floor, play at each "
+                                   "--fps, loss, away, memory). With --config STUDY.toml or --example NAME: a study "
+                                   "run (see docs/performance.md, 'Heavy envs at real latency'): one browser per "
+                                   "seat, each seat's outgoing packets delayed by its --latency-ms +- --jitter-ms "
+                                   "(uniform), per-seat fps held, tick percentiles, rollbacks, stalls, long tasks.")
     p.add_argument("--assets", type=Path, help="asset directory (default: $PYODIDE_RUNTIME_ASSETS or the cache)")
-    p.add_argument("--fps", default="30,60", help="comma-separated frame rates to play at (default %(default)s)")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of each play session (default %(default)s)")
+    p.add_argument("--fps", default=None,
+                   help="comma-separated frame rates to play at (default 30,60); a study run takes one value "
+                        "(default: the study's session.fps)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="length of each play session (default 20); in a study run the episode length, "
+                        "fps * seconds, when the env config has max_steps (default 30)")
     p.add_argument("--away", default="10,60", help="comma-separated seconds of frozen tab (default %(default)s)")
     p.add_argument("--loss", type=float, default=0.2, help="packet loss of the lossy run; 0 skips it")
     p.add_argument("--no-floor", action="store_true", help="skip the bare Pyodide boot and in-browser core run")
     p.add_argument("--memory-seconds", type=float, default=180.0,
                    help="length of the memory run sampling JS heap and wasm memory; 0 skips it (default %(default)s)")
+    study = p.add_argument_group("study run (--away, --loss, --no-floor and --memory-seconds do not apply)")
+    source = study.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, metavar="STUDY.toml", help="play this study (its [env] packages and "
+                        "source are prepared by the server)")
+    source.add_argument("--example", metavar="NAME", help="play an example study shipped with the package")
+    study.add_argument("--latency-ms", default="0", metavar="MS[,MS...][/...]",
+                       help="one-way delay each seat adds to the packets it sends: one value for every seat or one "
+                            "per seat (comma-separated); '/' separates runs, e.g. 25/50/75 (default %(default)s)")
+    study.add_argument("--jitter-ms", default="0", metavar="MS[,MS...][/...]",
+                       help="+- uniform jitter on each seat's delay, same layout as --latency-ms (one set for all runs "
+                            "or one per run; default %(default)s)")
+    study.add_argument("--warmup", type=float, default=3.0, metavar="S",
+                       help="seconds after the first confirmed frame left out of fps held and tick percentiles "
+                            "(default %(default)s)")
+    study.add_argument("--step-floor", type=int, default=0, metavar="STEPS",
+                       help="first time this many bare steps of the env (and its state save/restore) in one page with "
+                            "the study's packages; 0 skips it (default %(default)s)")
     p.add_argument("--workdir", type=Path, help="where servers and browsers keep their files (default: a temp dir)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     p.set_defaults(bench_run=run)
@@ -350,6 +380,12 @@ def run(args: Any) -> int:
     from pyodide_runtime.host.benchmarks.report import machine, print_table, write_results
     from pyodide_runtime.host.cli import CommandError
 
+    if args.config is not None or args.example is not None:
+        from pyodide_runtime.host.benchmarks.study import run_study
+
+        return run_study(args)
+    args.fps = "30,60" if args.fps is None else args.fps
+    args.seconds = 20.0 if args.seconds is None else args.seconds
     try:
         fps = tuple(int(x) for x in args.fps.split(",") if x)
         away = tuple(float(x) for x in args.away.split(",") if x)
