@@ -124,14 +124,19 @@ def _bundle_stats(bundle: Path) -> dict[str, Any]:
     return {"bytes_sent": _find(meta, "bytes_sent"), "packets_sent": _find(meta, "packets_sent")}
 
 
-class _Session:
+class TwoPlayerSession:
     """One server, two players, one session."""
 
     def __init__(self, pw: Any, root: Path, study: dict[str, Any], assets: Path | None) -> None:
-        from pyodide_runtime.host.headless import Player, StudyServer
+        from pyodide_runtime.host.headless import StudyServer
 
         self.server = StudyServer(root / "server", study, assets=assets)
         self.server.__enter__()
+        self._add_players(pw, root)
+
+    def _add_players(self, pw: Any, root: Path) -> None:
+        from pyodide_runtime.host.headless import Player
+
         self.players: list[Any] = []
         try:
             for name in ("a", "b"):
@@ -171,7 +176,7 @@ def _memory(players: list[Any], t0: float) -> dict[str, Any]:
 
 def _play(pw: Any, root: Path, assets: Path | None, fps: int, seconds: float, extra: str = "",
           sample_every: float = 2.0) -> dict[str, Any]:
-    s = _Session(pw, root, _study(fps, seconds), assets)
+    s = TwoPlayerSession(pw, root, _study(fps, seconds), assets)
     try:
         t0 = s.open(extra)
         a, b = s.players
@@ -225,7 +230,7 @@ def _play(pw: Any, root: Path, assets: Path | None, fps: int, seconds: float, ex
 
 def _away(pw: Any, root: Path, assets: Path | None, away_s: float) -> dict[str, Any]:
     fps = 30
-    s = _Session(pw, root, _study(fps, away_s + 30), assets)
+    s = TwoPlayerSession(pw, root, _study(fps, away_s + 30), assets)
     try:
         s.open()
         a, b = s.players

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pyodide_runtime.host.benchmarks.browser import TwoPlayerSession
+
 __all__ = ["MUG_FIGURES", "SlimeParallel", "bench_mug", "bench_mug_browser", "bench_mug_pyodide", "compare_exports",
            "experiment_script", "our_env_code", "our_study", "ratios", "route_table", "summarise"]
 
@@ -657,15 +659,14 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-class _OurSession:
+class _OurSession(TwoPlayerSession):
     """Our study server (slimevb, see :func:`our_study`) and two players; slimevb is importable by the server's
     CPython start-up checks through ``cpython_path``."""
 
     def __init__(self, pw: Any, root: Path, assets: Path | None, config: Path, cpython_path: Path) -> None:
         import os
 
-        from pyodide_runtime.host.benchmarks.browser import _OBSERVER
-        from pyodide_runtime.host.headless import Player, StudyServer
+        from pyodide_runtime.host.headless import StudyServer
 
         self.server = StudyServer(root / "server", config, assets=assets, env=None)
         old = os.environ.get("PYTHONPATH")
@@ -677,26 +678,7 @@ class _OurSession:
                 os.environ.pop("PYTHONPATH", None)
             else:
                 os.environ["PYTHONPATH"] = old
-        self.players: list[Any] = []
-        try:
-            for name in ("a", "b"):
-                p = Player(pw, name, root / name)
-                p.context.add_init_script(_OBSERVER)
-                self.players.append(p)
-        except BaseException:
-            self.close()
-            raise
-
-    def open(self, extra: str = "") -> float:
-        t0 = time.monotonic()
-        for i, p in enumerate(self.players):
-            p.open(f"{self.server.url}/?participant={'AB'[i]}&autopilot=random&seed={i + 1}{extra}")
-        return t0
-
-    def close(self) -> None:
-        for p in self.players:
-            p.close()
-        self.server.__exit__(None, None, None)
+        self._add_players(pw, root)
 
 
 def _cpython_slimevb(wheels: list[Path], into: Path) -> Path:
