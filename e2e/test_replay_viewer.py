@@ -181,7 +181,7 @@ def test_replay_page_serves_a_file_env_and_draws_rgb_frames(browser, assets_dir,
         page.evaluate(f"window.pyodideReplay.seek({last})")
         status = settled(page, last)
         assert status["observations"] == recorded(bundle, last) and status["match"] is True
-        wait_for(lambda: page.evaluate("window.pyodideReplay.status().rendered_frames") >= 2, 10, "a repaint")
+        wait_for(lambda: page.evaluate("window.pyodideReplay.status().rendered_frames") >= 2, 60, "a repaint")
         # The 16 x 4 frame is scaled by whole pixels (40x) as on the participant page.
         assert page.evaluate("[document.getElementById('stage').width, document.getElementById('stage').height]") \
             == [640, 160]
