@@ -1,5 +1,6 @@
 // Handing the export to the participant: an automatic download, a button to download it again, and (when the
-// study enables it) an upload to the server with the bundle's sha256 and the seat token.
+// study enables it) an upload to the server with the bundle's sha256, the seat token and its kind (interim,
+// final, recovered) and label.
 
 /** Start a browser download of `bytes` as `filename`. */
 export function saveFile(bytes, filename) {
@@ -23,9 +24,11 @@ export function offerDownload(button, bytes, filename, label = "Download your da
 }
 
 /** POST the bundle to the study server; resolves to the server's JSON answer (throws on refusal). */
-export async function uploadBundle(url, bytes, { sha256, seatToken, session }) {
+export async function uploadBundle(url, bytes, { sha256, seatToken, session, kind = null, label = null }) {
   const query = new URLSearchParams({ sha256 });
   if (session) query.set("session", session);
+  if (kind) query.set("kind", kind);
+  if (label) query.set("label", label);
   const response = await fetch(`${url}?${query}`, {
     method: "POST",
     headers: { "Content-Type": "application/zip", "X-Seat-Token": seatToken },

@@ -10,6 +10,9 @@ import { Hud, Renderer } from "./render.mjs";
 import { watchVisibility } from "./visibility.mjs";
 import { appendCheckpoint, deleteCheckpoints, listCheckpoints } from "./storage.mjs";
 import { offerDownload, saveFile, uploadBundle } from "./download.mjs";
+import { StudyFlow } from "./flow.mjs";
+import { closing, frame, message } from "./scenes.mjs";
+import { prng } from "./conditioner.mjs";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -45,7 +48,14 @@ const page = {
   session: null,
   away: false,
   awayChanges: 0,
+  scene: null,        // the current scene {id, kind} of a study with scenes
+  joined: null,       // the server's "joined" message (seat, room, participant)
+  interims: [],       // interim copies handed to the server: {label, kind, state, path}
+  final: null,        // the participant export of a study with scenes: {filename, sha256, bytes}
 };
+let flow = null;      // the StudyFlow of a study with scenes
+let workerReady = null; // resolves when the runtime and env are loaded (preloaded from the first scene)
+const waiters = { joined: [], paired: [], bundle: [], practice: [], attached: new Map(), screened: [] };
 let transport = null;
 let worker = null;
 let renderer = null;
@@ -78,12 +88,22 @@ function status() {
     downloads: page.downloads,
     upload: page.upload,
     recovered: page.recovered,
-    completion_link: $("complete").hidden ? null : $("complete-link").href,
+    completion_link: completionLink(),
+    scene: page.scene,
+    record: flow ? flow.record : null,
+    interims: page.interims,
+    final: page.final,
     rendered_frames: renderer ? renderer.drawn : 0,
     errors: page.errors,
   }));
 }
 window.pyodideRuntime = Object.freeze({ status });
+
+function completionLink() {
+  if (!$("complete").hidden) return $("complete-link").href;
+  const link = document.querySelector("[data-completion-link]");
+  return link ? link.href : null;
+}
 
 function downloadState() {
   if (page.downloads.length === 0) return "pending";
@@ -142,18 +162,38 @@ async function main() {
   page.study = study.study;
   page.players = study.players;
   const config = study.config || {};
+  const scenes = Array.isArray(config.scenes) && config.scenes.length ? config.scenes : null;
   document.title = config.title || "Study";
   $("title").textContent = config.title || "";
-  $("instructions").textContent = config.instructions || "";
+  $("instructions").textContent = scenes ? "" : config.instructions || "";
+  $("instructions").hidden = !!scenes;
   renderer = new Renderer($("stage"));
   hud = new Hud($("hud"));
 
   if (await offerRecovery(study)) return;
 
+  startWorker(study);
+  setInterval(measure, 2000);
+  watchVisibility((away) => {
+    page.away = away;
+    page.awayChanges++;
+    worker.postMessage({ type: "away", away });
+  });
+  // Closed, reloaded or navigated away (not hidden, frozen, or kept in the back/forward cache, which may come
+  // back): the worker cannot say goodbye in time, so tell the server, which ends the partner's session at once.
+  window.addEventListener("pagehide", (e) => !e.persisted && transport && transport.leave());
+  if (scenes) await runScenes(study, scenes);
+  else connect(study);
+}
+
+/** The worker loads Pyodide, the packages and the env right away, whatever scene the participant is reading. */
+function startWorker(study) {
   worker = new Worker(new URL("./worker.mjs", import.meta.url), { type: "module" });
   worker.onmessage = (e) => onWorker(e.data, study);
   worker.onerror = (e) => error("worker", e.message);
-  const urlParams = Object.fromEntries(params);
+  let resolveReady;
+  workerReady = new Promise((resolve) => (resolveReady = resolve));
+  workerReady.resolve = resolveReady;
   worker.postMessage({
     type: "init",
     study,
@@ -163,7 +203,11 @@ async function main() {
       url_params: Object.fromEntries(recordedParams().filter((k) => params.has(k)).map((k) => [k, params.get(k)])),
     },
   });
+}
 
+/** Join the study server (pairing happens there): at once without scenes, at the waiting scene with them. */
+function connect(study, pageId = null) {
+  const config = study.config || {};
   const wsURL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${study.ws_url}${location.search}`;
   transport = new Transport({
     wsURL,
@@ -172,20 +216,209 @@ async function main() {
     p2pTimeoutMs: p2pTimeout(config),
     pageConfig,
     seatToken: null,
-    params: urlParams,
+    pageId,
+    params: Object.fromEntries(params),
     onData: (seat, data) => worker.postMessage({ type: "peer", seat, data }, [data]),
     onEvent: (msg) => onTransport(msg, study),
   });
   transport.connect();
-  setInterval(measure, 2000);
-  watchVisibility((away) => {
-    page.away = away;
-    page.awayChanges++;
-    worker.postMessage({ type: "away", away });
+  return transport;
+}
+
+// -- the study's scenes ------------------------------------------------------------------------------------------
+
+const pageId = (() => {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+})();
+
+const once = (list) => new Promise((resolve) => list.push(resolve));
+const settle = (list, value) => list.splice(0).forEach((resolve) => resolve(value));
+
+function activity(text) {
+  $("activity").textContent = text || "";
+  $("activity").hidden = !text;
+}
+
+async function runScenes(study, scenes) {
+  const config = study.config || {};
+  const testMode = config.test_mode === true && params.get("autopilot") === "random";
+  const seed = Number(params.get("autopilot_seed") || params.get("seed") || 0);
+  const auto = testMode ? { random: prng(seed + 104729), delayMs: 300 } : null;
+  $("game").hidden = true;
+  $("loading").hidden = true;
+  flow = new StudyFlow({
+    scenes,
+    root: $("scene"),
+    auto,
+    random: testMode ? prng(seed + 15485863) : undefined,
+    handlers: {
+      practice: (scene) => playPractice(scene, study),
+      waiting: (scene, f) => waitForPartner(scene, study, f),
+      game: (scene) => playGame(scene, study),
+    },
+    onScene: (scene, result) => (scene ? enterScene(scene, study) : finishFlow(study, result)),
   });
-  // Closed, reloaded or navigated away (not hidden, frozen, or kept in the back/forward cache, which may come
-  // back): the worker cannot say goodbye in time, so tell the server, which ends the partner's session at once.
-  window.addEventListener("pagehide", (e) => !e.persisted && transport.leave());
+  await flow.run();
+}
+
+function enterScene(scene, study) {
+  page.scene = { id: scene.id, kind: scene.kind };
+  const playing = scene.kind === "practice" || scene.kind === "game";
+  $("game").hidden = !playing;
+  if (!playing) $("overlay").hidden = true;
+  saveInterim(study, `scene-${scene.id}`);
+}
+
+/** The runtime is still loading: say so, and resolve once it is ready. */
+async function loaded() {
+  if (!page.timings) activity("Loading the game…");
+  await workerReady;
+  activity(null);
+}
+
+async function playPractice(scene, study) {
+  message($("scene"), scene.title || "Practice", scene.text || "Practice on your own before the real game.");
+  await loaded();
+  const done = once(waiters.practice);
+  worker.postMessage({ type: "practice", scene });
+  $("stage").focus();
+  const bundle = await done;
+  page.practice = (page.practice || []).concat([bundle]);
+  return { outcome: "completed" };
+}
+
+async function waitForPartner(scene, study, f) {
+  const status = message($("scene"), scene.title || "Finding a partner", scene.text ||
+    "Please wait while we find a partner for you. This page will start the game by itself.");
+  const started = performance.now();
+  const limitMs = Number(scene.timeout_s) * 1000;
+  const tick = setInterval(() => {
+    const s = Math.floor((performance.now() - started) / 1000);
+    status.textContent = `Waiting for a partner… ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }, 1000);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      f.waitingEvent(attempt, "queued");
+      const paired = once(waiters.paired);
+      if (!transport) connect(study, pageId);
+      const left = limitMs - (performance.now() - started);
+      const timedOut = new Promise((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, left)));
+      const got = await Promise.race([paired, timedOut]);
+      if (got === "timeout") {
+        f.waitingEvent(attempt, "timeout");
+        transport.leave();
+        transport.close();
+        transport = null;
+        return { outcome: "timeout", stop: true, closing: {
+          title: "No partner available", text: scene.timeout_text, code: scene.timeout_code, url: scene.timeout_url } };
+      }
+      f.waitingEvent(attempt, "paired");
+      if (!scene.max_rtt_ms) return { outcome: "paired" };
+      const screened = await screen(study, attempt, f);
+      if (screened.ok) return { outcome: "paired" };
+      transport.close();
+      transport = null;
+      page.joined = null;
+      if (attempt >= Number(scene.max_requeues ?? 2)) {
+        f.waitingEvent(attempt, "gave-up", screened.rtt_ms);
+        return { outcome: "latency", stop: true, closing: {
+          title: "No suitable partner", text: scene.timeout_text, code: scene.timeout_code, url: scene.timeout_url } };
+      }
+      status.textContent = "Your connection to that partner was too slow; finding another partner…";
+    }
+  } finally {
+    clearInterval(tick);
+  }
+}
+
+/** Latency screening: measure the round trip to the partner through the game's own path, let the server decide. */
+async function screen(study, attempt, f) {
+  activity("Checking the connection to your partner…");
+  const partner = page.joined.seat === 0 ? 1 : 0;
+  worker.postMessage({ type: "conditions", conditions: conditionsFor(study.config || {}, page.joined.seat) });
+  const decided = once(waiters.screened);
+  let measured = { rtt_ms: null, samples: [] };
+  try {
+    const { measurePeerRtt } = await import("./screening.mjs");
+    measured = await measurePeerRtt(worker, partner, {});
+  } catch (err) {
+    console.warn(`[pyodide_runtime] latency screening: ${err.message || err}`);
+  }
+  f.waitingEvent(attempt, "measured", measured.rtt_ms, { samples: measured.samples });
+  transport.reportRtt(measured.rtt_ms);
+  const verdict = await decided;
+  f.waitingEvent(attempt, verdict.ok ? "screened-ok" : "screened-out", verdict.rtt_ms, { max_rtt_ms: verdict.max_rtt_ms });
+  activity(null);
+  return verdict;
+}
+
+async function playGame(scene, study) {
+  message($("scene"), scene.title || "", scene.text || "");
+  if (!transport) connect(study, pageId);
+  if (!page.joined) await once(waiters.joined);
+  await loaded();
+  const bundle = once(waiters.bundle);
+  startGame(study);
+  $("stage").focus();
+  const done = await bundle;
+  return { outcome: (page.python && page.python.outcome) || "ended", filename: done.filename };
+}
+
+/** Build the participant export in the worker (game bundle + participant tables + practice bundles). */
+function attach(kind) {
+  const id = `${kind}-${performance.now()}`;
+  const answer = new Promise((resolve) => waiters.attached.set(id, resolve));
+  worker.postMessage({ type: "attach", id, bundle: page.gameBundle || null,
+    record: JSON.stringify(flow.record), practice: page.practice || [] });
+  return answer;
+}
+
+/** An interim copy on the server (only once a seat exists: before pairing there is no game data to keep). */
+async function saveInterim(study, label) {
+  if (!flow || !study.upload || !study.upload.enabled || !transport || !transport.seatToken) return;
+  if (!page.timings) return;
+  const bundle = await attach("interim");
+  upload(study, bundle.data, bundle.sha256, "interim", label);
+}
+
+async function upload(study, data, sha256, kind, label) {
+  const entry = { kind, label, state: "uploading" };
+  if (kind !== "final") page.interims.push(entry);
+  try {
+    const answer = await uploadBundle(study.upload.url, data, {
+      sha256, seatToken: transport.seatToken, session: page.session, kind, label,
+    });
+    Object.assign(entry, { state: "uploaded", path: answer.path, duplicate: answer.duplicate });
+  } catch (err) {
+    Object.assign(entry, { state: "failed", message: String(err.message || err) });
+  }
+  return entry;
+}
+
+/** The end of the flow: save the participant export (download, and upload), then show the closing message. */
+async function finishFlow(study, result) {
+  page.scene = { id: "end", kind: "end" };
+  $("game").hidden = true;
+  $("overlay").hidden = true;
+  activity("Saving your data…");
+  await loaded();
+  const bundle = await attach("final");
+  page.final = { filename: bundle.filename, sha256: bundle.sha256, bytes: bundle.data.byteLength };
+  page.downloads.push({ filename: bundle.filename, bytes: bundle.data.byteLength, sha256: bundle.sha256, saved: true });
+  saveFile(bundle.data, bundle.filename);
+  offerDownload($("download"), bundle.data, bundle.filename);
+  if (study.upload && study.upload.enabled && transport && transport.seatToken) {
+    page.upload = { state: "uploading" };
+    const entry = await upload(study, bundle.data, bundle.sha256, "final", null);
+    page.upload = entry;
+  }
+  if (storageKey) deleteCheckpoints(storageKey).catch((err) => error("storage", err));
+  sessionStorage.removeItem(ACTIVE);
+  activity(null);
+  const c = (result && result.closing) || {};
+  closing($("scene"), { ...c, text: c.text || "Thank you! You have finished the study." });
+  if (transport) setTimeout(() => transport && transport.close(), 1000);
 }
 
 /** The connection the HUD shows; a room of one (a participant with bots) has no partner to connect to. */
@@ -202,18 +435,17 @@ async function measure() {
 function onTransport(msg, study) {
   if (msg.type === "joined") {
     page.seat = msg.seat;
-    if (page.stage !== "playing") {
-      page.stage = "playing";
-      const config = study.config || {};
-      page.conditions = conditionsFor(config, msg.seat);
-      const participant = msg.participant || null;
-      sessionStorage.setItem(ACTIVE, study.study);
-      worker.postMessage({ type: "start", seat: msg.seat, room: msg.room, participant, conditions: page.conditions });
-      page.path = pathSummary();
-      worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
+    if (!page.joined) {
+      page.joined = msg;
+      settle(waiters.joined, msg);
+      if (!flow) startGame(study);
     }
+    if ((msg.peers || []).length + 1 >= page.players) paired();
   } else if (msg.type === "peer-joined") {
     page.peerLeft = false;
+    paired();
+  } else if (msg.type === "screened") {
+    settle(waiters.screened, msg);
   } else if (msg.type === "peer-left") {
     page.peerLeft = true;
     // Python decides what the notice means (only "left" and "expired" end the session).
@@ -227,6 +459,27 @@ function onTransport(msg, study) {
   hud.update(page.hud, page);
 }
 
+/** The room is full: the waiting scene may end (the page's own seat is counted in "joined"). */
+function paired() {
+  if (page.timings) page.timings.paired_ms = page.timings.paired_ms ?? performance.now();
+  else page.pairedAt = performance.now();
+  settle(waiters.paired, true);
+}
+
+/** Start the game session in the worker for the seat the server gave us. */
+function startGame(study) {
+  if (page.stage === "playing") return;
+  const msg = page.joined;
+  page.stage = "playing";
+  const config = study.config || {};
+  page.conditions = conditionsFor(config, msg.seat);
+  const participant = msg.participant || null;
+  sessionStorage.setItem(ACTIVE, study.study);
+  worker.postMessage({ type: "start", seat: msg.seat, room: msg.room, participant, conditions: page.conditions });
+  page.path = pathSummary();
+  worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
+}
+
 function onWorker(msg, study) {
   switch (msg.type) {
     case "progress":
@@ -234,19 +487,39 @@ function onWorker(msg, study) {
       break;
     case "ready":
       page.timings = msg.timings;
+      if (page.pairedAt) page.timings.paired_ms = page.pairedAt;
       setProgress("joined", "Waiting for your partner…");
+      workerReady.resolve();
       break;
     case "started":
-      page.filename = msg.filename;
-      page.session = msg.session;
-      storageKey = `${study.study}/${msg.filename}`;
+      if (msg.mode !== "practice") {
+        page.filename = msg.filename;
+        page.session = msg.session;
+        storageKey = `${study.study}/${msg.filename}`;
+      }
       startInput(study, msg);
       break;
+    case "interim":
+      onInterim(msg, study);
+      break;
+    case "practice-bundle":
+      if (autopilot) autopilot.stop();
+      settle(waiters.practice, msg.data);
+      break;
+    case "attached": {
+      const resolve = waiters.attached.get(msg.id);
+      waiters.attached.delete(msg.id);
+      if (resolve) resolve(msg);
+      break;
+    }
     case "send":
       transport.send(msg.seat, msg.data, msg.reliable);
       break;
     case "frame":
       $("loading").hidden = true;
+      if (page.timings && page.stage === "playing" && page.timings.first_frame_ms === undefined) {
+        page.timings.first_frame_ms = performance.now();
+      }
       renderer.submit(msg);
       break;
     case "status":
@@ -279,10 +552,12 @@ function startInput(study, started) {
   const config = study.config || {};
   const frameMs = 1000 / ((config.session && config.session.fps) || pageConfig.session_defaults.fps);
   const send = (value) => worker.postMessage({ type: "input", value });
-  keyboard = new Keyboard(window, send);
+  if (!keyboard) keyboard = new Keyboard(window, send);
   keyboard.map = keyMap(config.controls, started.action_names);
+  if (autopilot) autopilot.stop();
   if (config.test_mode === true && params.get("autopilot") === "random") {
-    const seed = Number(params.get("autopilot_seed") || params.get("seed") || 0) + 7919 * (page.seat + 1);
+    const practice = started.mode === "practice" ? 31 : 0;
+    const seed = Number(params.get("autopilot_seed") || params.get("seed") || 0) + 7919 * ((page.seat ?? 0) + 1) + practice;
     autopilot = new Autopilot({ seed, frameMs, onChange: send });
     autopilot.start(started.input_count);
     page.autopilot = { mode: "random", seed };
@@ -294,11 +569,34 @@ function onStatus(msg) {
   page.hud = msg.hud && Object.keys(msg.hud).length ? msg.hud : page.hud;
   for (const e of msg.events || []) if (e.type in page.events) page.events[e.type]++;
   const h = page.hud || {};
-  $("overlay").hidden = !h.fast_forwarding;
+  $("overlay").hidden = !h.fast_forwarding && !h.between;
   if (h.fast_forwarding) $("overlay-text").textContent = `Catching up… frame ${msg.status.frame}`;
+  else if (h.between) $("overlay-text").textContent = betweenText(h);
   showStopped();
   if (h.phase === "ended" && autopilot) autopilot.stop();
   hud.update(page.hud, page);
+}
+
+/** The between-episode screen: the last score and a countdown to the next episode. */
+function betweenText(h) {
+  const b = h.between;
+  const seconds = Math.max(0, Math.ceil(Number(b.remaining_ms || 0) / 1000));
+  const score = b.score ?? h.score;
+  const scoreText = score === undefined || score === null ? "" : `Score: ${score}. `;
+  return `Episode ${b.episode} of ${h.episodes} is over. ${scoreText}The next one starts in ${seconds} s.`;
+}
+
+/** An interim copy of the confirmed game data (each episode end): kept for the final export and uploaded. */
+function onInterim(msg, study) {
+  if (!flow) {
+    if (study.upload && study.upload.enabled && transport && transport.seatToken) {
+      upload(study, msg.data, msg.sha256, "interim", msg.label);
+    }
+    return;
+  }
+  if (study.upload && study.upload.enabled && transport && transport.seatToken) {
+    upload(study, msg.data, msg.sha256, "interim", msg.label);
+  }
 }
 
 /** After an env error, the plain message over the game and below it, once the data is saved. */
@@ -312,6 +610,16 @@ function showStopped() {
 }
 
 async function onBundle(msg, study) {
+  if (flow) {
+    page.gameBundle = msg.data;
+    page.gameFile = { filename: msg.filename, sha256: msg.sha256, bytes: msg.data.byteLength };
+    worker.postMessage({ type: "download", state: "saved" });
+    if (study.upload && study.upload.enabled && transport && transport.seatToken) {
+      upload(study, msg.data, msg.sha256, "interim", "game");
+    }
+    settle(waiters.bundle, msg);
+    return;
+  }
   const entry = { filename: msg.filename, bytes: msg.data.byteLength, sha256: msg.sha256, saved: false };
   page.downloads.push(entry);
   saveFile(msg.data, msg.filename);

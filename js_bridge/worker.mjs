@@ -2,15 +2,17 @@
 // and ticks it paced by wall time. Worker timers are not throttled like a background tab's main-thread timers,
 // so a hidden page keeps ticking (the session itself decides how many frames each tick simulates).
 //
-// Messages in:  init, start, peer, peer-left, input, away, transport, download, recover
-// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, env-error, error
+// Messages in:  init, start, practice, attach, conditions, peer, peer-left, input, away, transport, download, recover
+// Messages out: progress, ready, send, frame, status, checkpoint, interim, bundle, practice-bundle, attached,
+//               recovered, env-error, error
 
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
 
 let py = null;          // the Pyodide instance
 let bridgeModule = null;
-let bridge = null;      // pyodide_runtime.bridge.Bridge
+let bridge = null;      // pyodide_runtime.bridge.Bridge: the practice or the game session in progress
+let mode = "game";      // what `bridge` is: "practice" (solo, no peers) or "game"
 let setup = null;       // the init message
 let conditioner = new Conditioner(null); // set per seat by "start"
 
@@ -74,25 +76,55 @@ function start(msg) {
   }
   pendingStart = null;
   conditioner = new Conditioner(msg.conditions || null);
+  run(JSON.stringify(setup.study), msg, "game");
+  for (const m of pendingLeft) bridge.peer_left(m.seat, m.reason);
+  pendingLeft = [];
+  if (lastTransport) setTransport(lastTransport);
+}
+
+/** A practice session: the study's env played alone (bots for the other agents), with no peers and no server. */
+async function practice(msg) {
+  await ready;
+  const studyJson = bridgeModule.practice_study_json(JSON.stringify(setup.study), JSON.stringify(msg.scene));
+  run(studyJson, { seat: 0, room: `practice-${msg.scene.id}`, participant: msg.participant || null }, "practice");
+}
+
+/** Build the bridge for `studyJson` and start ticking it. */
+function run(studyJson, msg, kind) {
   const page = py.toPy({ ...setup.page, conditioner: msg.conditions || null });
   try {
-    bridge = bridgeModule.Bridge.callKwargs(JSON.stringify(setup.study), msg.seat, {
+    bridge = bridgeModule.Bridge.callKwargs(studyJson, msg.seat, {
       room: msg.room, participant: msg.participant, page,
     });
   } finally {
     page.destroy();
   }
-  for (const m of pendingLeft) bridge.peer_left(m.seat, m.reason);
-  pendingLeft = [];
-  if (lastTransport) setTransport(lastTransport);
+  mode = kind;
+  ended = false;
+  ticks = 0;
+  inbox = [];
   const info = JSON.parse(bridge.status_json());
-  post({ type: "started", filename: info.filename, session: info.session, action_names: info.action_names,
+  post({ type: "started", mode, filename: info.filename, session: info.session, action_names: info.action_names,
          input_count: info.input_count });
   const config = bridge.config;
   frameMs = 1000 / config.fps;
   config.destroy();
   nextTick = performance.now();
   loop();
+}
+
+/** The participant export: the game bundle (if any) with the participant tables and practice bundles added. */
+function attach(msg) {
+  const game = msg.bundle || null; // a Uint8Array reaches Python as a JsProxy (to_bytes)
+  const practiceBundles = py.toPy(msg.practice || []);
+  try {
+    const res = bridgeModule.attach_participant(game, msg.record, practiceBundles);
+    const [data, filename, sha256] = res.toJs(TO_JS);
+    res.destroy();
+    post({ type: "attached", id: msg.id, data, filename, sha256 }, [data.buffer]);
+  } finally {
+    practiceBundles.destroy();
+  }
 }
 
 function loop() {
@@ -130,10 +162,15 @@ function tick(now) {
   if (out.error) post({ type: "env-error", reason: out.error.reason, traceback: out.error.traceback });
   const notable = out.events.length > 0;
   if (notable || ++ticks % 8 === 0 || out.ended) postStatus(out.hud, out.events);
-  if (out.checkpoint) post({ type: "checkpoint", data: out.checkpoint }, [out.checkpoint.buffer]);
+  if (out.checkpoint && mode === "game") post({ type: "checkpoint", data: out.checkpoint }, [out.checkpoint.buffer]);
+  if (out.interim && mode === "game") {
+    post({ type: "interim", data: out.interim, label: out.interim_label, sha256: out.interim_sha256 },
+         [out.interim.buffer]);
+  }
   if (out.bundle) {
     ended = true;
-    post({ type: "bundle", data: out.bundle, filename: out.filename, sha256: out.sha256 }, [out.bundle.buffer]);
+    const type = mode === "practice" ? "practice-bundle" : "bundle";
+    post({ type, data: out.bundle, filename: out.filename, sha256: out.sha256 }, [out.bundle.buffer]);
     postStatus(out.hud, []); // this tick's events were posted above; posting them again would count them twice
   }
   return out.events.some((e) => e.type === "fast_forward");
@@ -177,6 +214,9 @@ async function recover(chunks, key) {
 const handlers = {
   init: (m) => init(m),
   start: (m) => start(m),
+  practice: (m) => practice(m),
+  attach: async (m) => { await ready; attach(m); },
+  conditions: (m) => { conditioner = new Conditioner(m.conditions || null); },
   peer: (m) => inbox.push([m.seat, new Uint8Array(m.data)]),
   "peer-left": (m) => (bridge ? bridge.peer_left(m.seat, m.reason) : pendingLeft.push(m)),
   input: (m) => { input = m.value | 0; },

@@ -14,7 +14,9 @@ Runs (each a fresh server and session with Coin Chase on autopilot):
 - ``loss``: the same at 30 fps with 20% of outgoing packets dropped by the page's network conditioner;
 - ``memory``: one longer session at 30 fps sampling both pages' JS heap and Pyodide's wasm memory;
 - ``away``: player B's tab hidden, then frozen for N seconds, then resumed: time to catch up, fast-forwarded
-  frames, long tasks and the slowest ``evaluate`` round trip on B's page while it caught up.
+  frames, long tasks and the slowest ``evaluate`` round trip on B's page while it caught up;
+- ``preloaded``: a study with scenes whose participants read instructions for 10 s while the page loads the runtime
+  and the env in the background, then get paired: time from the pairing to the first frame on each page.
 
 With ``--config STUDY.toml`` or ``--example NAME`` the command makes a study run instead of this suite: any study at
 set per-seat latency and jitter (:mod:`pyodide_runtime.host.benchmarks.study`).
@@ -228,6 +230,33 @@ def _play(pw: Any, root: Path, assets: Path | None, fps: int, seconds: float, ex
         s.close()
 
 
+def _preloaded(pw: Any, root: Path, assets: Path | None, read_s: float = 10.0) -> dict[str, Any]:
+    """Pairing to first frame when the page preloads: both participants read instructions for ``read_s`` seconds
+    (the runtime and the env load meanwhile), then wait, get paired and play one short episode."""
+    study = _study(30, 4)
+    study["scenes"] = [
+        {"kind": "instructions", "text": "benchmark", "min_seconds": read_s},
+        {"kind": "waiting", "timeout_s": 120},
+        {"kind": "game"},
+    ]
+    s = TwoPlayerSession(pw, root, study, assets)
+    try:
+        s.open()
+        _wait(lambda: all(p.bundles() for p in s.players), 180, "both participants' exports")
+        timings = [p.status().get("timings") or {} for p in s.players]
+    finally:
+        s.close()
+    gaps = [t["first_frame_ms"] - t["paired_ms"] for t in timings if "first_frame_ms" in t and "paired_ms" in t]
+    if len(gaps) != 2:
+        raise RuntimeError(f"the pages did not report pairing and first-frame times: {timings}")
+    return {
+        "read_s": read_s,
+        "loaded_before_pairing": [t.get("total_ms", 0) < t["paired_ms"] for t in timings],
+        "pairing_to_first_frame_ms": [round(g, 1) for g in gaps],
+        "timings_ms": timings,
+    }
+
+
 def _away(pw: Any, root: Path, assets: Path | None, away_s: float) -> dict[str, Any]:
     fps = 30
     s = TwoPlayerSession(pw, root, _study(fps, away_s + 30), assets)
@@ -272,7 +301,8 @@ def _away(pw: Any, root: Path, assets: Path | None, away_s: float) -> dict[str, 
 
 def bench_browser(workdir: Path, assets: Path | None = None, *, fps: tuple[int, ...] = (30, 60),
                   seconds: float = 20.0, away: tuple[float, ...] = (10.0, 60.0), loss: float = 0.2,
-                  floor: bool = True, floor_frames: int = 600, memory_seconds: float = 0.0) -> dict[str, Any]:
+                  floor: bool = True, floor_frames: int = 600, memory_seconds: float = 0.0,
+                  preload: bool = True) -> dict[str, Any]:
     """Run the browser suite; see the module docstring. ``seconds`` is the length of each play session."""
     from playwright.sync_api import sync_playwright
 
@@ -300,6 +330,8 @@ def bench_browser(workdir: Path, assets: Path | None = None, *, fps: tuple[int, 
             out["loss"] = {"loss": loss, **row}
         for a in away:
             out["away"].append(_away(pw, workdir / f"away{int(a)}", assets, a))
+        if preload:
+            out["preloaded"] = _preloaded(pw, workdir / "preloaded", assets)
         if memory_seconds:
             row = _play(pw, workdir / "memory", assets, 30, memory_seconds, sample_every=max(2.0, memory_seconds / 20))
             first, last = row["memory"][0], row["memory"][-1]
@@ -355,7 +387,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-floor", action="store_true", help="skip the bare Pyodide boot and in-browser core run")
     p.add_argument("--memory-seconds", type=float, default=180.0,
                    help="length of the memory run sampling JS heap and wasm memory; 0 skips it (default %(default)s)")
-    study = p.add_argument_group("study run (--away, --loss, --no-floor and --memory-seconds do not apply)")
+    p.add_argument("--no-preload", action="store_true",
+                   help="skip the pairing-to-first-frame run (a study whose pages preload during its instructions)")
+    study = p.add_argument_group("study run (--away, --loss, --no-floor, --memory-seconds and --no-preload do not "
+                                 "apply)")
     source = study.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, metavar="STUDY.toml", help="play this study (its [env] packages and "
                         "source are prepared by the server)")
@@ -404,7 +439,8 @@ def run(args: Any) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-browser-"))
     results: dict[str, Any] = {"suite": "browser", "machine": machine(), "seconds": args.seconds}
     results.update(bench_browser(workdir, assets, fps=fps, seconds=args.seconds, away=away, loss=args.loss,
-                                 floor=not args.no_floor, memory_seconds=args.memory_seconds))
+                                 floor=not args.no_floor, memory_seconds=args.memory_seconds,
+                                 preload=not args.no_preload))
     results["machine_after"] = machine()
     rows = [{"run": f"{r['fps_configured']} fps", **r} for r in results["play"]]
     if "loss" in results:
@@ -424,5 +460,10 @@ def run(args: Any) -> int:
     if "floor_pair" in results:
         print(f"two bare pages booting at once (Pyodide + numpy + our packages): {results['floor_pair']['boot_ms']:.0f} ms;"
               f" first frame / that = {results.get('first_frame_vs_floor_pair')}")
+    if "preloaded" in results:
+        p = results["preloaded"]
+        print(f"\npreloaded during {p['read_s']:.0f} s of instructions: pairing to first frame "
+              f"{', '.join(f'{g:.0f} ms' for g in p['pairing_to_first_frame_ms'])} (cold first frame: "
+              f"{rows[0]['first_frame_s'] if rows else '-'} s from opening the page)")
     write_results(args.json, results)
     return 0
