@@ -17,6 +17,7 @@ import { prng } from "./conditioner.mjs";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const ACTIVE = "pyodide_runtime:active";
+const SEAT = "pyodide_runtime:seat"; // {seat_token, session} of this tab's running game, for uploading recovered data
 // URL parameters worth recording in the export (room links and tokens are capabilities and stay out of it); the
 // network condition keys are added from page_config.
 const RECORDED_PARAMS = ["relay", "p2p_timeout_ms", "autopilot", "autopilot_seed"];
@@ -415,6 +416,7 @@ async function finishFlow(study, result) {
   }
   if (storageKey) deleteCheckpoints(storageKey).catch((err) => error("storage", err));
   sessionStorage.removeItem(ACTIVE);
+  sessionStorage.removeItem(SEAT);
   activity(null);
   const c = (result && result.closing) || {};
   closing($("scene"), { ...c, text: c.text || "Thank you! You have finished the study." });
@@ -489,13 +491,16 @@ function onWorker(msg, study) {
       page.timings = msg.timings;
       if (page.pairedAt) page.timings.paired_ms = page.pairedAt;
       setProgress("joined", "Waiting for your partner…");
-      workerReady.resolve();
+      if (workerReady) workerReady.resolve();
       break;
     case "started":
       if (msg.mode !== "practice") {
         page.filename = msg.filename;
         page.session = msg.session;
         storageKey = `${study.study}/${msg.filename}`;
+        if (transport && transport.seatToken) {
+          sessionStorage.setItem(SEAT, JSON.stringify({ seat_token: transport.seatToken, session: msg.session }));
+        }
       }
       startInput(study, msg);
       break;
@@ -535,7 +540,7 @@ function onWorker(msg, study) {
       onBundle(msg, study);
       break;
     case "recovered":
-      onRecovered(msg);
+      onRecovered(msg, study);
       break;
     case "env-error":
       console.error(`[pyodide_runtime] ${msg.reason}\n${msg.traceback}`);
@@ -630,6 +635,7 @@ async function onBundle(msg, study) {
   $("done").hidden = false;
   showStopped();
   sessionStorage.removeItem(ACTIVE);
+  sessionStorage.removeItem(SEAT);
   if (storageKey) deleteCheckpoints(storageKey).catch((err) => error("storage", err));
   setTimeout(() => transport && transport.close(), 3000);
   if (study.upload && study.upload.enabled && transport && transport.seatToken) {
@@ -665,6 +671,7 @@ async function offerRecovery(study) {
   const reloaded = sessionStorage.getItem(ACTIVE) !== null;
   if (records.length === 0) {
     sessionStorage.removeItem(ACTIVE);
+    sessionStorage.removeItem(SEAT);
     return false;
   }
   const latest = records.sort((a, b) => b.updated - a.updated)[0];
@@ -692,12 +699,27 @@ function recoverRecord(study, record) {
   worker.postMessage({ type: "recover", chunks: record.chunks, key: record.key });
 }
 
-function onRecovered(msg) {
-  page.recovered.push({ filename: msg.filename, bytes: msg.data.byteLength });
+async function onRecovered(msg, study) {
+  const entry = { filename: msg.filename, bytes: msg.data.byteLength, upload: null };
+  page.recovered.push(entry);
   saveFile(msg.data, msg.filename);
   offerDownload($("recover"), msg.data, msg.filename, "Download the recovered data again");
   if (msg.key) deleteCheckpoints(msg.key).catch((err) => error("storage", err));
   sessionStorage.removeItem(ACTIVE);
+  // The interrupted page's seat token (kept for this tab) still authorises an upload of what was recovered.
+  const seat = JSON.parse(sessionStorage.getItem(SEAT) || "null");
+  sessionStorage.removeItem(SEAT);
+  if (!seat || !study.upload || !study.upload.enabled) return;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", msg.data));
+  const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  try {
+    const answer = await uploadBundle(study.upload.url, msg.data, {
+      sha256, seatToken: seat.seat_token, session: seat.session, kind: "recovered",
+    });
+    entry.upload = { state: "uploaded", path: answer.path };
+  } catch (err) {
+    entry.upload = { state: "failed", message: String(err.message || err) };
+  }
 }
 
 main().catch((err) => error("start", err && err.stack ? err.stack : err));
