@@ -417,6 +417,9 @@ def test_reload_mid_session_recovers_the_checkpoint_and_the_partner_ends_partial
     cli(run, "validate", str(recovered), str(kept))
     cli(run, "compare", "--prefix", str(recovered), str(kept))
     cli(run, "verify", str(recovered))  # recovered from the page's checkpoints
+    # the reloaded tab kept its seat token, so the recovered export reached the server as well
+    stored = run.wait(lambda: list(server.data_dir.rglob("recovered-*.zip")), 30, "the recovered upload")
+    run.check(any(p.read_bytes() == recovered.read_bytes() for p in stored), f"recovered upload {stored}")
 
 
 def test_forced_relay_with_latency(matrix):
