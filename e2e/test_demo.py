@@ -44,6 +44,10 @@ def test_demo_plays_a_session_with_latency_and_away_and_the_exports_are_identica
     assert a["away_periods"] >= 1 and a["fast_forward_frames"] > 0, f"A's away period left no trace: {a}"
     assert a["confirmed_frames"] == b["confirmed_frames"] == 8 * 30
     assert a["transport"] and b["transport"]
+    # the built-in study walks the whole flow around the game, recorded in each participant's own tables
+    flow = ["consent", "instructions", "waiting", "game", "survey", "end"]
+    assert a["scenes"] == b["scenes"] == flow, (a["scenes"], b["scenes"])
+    assert "scenes         A consent > instructions > waiting > game > survey > end" in done.stdout
     bundles = [Path(a["bundle"]), Path(b["bundle"])]
     assert all(p.parent == out and p.is_file() for p in bundles), bundles
     assert "_A_seat" in bundles[0].name and "_B_seat" in bundles[1].name

@@ -93,6 +93,8 @@ class SideFacts:
     away_periods: int = 0
     transport: str | None = None
     boot_seconds: float | None = None
+    #: The scenes the participant went through, in order (from the export's participant/scenes.csv).
+    scenes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -139,19 +141,34 @@ class DemoResult:
                 f"away periods   {each('away_periods')}",
                 f"transport      {each('transport')}",
             ]
+            if any(s.scenes for s in self.sides):
+                lines.append(f"scenes         {each('scenes', lambda v: ' > '.join(v) or '-')}")
             lines += [f"bundle {s.name}       {s.bundle}" for s in self.sides]
         lines.append(f"{'OK' if self.ok else 'NOT OK'} in {self.seconds:.1f} s")
         return "\n".join(lines)
 
 
 def demo_study(episodes: int = 2, fps: int = 30, episode_seconds: float = 10.0) -> dict[str, Any]:
-    """The built-in study config: Coin Chase, short episodes, test mode (autopilot and URL network conditions)."""
+    """The built-in study config: Coin Chase, short episodes, test mode (autopilot and URL network conditions),
+    and the whole study around the game: consent, instructions, the waiting room, a countdown between episodes, a
+    survey and a completion code."""
     return {
         "title": "Coin Chase (demo)",
-        "instructions": "Collect the coins with the arrow keys; avoid the hazards.",
         "test_mode": True,
         "env_config": {"max_steps": max(1, round(episode_seconds * fps)), "target_score": 1000},
-        "session": {"players": 2, "fps": fps, "episodes": episodes, "seed": 7, "input_delay": 2},
+        "session": {"players": 2, "fps": fps, "episodes": episodes, "seed": 7, "input_delay": 2,
+                    "between_episodes_ms": 3000},
+        "scenes": [
+            {"kind": "consent", "text": "This demo records your key presses and your answers."},
+            {"kind": "instructions", "text": "Collect the coins with the **arrow keys**; avoid the hazards."},
+            {"kind": "waiting", "timeout_s": 120, "timeout_text": "No partner could be found."},
+            {"kind": "game"},
+            {"kind": "survey", "questions": [
+                {"id": "fun", "kind": "likert", "prompt": "How much did you enjoy the game?", "scale": 5},
+                {"id": "comments", "kind": "text", "prompt": "Anything to add?", "required": False},
+            ]},
+            {"kind": "end", "text": "Thank you!", "completion_code": "DEMO-DONE"},
+        ],
     }
 
 
@@ -424,17 +441,22 @@ class _Session:
 
     def _downloaded(self, name: str) -> Path:
         status = self.last[name]
-        path = self.players[name].downloads / str(status.get("filename"))
+        # A study with scenes downloads one participant export at its end (the game's tables plus the
+        # participant's own); without scenes, the game's bundle.
+        final = status.get("final") or {}
+        filename = final.get("filename") or status.get("filename")
+        sha256 = final.get("sha256") or status.get("bundle_sha256")
+        path = self.players[name].downloads / str(filename)
 
         def complete() -> bool:
-            return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == status.get("bundle_sha256")
+            return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
 
         _wait(complete, max(1.0, min(30.0, self._remaining())), f"player {name}'s download {path.name}")
         return path
 
     def _uploaded(self, seat: int) -> Path:
         def stored() -> Path | None:
-            return next(iter(self.server.data_dir.rglob(f"seat{seat}-*.zip")), None)
+            return next(iter(self.server.data_dir.rglob(f"seat{seat}/final-*.zip")), None)
 
         return _wait(stored, max(1.0, min(60.0, self._remaining())), "the person's uploaded bundle")
 
@@ -459,6 +481,8 @@ class _Session:
 
 def _settled(status: dict[str, Any]) -> bool:
     upload = status.get("upload") or {}
+    if status.get("scene") is not None and not status.get("final"):
+        return False  # a study with scenes: its export is saved at the end of the last scene
     return (status.get("phase") == "ended" and str(status.get("download", "")).startswith("saved")
             and upload.get("state") != "uploading")
 
@@ -495,4 +519,5 @@ def _bundle_facts(name: str, bundle: Path) -> SideFacts:
         fast_forward_frames=int(stats.get("fast_forward_frames", 0)),
         away_periods=sum(1 for r in away_rows if str(r.get("seat")) == str(seat)),
         transport="+".join(kinds) or None,
+        scenes=[r["kind"] for r in csv.DictReader(io.StringIO(files.get("participant/scenes.csv", b"").decode()))],
     )
