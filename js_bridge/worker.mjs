@@ -27,6 +27,19 @@ let pendingStart = null;
 let pendingLeft = [];    // peer-left notices that came before the bridge existed
 let lastTransport = null; // the page's latest transport report, applied when the bridge exists
 const cost = { count: 0, total_ms: 0, max_ms: 0 }; // time spent in the Python tick, conversions included
+// Its distribution: 0.05 ms buckets up to 100 ms (longer ticks land in the last one), for p50/p95/p99.
+const BUCKET_MS = 0.05;
+const buckets = new Uint32Array(2001);
+
+function percentile(q) {
+  const rank = Math.ceil(q * cost.count);
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    seen += buckets[i];
+    if (seen >= rank && rank > 0) return i === buckets.length - 1 ? cost.max_ms : (i + 1) * BUCKET_MS;
+  }
+  return null;
+}
 let isReady = false;
 let readyResolve;
 const ready = new Promise((resolve) => (readyResolve = resolve));
@@ -102,6 +115,8 @@ function run(studyJson, msg, kind) {
   mode = kind;
   ended = false;
   ticks = 0;
+  Object.assign(cost, { count: 0, total_ms: 0, max_ms: 0 }); // each session's own tick costs
+  buckets.fill(0);
   inbox = [];
   const info = JSON.parse(bridge.status_json());
   post({ type: "started", mode, filename: info.filename, session: info.session, action_names: info.action_names,
@@ -153,6 +168,7 @@ function tick(now) {
   cost.count++;
   cost.total_ms += spent;
   cost.max_ms = Math.max(cost.max_ms, spent);
+  buckets[Math.min(buckets.length - 1, Math.floor(spent / BUCKET_MS))]++;
   for (const [seat, data, reliable] of out.messages) send(seat, data, reliable);
   if (out.render !== undefined && out.render !== null) {
     const frame = { type: "frame", kind: out.render_kind, render: out.render, w: out.render_w, h: out.render_h };
@@ -185,7 +201,8 @@ function send(seat, data, reliable) {
 function postStatus(hud, events = []) {
   const measured = {
     conditioner: conditioner.stats,
-    tick_cost_ms: { count: cost.count, mean: cost.count ? cost.total_ms / cost.count : 0, max: cost.max_ms },
+    tick_cost_ms: { count: cost.count, mean: cost.count ? cost.total_ms / cost.count : 0, max: cost.max_ms,
+                    p50: percentile(0.5), p95: percentile(0.95), p99: percentile(0.99) },
     wasm_memory_bytes: py._module && py._module.HEAP8 ? py._module.HEAP8.buffer.byteLength : null,
   };
   post({ type: "status", status: JSON.parse(bridge.status_json(JSON.stringify(measured))), hud, events });
