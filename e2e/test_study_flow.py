@@ -330,3 +330,63 @@ def test_closing_the_tab_after_episode_one_leaves_episode_one_on_the_server(asse
     with zipfile.ZipFile(survivor) as z:
         kept = read_csv(z, "episodes.csv")
     assert ended(kept)[:1] == [0]  # the partner's export keeps the confirmed episode too
+
+
+def test_scene_texts_are_never_html_and_the_scenes_work_by_keyboard_at_200_percent(assets_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    hostile = '<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> **bold** [link](javascript:x)'
+    scenes = f'''
+[[scenes]]
+kind = "consent"
+text = {json.dumps(hostile)}
+''' + INSTRUCTIONS + waiting(timeout_s=300) + GAME + END
+    config = write_study(tmp_path / "study", scenes)
+    with StudyServer(tmp_path / "server", config, assets=assets_dir, env=None) as server, sync_playwright() as pw:
+        player = Player(pw, "keys", tmp_path / "keys")
+        try:
+            # 200% zoom of a 1280 px wide window: a 640 CSS px viewport at device scale 2.
+            player.page.set_viewport_size({"width": 640, "height": 800})
+            player.open(f"{server.url}/?participant=K")
+            consent = wait_for(lambda: player.page.evaluate("""() => {
+                const s = document.querySelector('#scene');
+                return s && !s.hidden && s.textContent.includes('onerror') ? {
+                  text: s.querySelector('.text').textContent, imgs: s.querySelectorAll('img').length,
+                  scripts: s.querySelectorAll('script').length, links: s.querySelectorAll('a').length,
+                  bold: [...s.querySelectorAll('strong')].map((b) => b.textContent),
+                  focused: document.activeElement && document.activeElement.tagName,
+                  overflow: document.documentElement.scrollWidth - window.innerWidth } : null; }"""),
+                30, "the consent scene")
+            # Keyboard only: Tab to the first button (agree) and press Enter.
+            for _ in range(10):
+                player.page.keyboard.press("Tab")
+                if player.page.evaluate("document.activeElement?.dataset?.action") == "agree":
+                    break
+            player.page.keyboard.press("Enter")
+            instructions = wait_for(lambda: player.page.evaluate("""() => {
+                const h = document.querySelector('#scene h2');
+                return h && h.textContent === 'How to play' ? {focused: document.activeElement === h,
+                  overflow: document.documentElement.scrollWidth - window.innerWidth,
+                  img: document.querySelector('#scene img')?.getBoundingClientRect().width} : null; }"""),
+                15, "the instructions after Enter on agree")
+            player.page.keyboard.press("Tab")
+            player.page.keyboard.press("Enter")
+            waiting_text = wait_for(lambda: player.page.evaluate("""() => {
+                const t = document.querySelector('#scene .scene-status');
+                return t && t.textContent.startsWith('Waiting for a partner') ? t.textContent : null; }"""),
+                15, "the waiting room's clock")
+            pwned = player.page.evaluate("window.pwned || null")
+            status = player.status()
+        except (TimeoutError, AssertionError) as exc:
+            fail_with_evidence(tmp_path, [player], exc)
+        finally:
+            player.close()
+    assert consent["text"].startswith('<img src=x onerror="window.pwned=1"> <script>'), consent
+    assert (consent["imgs"], consent["scripts"], consent["links"]) == (0, 0, 0), consent
+    assert consent["bold"] == ["bold"] and pwned is None
+    assert consent["overflow"] <= 0 and instructions["overflow"] <= 0, (consent, instructions)
+    assert instructions["focused"] is True and 0 < instructions["img"] <= 640
+    assert waiting_text.startswith("Waiting for a partner… 0:")
+    assert status["record"]["consent"] == "agreed" and status["scene"]["kind"] == "waiting"
+    assert [s["outcome"] for s in status["record"]["scenes"][:2]] == ["agreed", "continued"]
