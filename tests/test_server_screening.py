@@ -5,78 +5,21 @@ session cap."""
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from pyodide_runtime.host.assets import open_assets
 from pyodide_runtime.host.cli import build_parser
-from pyodide_runtime.host.server.app import HUB, create_app
-from pyodide_runtime.host.server.eventlog import EventLog
 from pyodide_runtime.host.server.page_config import CLOSE_CODES, page_config
 from pyodide_runtime.host.server.rooms import RoomSettings
 from pyodide_runtime.host.server.settings import ServerSettings
-from pyodide_runtime.host.server.signaling import Hub
 from pyodide_runtime.host.server.start import smallest, waiting_scene
-from pyodide_runtime.host.server.study import load_study
-from pyodide_runtime.host.web import js_bridge_dir, static_dir
-from server_support import COIN_CHASE, Client, make_assets
+from server_support import Client, Served, served
 
 SCREENED = CLOSE_CODES["screened"].code
 REFUSED = CLOSE_CODES["refused"].code
 PAGE = {name: f"page-{name}-0123456789" for name in "ABCDEFGH"}
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Served:
-    client: TestClient
-    hub: Hub
-    clock: Clock
-    log: io.StringIO
-
-    async def connect(self) -> Client:
-        return Client(await self.client.ws_connect("/ws", autoclose=False))
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in map(json.loads, self.log.getvalue().splitlines()) if e["event"] == name]
-
-    async def logged(self, name: str, count: int) -> None:
-        """Wait until ``count`` events ``name`` were logged (a message sent has been handled)."""
-        while len(self.events(name)) < count:
-            await asyncio.sleep(0.01)
-
-    async def expire(self, seconds: float) -> None:
-        self.clock.now += seconds
-        await self.hub.expire()
-
-
-@asynccontextmanager
-async def served(tmp_path: Path, **settings: Any) -> AsyncIterator[Served]:
-    rooms = settings.pop("rooms", RoomSettings(size=2, seat_grace=30))
-    clock = Clock()
-    stream = io.StringIO()
-    assets = open_assets(make_assets(tmp_path / "assets"), verify=True)
-    app = create_app(load_study(COIN_CHASE, None, "pilot"), assets, ServerSettings(rooms=rooms, **settings),
-                     static=static_dir(), js_bridge=js_bridge_dir(), log=EventLog(stream), clock=clock)
-    async with TestClient(TestServer(app)) as client:
-        yield Served(client, app[HUB], clock, stream)
 
 
 def run(coro) -> None:
