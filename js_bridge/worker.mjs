@@ -2,11 +2,12 @@
 // and ticks it paced by wall time. Worker timers are not throttled like a background tab's main-thread timers,
 // so a hidden page keeps ticking (the session itself decides how many frames each tick simulates).
 //
-// Messages in:  init, start, peer, peer-left, input, away, transport, download, recover
-// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, env-error, error
+// Messages in:  init, start, peer, peer-left, input, away, transport, download, recover, probe
+// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, env-error, error, probe-result
 
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
+import { Prober } from "./screening.mjs";
 
 let py = null;          // the Pyodide instance
 let bridgeModule = null;
@@ -174,10 +175,22 @@ async function recover(chunks, key) {
   }
 }
 
+// Latency probes go out through send() like game packets, and are taken out of the peer bytes before Python.
+const prober = new Prober((seat, data) => send(seat, data, false));
+
+function probe(m) {
+  if (m.conditions && !bridge && !conditioner.conditions) conditioner = new Conditioner(m.conditions);
+  return prober.measure(m.seat, m).then((r) => post({ type: "probe-result", id: m.id, ...r }));
+}
+
 const handlers = {
   init: (m) => init(m),
   start: (m) => start(m),
-  peer: (m) => inbox.push([m.seat, new Uint8Array(m.data)]),
+  peer: (m) => {
+    const bytes = new Uint8Array(m.data);
+    if (!prober.handle(m.seat, bytes)) inbox.push([m.seat, bytes]);
+  },
+  probe: (m) => probe(m),
   "peer-left": (m) => (bridge ? bridge.peer_left(m.seat, m.reason) : pendingLeft.push(m)),
   input: (m) => { input = m.value | 0; },
   away: (m) => { away = !!m.away; },
