@@ -34,7 +34,8 @@ export function newPageId() {
  * @param {object|null} [o.conditions]  the study's test network conditions, applied to probes before the game starts
  * @returns {Promise<{rtt_ms: number|null, samples: number[]}>}  the median round trip (null: no probe came back)
  */
-export function measurePeerRtt(worker, seat, { samples = 10, intervalMs = 100, timeoutMs = 8000, conditions = null } = {}) {
+export function measurePeerRtt(worker, seat, o = {}) {
+  const { samples = 10, intervalMs = 100, timeoutMs = 8000, conditions = null } = o;
   const id = nextRequest++;
   return new Promise((resolve) => {
     const onMessage = (event) => {

@@ -156,7 +156,8 @@ def test_the_transport_uses_the_served_close_codes_and_broadcast_seat():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     final = set(pc["final_close_codes"])
-    assert out["reconnects"] == {str(code): code not in final for code in (1000, 1001, 1006, 1008, 4000, 4001, 4003, 4004)}
+    codes = (1000, 1001, 1006, 1008, 4000, 4001, 4003, 4004)
+    assert out["reconnects"] == {str(code): code not in final for code in codes}
     assert out["broadcast"] == BROADCAST and out["closed"] == pc["close_codes"]["left"]
 
 
