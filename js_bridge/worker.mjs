@@ -2,8 +2,8 @@
 // and ticks it paced by wall time. Worker timers are not throttled like a background tab's main-thread timers,
 // so a hidden page keeps ticking (the session itself decides how many frames each tick simulates).
 //
-// Messages in:  init, start, peer, peer-left, input, away, transport, download, recover, probe
-// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, env-error, error, probe-result
+// Messages in:  init, start, peer, peer-left, input, away, transport, download, recover
+// Messages out: progress, ready, send, frame, status, checkpoint, bundle, recovered, env-error, error
 
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
@@ -175,7 +175,8 @@ async function recover(chunks, key) {
   }
 }
 
-// Latency probes go out through send() like game packets, and are taken out of the peer bytes before Python.
+// Latency probes (screening.mjs): "probe" in, "probe-result" out. Probes go out through send() like game packets,
+// and the partner's are taken out of the peer bytes (and echoed) before Python sees them.
 const prober = new Prober((seat, data) => send(seat, data, false));
 
 function probe(m) {
