@@ -71,7 +71,7 @@ def test_an_env_error_mid_session_saves_both_participants_data(assets_dir, tmp_p
                 pytest.fail(f"{exc}; consoles, statuses and screenshots saved in {evidence}")
             texts = [p.page.inner_text("body") for p in players]
             consoles = [list(p.console) for p in players]
-            uploaded = sorted(server.data_dir.rglob("*.zip"))
+            uploaded = sorted(server.data_dir.rglob("final-*.zip"))
         finally:
             for p in players:
                 p.close()
@@ -111,4 +111,4 @@ def test_an_env_error_mid_session_saves_both_participants_data(assets_dir, tmp_p
     rows = [[r for r in load(b, backend="python").frames if r["global_frame"] < both] for b in bundles]
     assert rows[0] == rows[1] and len(rows[0]) == 2 * both
     # Uploaded exactly as downloaded.
-    assert {p.name.split("-")[1][:16] for p in uploaded} >= {s["bundle_sha256"][:16] for s in statuses}
+    assert {p.stem.rsplit("-", 1)[1] for p in uploaded} >= {s["bundle_sha256"][:16] for s in statuses}

@@ -242,7 +242,7 @@ def test_baseline_two_episodes_are_identical(matrix):
         run.check(s["episodes_done"] == EPISODES and s["events_seen"]["episode_ended"] == EPISODES,
                   f"episodes ended: {s['episodes_done']}, page events {s['events_seen']}")
     run.check("_A_seat" in bundles[0].name and "_B_seat" in bundles[1].name, f"bundle names {bundles}")
-    uploaded = {p.name.split("-")[1][:16] for p in server.data_dir.rglob("*.zip")}
+    uploaded = {p.stem.rsplit("-", 1)[1] for p in server.data_dir.rglob("final-*.zip")}
     downloaded = {s["bundle_sha256"][:16] for s in (a, b)}
     run.check(downloaded <= uploaded, f"uploads {uploaded} do not include the downloaded bundles {downloaded}")
 

@@ -13,6 +13,7 @@ import { offerDownload, saveFile, uploadBundle } from "./download.mjs";
 import { StudyFlow } from "./flow.mjs";
 import { closing, frame, message } from "./scenes.mjs";
 import { prng } from "./conditioner.mjs";
+import { measurePeerRtt, newPageId } from "./screening.mjs";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -56,7 +57,12 @@ const page = {
 };
 let flow = null;      // the StudyFlow of a study with scenes
 let workerReady = null; // resolves when the runtime and env are loaded (preloaded from the first scene)
-const waiters = { joined: [], paired: [], bundle: [], practice: [], attached: new Map(), screened: [] };
+const waiters = { joined: [], paired: [], bundle: [], practice: [], attached: new Map(), screened: [], refused: [] };
+// Server refusals that end the waiting room (the study has all its sessions; this participant is already in it).
+const REFUSALS = {
+  "study-full": "This study has all the participants it needs. Thank you for your interest!",
+  "duplicate-participant": "This study is already open in another tab or window. Please continue there.",
+};
 let transport = null;
 let worker = null;
 let renderer = null;
@@ -207,7 +213,7 @@ function startWorker(study) {
 }
 
 /** Join the study server (pairing happens there): at once without scenes, at the waiting scene with them. */
-function connect(study, pageId = null) {
+function connect(study) {
   const config = study.config || {};
   const wsURL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${study.ws_url}${location.search}`;
   transport = new Transport({
@@ -228,10 +234,7 @@ function connect(study, pageId = null) {
 
 // -- the study's scenes ------------------------------------------------------------------------------------------
 
-const pageId = (() => {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-})();
+const pageId = newPageId(); // lets the server keep apart pairs that failed latency screening
 
 const once = (list) => new Promise((resolve) => list.push(resolve));
 const settle = (list, value) => list.splice(0).forEach((resolve) => resolve(value));
@@ -302,10 +305,17 @@ async function waitForPartner(scene, study, f) {
     for (let attempt = 0; ; attempt++) {
       f.waitingEvent(attempt, "queued");
       const paired = once(waiters.paired);
-      if (!transport) connect(study, pageId);
+      if (!transport) connect(study);
       const left = limitMs - (performance.now() - started);
       const timedOut = new Promise((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, left)));
-      const got = await Promise.race([paired, timedOut]);
+      const got = await Promise.race([paired, timedOut, once(waiters.refused)]);
+      if (got && got.code in REFUSALS) {
+        f.waitingEvent(attempt, got.code);
+        transport.close();
+        transport = null;
+        return { outcome: got.code, stop: true, closing: {
+          title: "Thank you", text: REFUSALS[got.code], code: null, url: scene.timeout_url } };
+      }
       if (got === "timeout") {
         f.waitingEvent(attempt, "timeout");
         transport.leave();
@@ -337,15 +347,11 @@ async function waitForPartner(scene, study, f) {
 async function screen(study, attempt, f) {
   activity("Checking the connection to your partner…");
   const partner = page.joined.seat === 0 ? 1 : 0;
+  // The partner's echoes go through its own conditioner: set ours before any probe can arrive.
   worker.postMessage({ type: "conditions", conditions: conditionsFor(study.config || {}, page.joined.seat) });
   const decided = once(waiters.screened);
-  let measured = { rtt_ms: null, samples: [] };
-  try {
-    const { measurePeerRtt } = await import("./screening.mjs");
-    measured = await measurePeerRtt(worker, partner, {});
-  } catch (err) {
-    console.warn(`[pyodide_runtime] latency screening: ${err.message || err}`);
-  }
+  const conditions = conditionsFor(study.config || {}, page.joined.seat);
+  const measured = await measurePeerRtt(worker, partner, { conditions });
   f.waitingEvent(attempt, "measured", measured.rtt_ms, { samples: measured.samples });
   transport.reportRtt(measured.rtt_ms);
   const verdict = await decided;
@@ -356,7 +362,7 @@ async function screen(study, attempt, f) {
 
 async function playGame(scene, study) {
   message($("scene"), scene.title || "", scene.text || "");
-  if (!transport) connect(study, pageId);
+  if (!transport) connect(study);
   if (!page.joined) await once(waiters.joined);
   await loaded();
   const bundle = once(waiters.bundle);
@@ -455,6 +461,8 @@ function onTransport(msg, study) {
   } else if (msg.type === "path") {
     page.path = pathSummary();
     if (worker) worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
+  } else if (msg.type === "error" && flow && msg.code in REFUSALS) {
+    settle(waiters.refused, msg);
   } else if (msg.type === "error") {
     error("server", `${msg.code}: ${msg.message}`);
   }

@@ -18,10 +18,11 @@ export class Transport {
    * @param {Array} o.iceServers        RTCPeerConnection iceServers
    * @param {string|null} o.seatToken   reclaim this seat (after a reconnect)
    * @param {object} o.params           the page's URL parameters (room, participant ids...)
+   * @param {string} [o.pageId]         this page load's random id (screening.mjs newPageId), sent in join
    * @param {number} o.p2pTimeoutMs     how long WebRTC may take to open before the relay takes over
    * @param {object} o.pageConfig       /study.json page_config: close_codes, final_close_codes, relay_broadcast
    * @param {(seat:number, data:ArrayBuffer) => void} o.onData
-   * @param {(msg:object) => void} o.onEvent   joined / peer-joined / peer-left / error / closed / path
+   * @param {(msg:object) => void} o.onEvent   joined / peer-joined / peer-left / screened / error / closed / path
    */
   constructor(o) {
     Object.assign(this, o);
@@ -43,6 +44,7 @@ export class Transport {
       const join = { type: "join", params: this.params };
       if (this.seatToken) join.seat_token = this.seatToken;
       if (this.forceRelay) join.relay = true;
+      if (this.pageId) join.page_id = this.pageId;
       ws.send(JSON.stringify(join));
     };
     ws.onmessage = (e) => {
@@ -61,6 +63,11 @@ export class Transport {
         setTimeout(() => !this.closed && this.connect(), 250);
       }
     };
+  }
+
+  /** Report the measured round trip to the partners (ms; null when it could not be measured) for screening. */
+  reportRtt(rttMs) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: "rtt", rtt_ms: rttMs }));
   }
 
   onControl(msg) {

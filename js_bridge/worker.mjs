@@ -2,12 +2,14 @@
 // and ticks it paced by wall time. Worker timers are not throttled like a background tab's main-thread timers,
 // so a hidden page keeps ticking (the session itself decides how many frames each tick simulates).
 //
-// Messages in:  init, start, practice, attach, conditions, peer, peer-left, input, away, transport, download, recover
+// Messages in:  init, start, practice, attach, conditions, probe, peer, peer-left, input, away, transport, download,
+//               recover
 // Messages out: progress, ready, send, frame, status, checkpoint, interim, bundle, practice-bundle, attached,
-//               recovered, env-error, error
+//               probe-result, recovered, env-error, error
 
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
+import { Prober } from "./screening.mjs";
 
 let py = null;          // the Pyodide instance
 let bridgeModule = null;
@@ -228,13 +230,25 @@ async function recover(chunks, key) {
   }
 }
 
+// Latency probes (screening.mjs): "probe" in, "probe-result" out. Probes go out through send() like game packets,
+// and the partner's are taken out of the peer bytes (and echoed) before Python sees them.
+const prober = new Prober((seat, data) => send(seat, data, false));
+
+function probe(m) {
+  if (m.conditions && !bridge && !conditioner.conditions) conditioner = new Conditioner(m.conditions);
+  return prober.measure(m.seat, m).then((r) => post({ type: "probe-result", id: m.id, ...r }));
+}
+
 const handlers = {
   init: (m) => init(m),
   start: (m) => start(m),
   practice: (m) => practice(m),
   attach: async (m) => { await ready; attach(m); },
-  conditions: (m) => { conditioner = new Conditioner(m.conditions || null); },
-  peer: (m) => inbox.push([m.seat, new Uint8Array(m.data)]),
+  peer: (m) => {
+    const bytes = new Uint8Array(m.data);
+    if (!prober.handle(m.seat, bytes)) inbox.push([m.seat, bytes]);
+  },
+  probe: (m) => probe(m),
   "peer-left": (m) => (bridge ? bridge.peer_left(m.seat, m.reason) : pendingLeft.push(m)),
   input: (m) => { input = m.value | 0; },
   away: (m) => { away = !!m.away; },

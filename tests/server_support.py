@@ -1,21 +1,34 @@
-"""Support for server tests: a small asset directory, the server as a real process, and a WebSocket client."""
+"""Support for server tests: a small asset directory, the server as a real process or in this process (with a fake
+clock), and a WebSocket client."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
 
+from pyodide_runtime.host.assets import open_assets
 from pyodide_runtime.host.headless import launch_server
+from pyodide_runtime.host.server.app import HUB, create_app
+from pyodide_runtime.host.server.eventlog import EventLog
+from pyodide_runtime.host.server.rooms import RoomSettings
+from pyodide_runtime.host.server.settings import ServerSettings
+from pyodide_runtime.host.server.signaling import Hub
+from pyodide_runtime.host.server.study import load_study
+from pyodide_runtime.host.web import js_bridge_dir, static_dir
 
 REPO = Path(__file__).resolve().parent.parent
 COIN_CHASE = "pyodide_runtime.examples.coin_chase:make_env"
@@ -166,3 +179,54 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Served:
+    """A server served in this process, its hub, clock and log."""
+
+    client: TestClient
+    hub: Hub
+    clock: Clock
+    log: io.StringIO
+
+    async def connect(self) -> Client:
+        return Client(await self.client.ws_connect("/ws", autoclose=False))
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in map(json.loads, self.log.getvalue().splitlines()) if e["event"] == name]
+
+    async def logged(self, name: str, count: int) -> None:
+        """Wait until ``count`` events ``name`` were logged (a message sent has been handled)."""
+        while len(self.events(name)) < count:
+            await asyncio.sleep(0.01)
+
+    async def expire(self, seconds: float) -> None:
+        self.clock.now += seconds
+        await self.hub.expire()
+
+
+@asynccontextmanager
+async def served(tmp_path: Path, **settings: Any) -> AsyncIterator[Served]:
+    """The server in this process (``create_app`` behind aiohttp's test server) with a fake clock and a log to read.
+
+    ``settings`` are :class:`ServerSettings` fields; ``rooms`` defaults to two seats and a 30 s seat grace.
+    """
+    rooms = settings.pop("rooms", RoomSettings(size=2, seat_grace=30))
+    clock = Clock()
+    stream = io.StringIO()
+    assets = open_assets(make_assets(tmp_path / "assets"), verify=True)
+    app = create_app(load_study(COIN_CHASE, None, "pilot"), assets, ServerSettings(rooms=rooms, **settings),
+                     static=static_dir(), js_bridge=js_bridge_dir(), log=EventLog(stream), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        yield Served(client, app[HUB], clock, stream)

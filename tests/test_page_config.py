@@ -95,7 +95,7 @@ def test_close_codes_are_the_servers(served):
         pc["close_codes"]["left"], pc["close_codes"]["replaced"], pc["close_codes"]["expired"],
         pc["close_codes"]["refused"])
     assert (signaling.CLOSE_GOING_AWAY, signaling.CLOSE_POLICY, signaling.CLOSE_TOO_BIG) == (1001, 1008, 1009)
-    assert sorted(pc["final_close_codes"]) == [1000, 4000, 4001, 4003]
+    assert sorted(pc["final_close_codes"]) == [1000, 4000, 4001, 4003, 4004]
     assert pc["relay_broadcast"] == BROADCAST == signaling.BROADCAST == 0xFF
 
 
@@ -130,7 +130,7 @@ function transport() {
                          params: {}, pageConfig, onData: () => {}, onEvent: () => {} });
 }
 const reconnects = {};
-for (const code of [1000, 1001, 1006, 1008, 4000, 4001, 4003]) {
+for (const code of [1000, 1001, 1006, 1008, 4000, 4001, 4003, 4004]) {
   const t = transport();
   t.connect();
   FakeSocket.last.onclose({ code });
@@ -156,7 +156,8 @@ def test_the_transport_uses_the_served_close_codes_and_broadcast_seat():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     final = set(pc["final_close_codes"])
-    assert out["reconnects"] == {str(code): code not in final for code in (1000, 1001, 1006, 1008, 4000, 4001, 4003)}
+    codes = (1000, 1001, 1006, 1008, 4000, 4001, 4003, 4004)
+    assert out["reconnects"] == {str(code): code not in final for code in codes}
     assert out["broadcast"] == BROADCAST and out["closed"] == pc["close_codes"]["left"]
 
 

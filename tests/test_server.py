@@ -419,7 +419,7 @@ def test_upload_verified_by_hash_stored_once(server: ServerProcess):
             async with s.post(url, params=params, data=bundle) as r:
                 assert r.status == 201, await r.text()
                 stored = await r.json()
-            assert stored["path"] == f"pilot_1/sess_1/seat0-{digest[:16]}.zip" and stored["duplicate"] is False
+            assert stored["path"] == f"pilot_1/sess_1/seat0/final-{digest[:16]}.zip" and stored["duplicate"] is False
             assert (data_dir / stored["path"]).read_bytes() == bundle
             async with s.post(url, params=params, data=bundle) as r:  # same bytes again: idempotent
                 assert r.status == 200 and (await r.json())["duplicate"] is True
@@ -434,7 +434,7 @@ def test_upload_verified_by_hash_stored_once(server: ServerProcess):
                 assert r.status == 403
             headers = {"X-Bundle-Sha256": digest, "X-Seat-Token": jb["seat_token"], "X-Session": "sess 1"}
             async with s.post(url, headers=headers, data=bundle) as r:
-                assert r.status == 201 and (await r.json())["path"].startswith("pilot_1/sess_1/seat1-")
+                assert r.status == 201 and (await r.json())["path"].startswith("pilot_1/sess_1/seat1/final-")
             async with s.post(url, params={**params, "study": "another"}, data=bundle) as r:
                 assert r.status == 400
             big = b"x" * (11 * 1024)
@@ -454,6 +454,9 @@ def test_upload_verified_by_hash_stored_once(server: ServerProcess):
 
     run(scenario())
     files = sorted(p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*") if p.is_file())
-    assert len(files) == 3 and all(f.startswith("pilot_1/sess_1/seat") for f in files), files
+    assert files == sorted(files) and [f for f in files if f.endswith("uploads.jsonl")] == [
+        "pilot_1/sess_1/seat0/uploads.jsonl", "pilot_1/sess_1/seat1/uploads.jsonl"]
+    bundles = [f for f in files if not f.endswith("uploads.jsonl")]
+    assert len(bundles) == 3 and all(f.startswith("pilot_1/sess_1/seat") for f in bundles), files
     assert not any("P1" in f for f in files)
     assert [e["ok"] for e in server.events("upload")].count(True) == 4

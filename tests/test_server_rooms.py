@@ -256,3 +256,26 @@ def test_room_ids_are_unique():
     reg = RoomRegistry(RoomSettings(max_rooms=500))
     ids = {reg.create_room(0.0).id for _ in itertools.repeat(None, 500)}
     assert len(ids) == 500
+
+
+def test_avoided_page_ids_sessions_and_second_tabs_without_sockets():
+    reg = RoomRegistry(RoomSettings(size=3, seat_grace=10, max_sessions=1))
+    joins = [reg.join(name, 0.0, page_id=f"page-{name}-xyz", participant=name) for name in "abc"]
+    room = joins[0].room
+    assert joins[2].paired and reg.sessions == 1 and reg.study_full
+    with refused("study-full"):
+        reg.join("d", 1.0, page_id="page-d-xyz")
+    assert reg.avoid(room, 1.0) == 3 and reg.avoid(room, 1.0) == 0  # every pair once
+    assert sorted(reg.close_room(room, 1.0, uncount=True)) == ["a", "b", "c"]
+    assert reg.sessions == 0 and not reg.study_full and len(reg) == 0 and reg.close_room(room, 1.0) == []
+    # a, b and c requeue: none of them shares a room with another; a fourth page joins the oldest.
+    again = [reg.join(f"{name}2", 2.0, page_id=f"page-{name}-xyz", participant=name) for name in "abc"]
+    assert len({j.room.id for j in again}) == 3
+    d = reg.join("d", 3.0, page_id="page-d-xyz")
+    assert d.room is again[0].room and d.seat.index == 1
+    with refused("duplicate-participant"):
+        reg.join("a3", 4.0, participant="a")
+    assert reg.join("a4", 4.0, seat_token=again[0].seat.token).reclaimed  # its own seat: not a second tab
+    # The pairs are forgotten with the rooms' lifetime.
+    reg.expire(4.0 + reg.settings.room_ttl)
+    assert reg._avoid == {}

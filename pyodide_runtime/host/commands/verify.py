@@ -11,7 +11,7 @@ Exit status: 0 verified, 1 diverged (the first divergent frame, column and both 
 Example::
 
     pyodide-runtime verify runs/a/simulate_seed0_peer0_seat0.zip
-    pyodide-runtime verify data/study/s1/seat0-1a2b.zip --env ~/my_study/env.py:make_env --engine pyodide
+    pyodide-runtime verify data/study/s1/seat0/final-1a2b.zip --env ~/my_study/env.py:make_env --engine pyodide
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ def create_app(
             "ok": True,
             "rooms": len(registry),
             "waiting": registry.waiting,
+            "sessions": registry.sessions,
             "connections": len(hub.connections),
             "uptime": round(clock() - started, 3),
             "version": __version__,
@@ -127,6 +128,9 @@ def _describe(study: Study, settings: ServerSettings, files: FileRoutes) -> dict
             "burst": settings.burst,
             "seat_grace": settings.rooms.seat_grace,
         },
+        # Latency screening: when max_rtt_ms is set, a page whose room fills measures and sends 'rtt'.
+        "screening": {"max_rtt_ms": settings.max_rtt_ms, "timeout_s": settings.screening_timeout},
+        "max_sessions": settings.max_sessions,
         "server_version": __version__,
         # The runtime's defaults and constants, so the page keeps no copies of them (see page_config.py).
         "page_config": page_config(),

@@ -50,6 +50,8 @@ CLOSE_CODES: dict[str, CloseCode] = {
     "replaced": CloseCode(4000, "the seat was reclaimed by a newer connection (a reload)", final=True),
     "expired": CloseCode(4001, "the room expired", final=True),
     "refused": CloseCode(4003, "the join was refused; an error message came first", final=True),
+    "screened": CloseCode(4004, "the room failed the latency screening ('screened' came first); the page joins again "
+                                "with a fresh join to meet another partner", final=True),
 }
 
 

@@ -11,6 +11,13 @@ Vocabulary:
   reload: within ``seat_grace`` seconds of a disconnect, or at once by taking over a connection that is still open.
 - A seat is **gone** after an explicit leave or when its grace period ran out; nobody can take it again.
 - **Public** rooms are filled first come, first served (FIFO). **Private** rooms are joined only by their token.
+- A **session** is a room that became full. With ``max_sessions``, fresh joins are refused (``study-full``) once
+  that many rooms have become full; a room closed by a failed latency screening (:meth:`RoomRegistry.close_room`
+  with ``uncount``) gives its session back.
+- Each page load has a random **page id**. Page ids that were in a room together that failed the latency screening
+  are never paired by FIFO again (:meth:`RoomRegistry.avoid`).
+- One **participant** id holds at most one live seat: a fresh join with the id of a seat that is not gone is refused
+  (``duplicate-participant``); taking the same seat back with its seat token is not a second tab.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class RoomSettings:
     upload_ttl: float = 3600.0
     #: Most rooms alive at once; joins that would create another are refused.
     max_rooms: int = 2000
+    #: Most rooms that may ever become full (sessions); ``None`` for no cap. Fresh joins beyond it: ``study-full``.
+    max_sessions: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= 16:
@@ -66,6 +75,8 @@ class RoomSettings:
                 raise ValueError(f"{name} must be positive")
         if self.max_rooms < 1:
             raise ValueError("max_rooms must be at least 1")
+        if self.max_sessions is not None and self.max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
 
 
 @dataclass(eq=False)
@@ -79,6 +90,8 @@ class Seat:
     disconnected_at: float | None = None
     gone: bool = False
     relay: bool = False
+    #: The random id of the page load that took the seat (``None`` when the page sent none).
+    page_id: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -153,6 +166,9 @@ class RoomRegistry:
         self._seats: dict[str, tuple[Room, Seat]] = {}  # by seat token
         self._conns: dict[Conn, tuple[Room, Seat]] = {}
         self._retired: dict[str, tuple[str, int, float]] = {}  # seat token -> (room id, seat, usable until)
+        self._avoid: dict[frozenset[str], float] = {}  # page id pairs FIFO never puts together -> when recorded
+        #: Rooms that became full (sessions), minus those closed uncounted.
+        self.sessions = 0
 
     # ------------------------------------------------------------------------------------------------ queries
 
@@ -185,6 +201,16 @@ class RoomRegistry:
             for s in room.seats
             if s is not me and s.conn is not None and (to is None or s.index == to)
         ]
+
+    @property
+    def study_full(self) -> bool:
+        """Whether ``max_sessions`` rooms have become full."""
+        cap = self.settings.max_sessions
+        return cap is not None and self.sessions >= cap
+
+    def unfilled_rooms(self) -> list[Room]:
+        """Rooms with at least one seat taken that are not full yet (their members are waiting)."""
+        return [room for room in self._rooms.values() if room.seats and not room.full]
 
     def authorize_upload(self, seat_token: str, now: float) -> tuple[str, int] | None:
         """``(room id, seat)`` for a seat token of a live room, or of a room removed less than ``upload_ttl`` ago."""
@@ -228,16 +254,24 @@ class RoomRegistry:
         seat_token: str | None = None,
         participant: str | None = None,
         relay: bool = False,
+        page_id: str | None = None,
     ) -> Joined:
         """Seat ``conn``: reclaim by ``seat_token``, join the room ``room_token``, or the oldest waiting public room.
 
         Raises :class:`JoinRefused` with code ``already-joined``, ``bad-token``, ``seat-expired``,
-        ``unknown-room``, ``room-full`` or ``server-full``.
+        ``unknown-room``, ``room-full``, ``server-full``, ``study-full`` or ``duplicate-participant``.
         """
         if conn in self._conns:
             raise JoinRefused("already-joined", "this connection already has a seat")
         if seat_token:
-            return self._reclaim(conn, now, seat_token, room_token, relay)
+            return self._reclaim(conn, now, seat_token, room_token, relay, page_id)
+        if self.study_full:
+            raise JoinRefused("study-full", "this study has all the sessions it needs")
+        if participant is not None and self._holds_seat(participant):
+            raise JoinRefused(
+                "duplicate-participant",
+                "this participant already has the study open in another tab or window; continue there",
+            )
         if room_token:
             room = self._rooms.get(room_token)
             if room is None:
@@ -245,14 +279,15 @@ class RoomRegistry:
             if room.full:
                 raise JoinRefused("room-full", "this room already has all its participants")
         else:
-            room = self._oldest_waiting() or self.create_room(now, private=False)
-        seat = Seat(index=len(room.seats), token=self._token(24), participant=participant)
+            room = self._oldest_waiting(page_id) or self.create_room(now, private=False)
+        seat = Seat(index=len(room.seats), token=self._token(24), participant=participant, page_id=page_id)
         room.seats.append(seat)
         self._seats[seat.token] = (room, seat)
         paired = room.full
         if paired:
             room.paired_at = now
             self._public.pop(room.token, None)
+            self.sessions += 1
         relay_changed = self._occupy(room, seat, conn, relay)
         return Joined(room, seat, reclaimed=False, paired=paired, replaced=None, relay_changed=relay_changed)
 
@@ -269,6 +304,30 @@ class RoomRegistry:
         if not room.connected_seats():
             room.empty_since = now
         return Left(room, seat, "left" if final else "disconnected")
+
+    def avoid(self, room: Room, now: float) -> int:
+        """Never pair the page ids of ``room``'s seats with each other again; returns how many pairs were added."""
+        ids = sorted({seat.page_id for seat in room.seats if seat.page_id})
+        added = 0
+        for i, first in enumerate(ids):
+            for second in ids[i + 1:]:
+                pair = frozenset((first, second))
+                added += pair not in self._avoid
+                self._avoid[pair] = now
+        return added
+
+    def close_room(self, room: Room, now: float, *, uncount: bool = False) -> list[Conn]:
+        """Remove ``room`` now; returns its open connections (the caller closes them).
+
+        ``uncount`` gives its session back (a full room that must not count toward ``max_sessions``).
+        """
+        if room.token not in self._rooms:
+            return []
+        if uncount and room.full:
+            self.sessions -= 1
+        conns = [seat.conn for seat in room.seats if seat.conn is not None]
+        self._remove(room, now)
+        return conns
 
     def expire(self, now: float) -> Expired:
         """Apply the lifetimes: end seats past their grace, remove idle and over-age rooms, forget old tokens."""
@@ -298,18 +357,34 @@ class RoomRegistry:
         for token, (_, _, until) in list(self._retired.items()):
             if now >= until:
                 del self._retired[token]
+        for pair, since in list(self._avoid.items()):  # page ids are per page load: they do not outlive rooms
+            if now - since >= s.room_ttl:
+                del self._avoid[pair]
         return Expired(seats, rooms, close)
 
     # --------------------------------------------------------------------------------------------- internals
 
-    def _oldest_waiting(self) -> Room | None:
-        # A waiting room whose members all dropped out is skipped: nobody would be there to play with.
+    def _oldest_waiting(self, page_id: str | None) -> Room | None:
+        # A waiting room whose members all dropped out is skipped: nobody would be there to play with. So is one
+        # holding a page this page already failed the latency screening with.
         for room in self._public.values():
             if not room.full and room.seats and all(seat.connected for seat in room.seats):
+                if page_id and any(
+                    seat.page_id and frozenset((page_id, seat.page_id)) in self._avoid for seat in room.seats
+                ):
+                    continue
                 return room
         return None
 
-    def _reclaim(self, conn: Conn, now: float, seat_token: str, room_token: str | None, relay: bool) -> Joined:
+    def _holds_seat(self, participant: str) -> bool:
+        """Whether ``participant`` has a seat that is not gone (waiting or playing, connected or within grace)."""
+        return any(
+            seat.participant == participant and not seat.gone for room in self._rooms.values() for seat in room.seats
+        )
+
+    def _reclaim(
+        self, conn: Conn, now: float, seat_token: str, room_token: str | None, relay: bool, page_id: str | None
+    ) -> Joined:
         found = self._seats.get(seat_token)
         if found is None:
             if seat_token in self._retired:
@@ -323,6 +398,8 @@ class RoomRegistry:
         replaced = seat.conn
         if replaced is not None:
             del self._conns[replaced]
+        if page_id:
+            seat.page_id = page_id
         relay_changed = self._occupy(room, seat, conn, relay)
         return Joined(room, seat, reclaimed=True, paired=False, replaced=replaced, relay_changed=relay_changed)
 

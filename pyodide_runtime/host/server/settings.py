@@ -1,8 +1,9 @@
-"""Server settings: network limits, origins, relay and uploads, validated once."""
+"""Server settings: network limits, origins, relay, uploads, latency screening and the session cap, validated once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyodide_runtime.host.server.origins import normalise_origin
@@ -42,6 +43,14 @@ class ServerSettings:
     heartbeat: float = 20.0
     #: How long shutdown waits for uploads and other requests in flight.
     shutdown_timeout: float = 10.0
+    #: Latency screening: a full room whose largest reported round trip exceeds this (ms) is closed and its pages
+    #: are never paired together again. ``None`` turns screening off.
+    max_rtt_ms: float | None = None
+    #: Screening waits at most this long after the room filled for every seat's report; then it decides on what came.
+    screening_timeout: float = 15.0
+    #: Most rooms that may become full over the server's life; ``None`` for no cap. Also caps ``rooms.max_sessions``
+    #: (the smaller of the two applies, and both then hold it).
+    max_sessions: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1024:
@@ -53,3 +62,15 @@ class ServerSettings:
         if self.rate_drop_limit < 1 or self.max_connections < 1 or self.max_upload_bytes < 1:
             raise ValueError("limits must be positive")
         object.__setattr__(self, "allow_origins", tuple(normalise_origin(o) for o in self.allow_origins))
+        if self.max_rtt_ms is not None and not (math.isfinite(self.max_rtt_ms) and self.max_rtt_ms > 0):
+            raise ValueError("max_rtt_ms must be a positive number of milliseconds")
+        if not self.screening_timeout > 0:
+            raise ValueError("screening_timeout must be positive")
+        caps = [c for c in (self.max_sessions, self.rooms.max_sessions) if c is not None]
+        if caps:
+            cap = min(caps)
+            if cap < 1:
+                raise ValueError("max_sessions must be at least 1")
+            object.__setattr__(self, "max_sessions", cap)
+            if self.rooms.max_sessions != cap:
+                object.__setattr__(self, "rooms", replace(self.rooms, max_sessions=cap))

@@ -3,6 +3,11 @@
 Text frames carry JSON control messages; binary frames carry peer bytes for the relay. The server stamps the
 sender's seat on everything it forwards, and forwards only within the sender's room. See ``docs/server.md`` for
 the message protocol.
+
+With ``max_rtt_ms`` set, every room that fills is screened for latency: each page measures its round trip to its
+partners and reports it (``rtt``); once every seat reported, or ``screening_timeout`` after the room filled, the
+server tells every seat the verdict (``screened``). A room over the bound is closed (close code ``screened``), its
+session does not count toward ``max_sessions``, and its pages are never paired together again.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -27,7 +33,7 @@ from pyodide_runtime.host.server.rooms import Joined, JoinRefused, Room, RoomReg
 from pyodide_runtime.host.server.settings import ServerSettings
 
 __all__ = ["Hub", "BROADCAST", "CLOSE_LEFT", "CLOSE_GOING_AWAY", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_REPLACED",
-           "CLOSE_EXPIRED", "CLOSE_REFUSED"]
+           "CLOSE_EXPIRED", "CLOSE_REFUSED", "CLOSE_SCREENED"]
 
 #: Close codes (the table in :data:`pyodide_runtime.host.server.page_config.CLOSE_CODES`, also served to the page).
 CLOSE_LEFT = close_code("left")
@@ -37,8 +43,22 @@ CLOSE_TOO_BIG = close_code("too_big")
 CLOSE_REPLACED = close_code("replaced")
 CLOSE_EXPIRED = close_code("expired")
 CLOSE_REFUSED = close_code("refused")
+CLOSE_SCREENED = close_code("screened")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_PAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+@dataclass(eq=False)
+class Screening:
+    """The latency screening of one full room: the reports so far, then the verdict."""
+
+    room: Room
+    started: float
+    #: seat -> reported round trip in ms (``None``: the page could not measure it).
+    reports: dict[int, float | None] = field(default_factory=dict)
+    #: The ``screened`` message, once decided.
+    verdict: dict[str, Any] | None = None
 
 
 @dataclass(eq=False)
@@ -87,6 +107,7 @@ class Hub:
         self._ids = itertools.count(1)
         self._closing = False
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._screenings: dict[str, Screening] = {}  # by room token
 
     # ----------------------------------------------------------------------------------------------- HTTP side
 
@@ -174,6 +195,8 @@ class Hub:
             await self._on_signal(conn, message)
         elif kind == "leave":
             await self._on_leave(conn)
+        elif kind == "rtt":
+            await self._on_rtt(conn, message)
         else:
             await self._error(conn, "bad-message", f"unknown message type {kind[:40]!r}")
 
@@ -184,7 +207,10 @@ class Hub:
         participant, source = participant_from(params)
         relay = _truthy(message.get("relay", params.get("relay")))
         now = self.clock()
+        page_id = message.get("page_id")
         try:
+            if page_id is not None and not (isinstance(page_id, str) and _PAGE_ID.match(page_id)):
+                raise JoinRefused("bad-page-id", "page_id must be 8 to 64 letters, digits, '_' or '-'")
             # A token of the wrong type is refused like a malformed one, never dropped into FIFO pairing.
             room_token = _token(message.get("room", params.get("room")), "unknown-room", "this room link is not valid")
             seat_token = _token(message.get("seat_token", params.get("seat_token")), "bad-token",
@@ -192,7 +218,8 @@ class Hub:
             if room_token == "new" and seat_token is None:
                 room_token = self.registry.create_room(now, private=True).token
             joined = self.registry.join(
-                conn.id, now, room_token=room_token, seat_token=seat_token, participant=participant, relay=relay
+                conn.id, now, room_token=room_token, seat_token=seat_token, participant=participant, relay=relay,
+                page_id=page_id,
             )
         except JoinRefused as refused:
             self.log("refuse", code=refused.code, conn=conn.id)
@@ -202,9 +229,11 @@ class Hub:
                 conn.close_code = CLOSE_REFUSED
                 await conn.ws.close(code=CLOSE_REFUSED, message=refused.code.encode())
             return
-        await self._joined(conn, joined, participant, source)
+        await self._joined(conn, joined, participant, source, page_id is not None)
 
-    async def _joined(self, conn: Connection, joined: Joined, participant: str | None, source: str | None) -> None:
+    async def _joined(
+        self, conn: Connection, joined: Joined, participant: str | None, source: str | None, page_id_given: bool
+    ) -> None:
         room, seat = joined.room, joined.seat
         if joined.replaced is not None:
             old = self.connections.get(joined.replaced)  # type: ignore[arg-type]
@@ -229,13 +258,103 @@ class Hub:
         self.log(
             "join", conn=conn.id, room=room.id, seat=seat.index, private=room.private,
             reclaimed=joined.reclaimed, relay=relay, participant_given=participant is not None,
+            page_id_given=page_id_given,
         )
         for other, _ in self.registry.targets(conn.id):
             await self._send_to(other.conn, {
                 "type": "peer-joined", "seat": seat.index, "reclaimed": joined.reclaimed, "relay": relay,
             })
         if joined.paired:
-            self.log("pair", room=room.id, seats=room.size, private=room.private)
+            self.log("pair", room=room.id, seats=room.size, private=room.private, sessions=self.registry.sessions)
+            if self.settings.max_rtt_ms is not None:
+                self._screenings[room.token] = Screening(room, self.clock())
+                self.log("screening", room=room.id, max_rtt_ms=self.settings.max_rtt_ms,
+                         timeout=self.settings.screening_timeout)
+            if self.registry.study_full:
+                await self._dismiss_waiting()
+        elif joined.reclaimed:
+            screening = self._screenings.get(room.token)
+            if screening is not None and screening.verdict is not None:
+                await self._send(conn, screening.verdict)  # a reload may have missed it
+
+    async def _dismiss_waiting(self) -> None:
+        """The session cap is reached: nobody still waiting for a partner will get one; tell them and close."""
+        now = self.clock()
+        dismissed = 0
+        for room in self.registry.unfilled_rooms():
+            for conn_id in self.registry.close_room(room, now):
+                conn = self.connections.get(conn_id)  # type: ignore[arg-type]
+                if conn is not None:
+                    dismissed += 1
+                    await self._error(conn, "study-full", "this study has all the sessions it needs")
+                    self._close_later(conn, CLOSE_REFUSED, "study-full", "refused: study-full")
+        self.log("study-full", sessions=self.registry.sessions, dismissed=dismissed)
+
+    # ---------------------------------------------------------------------------------------- latency screening
+
+    async def _on_rtt(self, conn: Connection, message: dict[str, Any]) -> None:
+        room, seat = self.registry.seat_of(conn.id)  # type: ignore[misc]
+        value = message.get("rtt_ms")
+        if value is not None and (
+            type(value) not in (int, float) or not math.isfinite(value) or value < 0
+        ):
+            await self._error(conn, "bad-message", "'rtt_ms' must be a number of milliseconds >= 0, or null")
+            return
+        rtt = None if value is None else float(value)
+        if self.settings.max_rtt_ms is None:  # not screening: never keep a page waiting for a verdict
+            await self._send(conn, {"type": "screened", "ok": True, "rtt_ms": rtt, "max_rtt_ms": None})
+            return
+        screening = self._screenings.get(room.token)
+        if screening is None:
+            await self._error(conn, "not-paired", "send 'rtt' once the room is full")
+            return
+        if screening.verdict is not None:
+            await self._send(conn, screening.verdict)
+            return
+        screening.reports[seat.index] = rtt
+        self.log("rtt", room=room.id, seat=seat.index, rtt_ms=rtt)
+        if len(screening.reports) >= room.size:
+            await self._decide(screening, timed_out=False)
+
+    async def _decide(self, screening: Screening, *, timed_out: bool) -> None:
+        """Tell every seat the verdict; close the room when it failed. Missing and unmeasured reports pass."""
+        room = screening.room
+        bound = self.settings.max_rtt_ms
+        assert bound is not None
+        measured = [v for v in screening.reports.values() if v is not None]
+        worst = max(measured) if measured else None
+        ok = worst is None or worst <= bound
+        screening.verdict = {"type": "screened", "ok": ok, "rtt_ms": worst, "max_rtt_ms": bound}
+        await self._tell_room(room, screening.verdict)
+        now = self.clock()
+        fields: dict[str, Any] = {
+            "room": room.id, "ok": ok, "rtt_ms": worst, "max_rtt_ms": bound, "measured": len(measured),
+            "unmeasured": len(screening.reports) - len(measured), "missing": room.size - len(screening.reports),
+            "timed_out": timed_out, "seconds": round(now - screening.started, 3),
+        }
+        if ok:
+            self.log("screened", **fields)
+            return
+        del self._screenings[room.token]
+        seats = {seat.conn: seat.index for seat in room.seats if seat.conn is not None}
+        pairs = self.registry.avoid(room, now)
+        self.registry.close_room(room, now, uncount=True)
+        self.log("screened", **fields, avoided_pairs=pairs, sessions=self.registry.sessions)
+        for conn_id, index in seats.items():
+            conn = self.connections.get(conn_id)  # type: ignore[arg-type]
+            if conn is not None:
+                conn.left_seat = (room.id, index)
+                self._close_later(conn, CLOSE_SCREENED, "latency screening failed", "screened")
+
+    async def _screening_deadlines(self) -> None:
+        """Decide screenings that waited ``screening_timeout``; forget those of rooms that are gone."""
+        now = self.clock()
+        live = {room.token for room in self.registry}
+        for token, screening in list(self._screenings.items()):
+            if token not in live:
+                del self._screenings[token]
+            elif screening.verdict is None and now - screening.started >= self.settings.screening_timeout:
+                await self._decide(screening, timed_out=True)
 
     async def _on_signal(self, conn: Connection, message: dict[str, Any]) -> None:
         room, seat = self.registry.seat_of(conn.id)  # type: ignore[misc]
@@ -315,6 +434,7 @@ class Hub:
             conn = self.connections.get(conn_id)  # type: ignore[arg-type]
             if conn is not None:
                 self._close_later(conn, CLOSE_EXPIRED, "room expired", "room expired")
+        await self._screening_deadlines()
 
     async def run_expiry(self, interval: float = 1.0) -> None:
         """Call :meth:`expire` every ``interval`` seconds, forever."""

@@ -68,6 +68,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="close a socket (1008) after N messages were dropped for rate (default %(default)s)")
     limits.add_argument("--max-upload-mb", type=float, default=64.0, metavar="MB",
                         help="largest upload (default %(default)s)")
+    limits.add_argument("--max-sessions", type=int, metavar="N",
+                        help="stop pairing once N rooms have become full; later joins are refused 'study-full' "
+                             "(default: the waiting scene's max_sessions, else no cap; the smaller one applies)")
+    limits.add_argument("--max-rtt-ms", type=float, metavar="MS",
+                        help="latency screening: a full room whose pages report a round trip above MS is closed and "
+                             "its pages paired with others (default: the waiting scene's max_rtt_ms, else off)")
     limits.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S",
                         help="time given to uploads in flight at shutdown (default %(default)s s)")
 
@@ -76,6 +82,22 @@ def _examples() -> list[str]:
     from pyodide_runtime.host.study_config import list_examples
 
     return list_examples()
+
+
+def waiting_scene(config: dict) -> dict:
+    """The study config's ``waiting`` scene (an empty dict when it has none)."""
+    scenes = config.get("scenes")
+    if isinstance(scenes, list):
+        for scene in scenes:
+            if isinstance(scene, dict) and scene.get("kind") == "waiting":
+                return scene
+    return {}
+
+
+def smallest(*values: float | None) -> float | None:
+    """The smallest of the values given (``None`` ones are not given); ``None`` when none is."""
+    given = [v for v in values if v is not None]
+    return min(given) if given else None
 
 
 def start(args: argparse.Namespace) -> int:
@@ -119,6 +141,8 @@ def start(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or study.data_dir
     if not study.upload:
         data_dir = None
+    waiting = waiting_scene(study.config)
+    max_sessions = smallest(args.max_sessions, waiting.get("max_sessions"))
     try:
         settings = ServerSettings(
             rooms=RoomSettings(
@@ -141,6 +165,8 @@ def start(args: argparse.Namespace) -> int:
             data_dir=data_dir.resolve() if data_dir else None,
             max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
             shutdown_timeout=args.shutdown_timeout,
+            max_rtt_ms=smallest(args.max_rtt_ms, waiting.get("max_rtt_ms")),
+            max_sessions=None if max_sessions is None else int(max_sessions),
         )
     except ValueError as exc:
         raise StartError(str(exc)) from None
@@ -184,7 +210,7 @@ def start(args: argparse.Namespace) -> int:
         url = f"http://{shown}:{port}/"
         log("start", url=url, study=study.id, env=study.env_spec, players=study.players,
             assets=str(assets.root), uploads=str(settings.data_dir) if settings.data_dir else None,
-            force_relay=settings.force_relay)
+            force_relay=settings.force_relay, max_rtt_ms=settings.max_rtt_ms, max_sessions=settings.max_sessions)
         print(f"Study URL: {url}", flush=True)
         print(f"Health:    {url}healthz", flush=True)
 

@@ -1,18 +1,22 @@
 """``POST /upload``: store a participant's export bundle, verified by its declared sha256.
 
-A bundle is stored as ``<data-dir>/<study>/<session>/seat<seat>-<sha256[:16]>.<zip|bin>``. The seat comes from
-the seat token, the study from the server; the session id is the client's (sanitised) or else the room's id.
-Participant ids are never used in paths. Nothing is ever overwritten: the same bytes uploaded again are
-recognised (idempotent), and different bytes always get a new name.
+A bundle is stored as ``<data-dir>/<study>/<session>/seat<seat>/<kind>[-<label>]-<sha256[:16]>.<zip|bin>``, and
+each file stored appends one JSON line to ``uploads.jsonl`` in the same seat directory. ``kind`` is one of
+:data:`KINDS` (``final`` by default), ``label`` an optional ``[a-z0-9-]{1,40}`` name (``episode2``). The seat
+comes from the seat token, the study from the server; the session id is the client's (sanitised) or else the
+room's id. Participant ids are never used in paths. Nothing is ever overwritten: the same bytes uploaded again
+with the same kind and label are recognised (idempotent), and different bytes always get a new name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +28,16 @@ from pyodide_runtime.host.server.eventlog import EventLog
 from pyodide_runtime.host.server.rooms import RoomRegistry
 from pyodide_runtime.host.server.study import safe_name
 
-__all__ = ["Uploads", "store_bundle"]
+__all__ = ["INDEX", "KINDS", "Uploads", "store_bundle"]
+
+#: What an upload is: the session's final bundle, a bundle of the episodes confirmed so far, a bundle recovered
+#: from a checkpoint after a reload, or the participant's own record (scenes, answers).
+KINDS = ("final", "interim", "recovered", "participant")
+#: The per-seat index of stored files, one JSON object per line.
+INDEX = "uploads.jsonl"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_LABEL = re.compile(r"^[a-z0-9-]{1,40}$")
 _CHUNK = 1 << 16
 
 
@@ -112,6 +123,13 @@ class Uploads:
         if request.content_length is not None and request.content_length > self.max_bytes:
             raise self._too_large(request.content_length)
         session = safe_name(_param(request, "session", "X-Session") or room_id)
+        kind = _param(request, "kind", "X-Upload-Kind") or "final"
+        if kind not in KINDS:
+            raise _bad(web.HTTPBadRequest, f"kind {kind[:40]!r} is not one of {', '.join(KINDS)}")
+        label = _param(request, "label", "X-Upload-Label")
+        if label is not None and not _LABEL.match(label):
+            raise _bad(web.HTTPBadRequest,
+                       f"label {label[:40]!r} must be 1 to 40 lower-case letters, digits or '-'")
 
         incoming = self.data_dir / ".incoming"
         incoming.mkdir(parents=True, exist_ok=True)
@@ -139,15 +157,29 @@ class Uploads:
                     "nothing was stored. Upload the bundle again.",
                 )
             suffix = ".zip" if head == b"PK\x03\x04" else ".bin"
-            target_dir = self.data_dir / self.study_id / session
-            path, duplicate = store_bundle(tmp, target_dir, f"seat{seat}-{actual[:16]}", suffix, actual)
+            target_dir = self.data_dir / self.study_id / session / f"seat{seat}"
+            stem = f"{kind}-{label}" if label else kind
+            path, duplicate = store_bundle(tmp, target_dir, f"{stem}-{actual[:16]}", suffix, actual)
+            if not duplicate:
+                append_index(target_dir, kind=kind, label=label, sha256=actual, size=size, file=path.name)
         finally:
             tmp.unlink(missing_ok=True)
         relative = path.relative_to(self.data_dir).as_posix()
-        self.log("upload", ok=True, room=room_id, seat=seat, bytes=size, sha256=actual, path=relative,
-                 duplicate=duplicate)
-        body: dict[str, Any] = {"ok": True, "path": relative, "sha256": actual, "bytes": size, "duplicate": duplicate}
+        self.log("upload", ok=True, room=room_id, seat=seat, kind=kind, label=label, bytes=size, sha256=actual,
+                 path=relative, duplicate=duplicate)
+        body: dict[str, Any] = {"ok": True, "path": relative, "sha256": actual, "bytes": size, "duplicate": duplicate,
+                                "kind": kind, "label": label}
         return web.json_response(body, status=200 if duplicate else 201)
+
+
+def append_index(seat_dir: Path, *, kind: str, label: str | None, sha256: str, size: int, file: str) -> None:
+    """Append one line for a stored file to ``seat_dir/uploads.jsonl`` (written in one call, flushed)."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    line = json.dumps({"time_utc": stamp, "kind": kind, "label": label, "sha256": sha256, "bytes": size,
+                       "file": file}, separators=(",", ":"))
+    with (seat_dir / INDEX).open("a", encoding="utf-8") as index:
+        index.write(line + "\n")
 
 
 def store_bundle(tmp: Path, target_dir: Path, stem: str, suffix: str, sha256: str) -> tuple[Path, bool]:
