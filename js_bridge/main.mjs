@@ -325,7 +325,8 @@ async function waitForPartner(scene, study, f) {
           title: "No partner available", text: scene.timeout_text, code: scene.timeout_code, url: scene.timeout_url } };
       }
       f.waitingEvent(attempt, "paired");
-      if (!scene.max_rtt_ms) return { outcome: "paired" };
+      // The server's limit (the scene's max_rtt_ms, or serve --max-rtt-ms, whichever is smaller) decides.
+      if (!(study.screening && study.screening.max_rtt_ms)) return { outcome: "paired" };
       const screened = await screen(study, attempt, f);
       if (screened.ok) return { outcome: "paired" };
       transport.close();
