@@ -12,6 +12,8 @@ JavaScript side can use without further calls into Python::
     out["hud"]           # {"phase", "episode", "episodes", "score", "waiting", "partner_away", "interrupted", ...}
     out["checkpoint"]    # bytes to append to local storage (episode end, page hidden), or None
     out["bundle"]        # the export's bytes once the session ended (with "filename" and "sha256"), or None
+    out["interim"]       # only at a confirmed episode end that more episodes follow: a bundle of every confirmed
+                         # episode so far (status "interim"), with "interim_label" ("episode<N>") and "interim_sha256"
     out["error"]         # what the env raised (with its traceback, for the console), on the tick it did; else None
     bridge.peer_left(1, "left")   # the study server's notice that seat 1 left its room (applied on the next tick)
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -191,6 +194,7 @@ class Bridge:
             result = self.session.tick(now_ms, local_input, packets, away)
             result_messages, events = result.messages, result.events
         summary = self._absorb(events)
+        interim = self._interim(events)
         # The page keeps no per-frame records once they are encoded (the score above read them first).
         self.exporter.update(self.session.log, release=True)
         if self.session.frame != before:
@@ -206,10 +210,24 @@ class Bridge:
             "bundle": None,
             "ended": self.session.ended,
         }
+        if interim is not None:
+            out["interim"], out["interim_label"], out["interim_sha256"] = interim
         self._render_into(out, now_ms)
         if self.session.ended and not out["ended"]:  # the env raised while rendering: say goodbye now
             self._flush(out, now_ms)
         return self._finish(out)
+
+    def _interim(self, events: list[Any]) -> tuple[bytes, str, str] | None:
+        """The interim bundle when ``events`` confirm the end of an episode that more episodes follow: every
+        confirmed frame through that episode's last, status ``interim``, labelled ``episode<N>`` (1-based)."""
+        last = None
+        for e in events:
+            if isinstance(e, EpisodeEnded) and e.episode + 1 < self.config.episodes:
+                last = e
+        if last is None:
+            return None
+        data = self.exporter.interim(self.session.log, last.last_frame + 1, self.diagnostics())
+        return data, f"episode{last.episode + 1}", hashlib.sha256(data).hexdigest()
 
     def _flush(self, out: dict[str, Any], now_ms: float) -> None:
         """Add what an ended session still holds (goodbyes, its end event) to ``out``."""
@@ -341,8 +359,9 @@ class Bridge:
         return _PHASES[self.session.state]
 
     def hud(self) -> dict[str, Any]:
-        """What the heads-up display shows."""
-        return {
+        """What the heads-up display shows; ``between`` (next episode, 0-based, the hold's remaining ms and the
+        ended episode's score) only while the session holds between episodes."""
+        hud = {
             "phase": self.phase(),
             "episode": self._episode + 1,
             "episodes": self.config.episodes,
@@ -355,6 +374,10 @@ class Bridge:
             "outcome": _value(self.session.outcome),
             "stopped": self._stopped(),
         }
+        hold = self.session.holding(self._last_now) if self._last_now is not None else None
+        if hold is not None:
+            hud["between"] = {"episode": hold[0], "remaining_ms": int(math.ceil(hold[1])), "scores": self._score}
+        return hud
 
     def _stopped(self) -> str | None:
         """``"error"`` when our env raised, ``"partner_error"`` when a partner's did, else ``None``."""
@@ -393,6 +416,8 @@ class Bridge:
             "fast_forward_frames": stats["fast_forward_frames"],
             "stalls": stats["stalls"],
             "time_sync_skips": stats["time_sync_skips"],
+            "between_episodes_ms": self.config.between_episodes_ms,
+            "between_episode_holds": stats["between_episode_holds"],
             "desyncs": stats["desyncs"],
             "rejected": sum(stats["rejected"].values()),
             "packets_sent": stats["packets_sent"],

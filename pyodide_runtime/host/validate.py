@@ -193,8 +193,8 @@ class _Checker:
             self.problem("metadata.json: canonical.package.version is missing")
         if "config" in canon and canon.get("config_digest") != digest(canon["config"]):
             self.problem("metadata.json: config_digest does not match config")
-        if canon.get("status") not in ("complete", "partial"):
-            self.problem(f"metadata.json: status {canon.get('status')!r} is neither complete nor partial")
+        if canon.get("status") not in ("complete", "partial", "interim"):
+            self.problem(f"metadata.json: status {canon.get('status')!r} is not complete, partial or interim")
 
     # -- consistency --------------------------------------------------------------------------------------------
     def frames(self) -> None:
@@ -309,9 +309,16 @@ class _Checker:
         complete = wanted is not None and ended >= wanted
         status = self.meta.get("status")
         self.r.summary.update({"episodes": len(eps.rows), "episodes_ended": ended, "status": status})
-        if status != ("complete" if complete else "partial"):
-            self.problem(f"metadata.json: status {status!r} but {ended} of {wanted} episodes ended")
         tail = self.files.get(schema.TAIL.path)
+        if status == "interim":
+            # Taken at a confirmed episode end while the session went on: only whole, ended episodes, no tail.
+            if complete or ended != len(eps.rows) or ended == 0:
+                self.problem(f"metadata.json: status 'interim' but {ended} of {len(eps.rows)} listed episodes "
+                             f"ended ({wanted} wanted); an interim export holds only whole, ended episodes")
+            if tail is not None:
+                self.problem("unconfirmed_tail.csv is present in an interim bundle")
+        elif status != ("complete" if complete else "partial"):
+            self.problem(f"metadata.json: status {status!r} but {ended} of {wanted} episodes ended")
         if status == "complete" and tail is not None:
             self.problem("unconfirmed_tail.csv is present in a complete bundle")
         if status == "partial":
