@@ -539,3 +539,48 @@ def load_env_for_page(spec: str) -> None:
 
 
 __all__ += ["load_env_for_page"]
+
+
+def practice_study_json(study_json: str | Mapping[str, Any], scene_json: str | Mapping[str, Any]) -> str:
+    """The study description a practice scene's :class:`Bridge` is built from (JSON text): one player, the scene's
+    ``bots``, ``env_config`` and ``episodes``, everything else as in the study. Build the bridge with seat 0 and
+    no room; it has no peers, so it starts on its first tick and plays alone."""
+    study = json.loads(study_json) if isinstance(study_json, str) else dict(study_json)
+    scene = json.loads(scene_json) if isinstance(scene_json, str) else dict(scene_json)
+    config = dict(study.get("config") or {})
+    config["session"] = {**(config.get("session") or {}), "players": 1, "episodes": int(scene.get("episodes") or 1)}
+    config["bots"] = dict(scene.get("bots") or {})
+    if scene.get("env_config") is not None:
+        config["env_config"] = dict(scene["env_config"])
+    config.pop("scenes", None)
+    return json.dumps({**study, "players": 1, "config": config})
+
+
+def attach_participant(bundle: Any, record_json: str, practice: Any = ()) -> tuple[bytes, str, str]:
+    """The participant's export: the game ``bundle`` (bytes, or ``None`` when there was no game, e.g. consent was
+    declined) with the record the page kept (JSON text, see :mod:`pyodide_runtime.export.participant`) and the
+    practice bundles attached. Returns ``(zip bytes, file name, sha256)``; the game entries are kept byte for byte.
+
+    The file name is the game bundle's with ``-participant`` before ``.zip``, or, without a game,
+    ``<study>_<participant>_participant.zip`` from the record's ``study`` and ``participant`` (when given).
+    """
+    from pyodide_runtime.export.bundle import open_bundle, sanitize
+    from pyodide_runtime.export.participant import attach
+
+    record = json.loads(record_json) if isinstance(record_json, str) else dict(record_json)
+    game = _payload(bundle) if bundle is not None else None
+    record["practice"] = [_payload(p) for p in (practice or ())]
+    data, sha = attach(game, record)
+    if game is not None:
+        meta = json.loads(open_bundle(game)["metadata.json"])
+        canon, local = meta["canonical"], meta["participant_local"]
+        name = bundle_name(str(canon.get("study")), str(canon.get("session")), str(local.get("participant")),
+                           int(local.get("seat") or 0))
+        name = name[:-4] + "-participant.zip"
+    else:
+        name = (f"{sanitize(record.get('study') or 'study')}_{sanitize(record.get('participant') or 'participant')}"
+                "_participant.zip")
+    return data, name, sha
+
+
+__all__ += ["practice_study_json", "attach_participant"]
