@@ -363,3 +363,31 @@ def test_study_files_route_serves_only_the_referenced_files(folder, tmp_path_fac
                 assert response.status == 404, bad
 
     asyncio.run(run())
+
+
+def test_the_documented_example_loads_and_covers_every_field(tmp_path):
+    """docs/study-config.md's complete scenes example is a valid config that uses every scene and question key."""
+    import re
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "study-config.md").read_text()
+    section = doc[doc.index("## Scenes"):doc.index("## The JSON layout")]
+    example = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "kitchen.png").write_bytes(PNG)
+    config = load_study_config(write(tmp_path, example))
+    scenes = config.page["scenes"]
+    from pyodide_runtime.host.study_config import QUESTION_KEYS
+
+    raw = __import__("tomllib").loads(example)["scenes"]
+    used = {(s["kind"], k) for s in raw for k in s}
+    for kind, keys in SCENE_KEYS.items():
+        for key in ("kind", "id", "title", *keys):
+            assert (kind, key) in used or key in ("id", "title"), f"the example never sets {kind}.{key}"
+            assert f"| `{key}` |" in section or key == "kind", f"{kind}.{key} is not documented"
+    questions = [q for s in raw for q in s.get("questions", [])]
+    for kind, keys in QUESTION_KEYS.items():
+        for key in ("id", "kind", "prompt", "required", *keys):
+            assert any(q["kind"] == kind and key in q for q in questions) or key == "required", (kind, key)
+    assert any(s.get("shuffle") for s in raw)
+    assert "/study-files/images/kitchen.png" in scenes[1]["text"]
+    validate_env(load_study(None, tmp_path / "study.toml"))
