@@ -48,6 +48,13 @@ Away
     ``PeerAway``/``PeerBack`` at the frames where the flag changes. Away longer than ``away_timeout_ms`` ends
     the session as partial, with every confirmed frame kept.
 
+Between episodes
+    With ``between_episodes_ms`` > 0, the live timeline holds when it enters a new episode (never after the last):
+    for that much wall time no frame is simulated and no input committed, while packets, acks and silence checks go
+    on; :meth:`Session.holding` says so (for the page's countdown). The pacer waits meanwhile, so the hold leaves no
+    catch-up debt. A rollback that moves a speculative episode end keeps the one hold already made. Pacing never
+    changes the data: ``stats["between_episode_holds"]`` counts the holds.
+
 Records
     ``session.log.confirmed`` holds the confirmed :class:`~pyodide_runtime.framelog.FrameRecord` objects (global
     frame order) and ``session.log.episode_starts`` the reset observations; ``session.unconfirmed_tail()`` the
@@ -461,7 +468,8 @@ class Session:
 
     def _check_hold(self, now_ms: float) -> None:
         """Start the between-episode hold when the live timeline entered an episode it has not held for (not past
-        the last one); cancel it when a rollback moved the timeline back before that episode."""
+        the last one). One hold per episode: a rollback that moves a speculative episode end (by at most
+        ``max_prediction`` frames) neither cancels nor repeats it, so the participant sees one countdown."""
         tl = self.timeline
         episode = tl.episode
         if episode > self._held_episode and episode < self.config.episodes:
@@ -469,9 +477,6 @@ class Session:
             self._hold = (episode, now_ms + self._between_ms)
             self.stats["between_episode_holds"] += 1
             self.pacer.waited(now_ms, tl.frame)
-        elif episode < self._held_episode:
-            self._held_episode = episode
-            self._hold = None
 
     def _advance(self, now_ms: float, local_input: int, away: bool) -> None:
         tl = self.timeline
