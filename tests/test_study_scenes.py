@@ -263,6 +263,13 @@ BAD = [
     (WAIT + GAME + '[[scenes]]\nkind = "end"\nredirect_after_s = "soon"\n',
      "scenes[2].redirect_after_s: must be a number of seconds"),
     ('[session]\nplayers = 1\n' + WAIT + GAME, "scenes[0]: a waiting scene needs session.players > 1"),
+    ('[[scenes]]\nkind = ["game"]\n', "scenes[0].kind: unknown scene kind ['game']"),
+    (WAIT + '[[scenes]]\nkind = "game"\nid = "game\\n"\n', "scenes[1].id: must be 1 to 40 of a-z"),
+    ('[[scenes]]\nkind = "instructions"\ntext = "x"\nshuffle = "a"\n' + WAIT + GAME
+     + '[[scenes]]\nkind = "instructions"\ntext = "y"\nshuffle = "a"\n',
+     "scenes[3].shuffle: the scenes labelled 'a' are on both sides of the waiting or game scene"),
+    ('[[scenes]]\nkind = "instructions"\ntext = "see ![map](img/map.png \\"Map\\")"\n' + WAIT + GAME,
+     "scenes[0].text: an image must be written"),
     ('[session]\nbetween_episodes_ms = -5\n', "session.between_episodes_ms: must be between 0 and 600000 (got -5)"),
     ('[session]\nbetween_episodes_ms = 1.5\n', "session.between_episodes_ms: must be an integer (got 1.5)"),
 ]

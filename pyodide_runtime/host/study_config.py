@@ -456,9 +456,11 @@ IMAGE_MAX_BYTES = 5 * 1024 * 1024
 STUDY_FILES_URL = "/study-files/"
 WAITING_TIMEOUT_TEXT = "No partner could be found. Thank you for your time."
 END_TEXT = "Thank you! You have finished the study."
-_SCENE_ID = re.compile(r"^[a-z0-9_-]{1,40}$")
-_QUESTION_ID = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+_SCENE_ID = re.compile(r"[a-z0-9_-]{1,40}")
+_QUESTION_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)\)")
+#: Anything that starts like an image: each must also match :data:`_IMAGE`.
+_IMAGE_START = re.compile(r"!\[[^\]]*\]\(")
 _MAX_SECONDS = 86_400
 
 
@@ -484,7 +486,7 @@ class _Scenes:
             kind = scene.get("kind")
             if kind is None:
                 r.fail(f"scenes[{i}].kind", f"is required: one of {', '.join(SCENE_KINDS)}")
-            if kind not in SCENE_KEYS:
+            if not isinstance(kind, str) or kind not in SCENE_KEYS:
                 close = difflib.get_close_matches(str(kind), SCENE_KINDS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 r.fail(f"scenes[{i}].kind", f"unknown scene kind {kind!r}{hint} (kinds: {', '.join(SCENE_KINDS)})")
@@ -525,10 +527,16 @@ class _Scenes:
         for i, s in enumerate(scenes):
             if s["shuffle"] is not None:
                 groups.setdefault(s["shuffle"], []).append(i)
+        # Which stretch a scene is in: before the waiting scene, between it and the game, or after the game.
+        stretch = [sum(1 for k in kinds[:i] if k in ("waiting", "game")) for i in range(len(kinds))]
         for label, members in groups.items():
             if len(members) < 2:
                 r.fail(f"scenes[{members[0]}].shuffle", f"only this scene has the label {label!r}; scenes with the "
                                                         "same label swap positions, so a label needs two or more")
+            if len({stretch[i] for i in members}) > 1:
+                r.fail(f"scenes[{members[-1]}].shuffle", f"the scenes labelled {label!r} are on both sides of the "
+                                                         "waiting or game scene; shuffled scenes swap positions, so "
+                                                         "they must all come before it or all after it")
 
     def scene(self, i: int, scene: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
         r = self.r
@@ -540,7 +548,7 @@ class _Scenes:
         scene_id = r.string(scene, f"{where}.id")
         if scene_id is None:
             scene_id = kind if kinds.count(kind) == 1 else f"{kind}-{kinds[:i + 1].count(kind)}"
-        elif not _SCENE_ID.match(scene_id):
+        elif not _SCENE_ID.fullmatch(scene_id):
             r.fail(f"{where}.id", f"must be 1 to 40 of a-z, 0-9, _ and - (got {scene_id!r})")
         out["id"] = scene_id
         out["title"] = r.string(scene, f"{where}.title")
@@ -619,7 +627,7 @@ class _Scenes:
         r = self.r
         q = {k: v for k, v in q.items() if v is not None}
         kind = q.get("kind")
-        if kind not in QUESTION_KEYS:
+        if not isinstance(kind, str) or kind not in QUESTION_KEYS:
             close = difflib.get_close_matches(str(kind), tuple(QUESTION_KEYS), n=1)
             hint = f"; did you mean {close[0]!r}?" if close and kind is not None else ""
             r.fail(f"{where}.kind", ("is required" if kind is None else f"unknown question kind {kind!r}{hint}")
@@ -628,7 +636,7 @@ class _Scenes:
         qid = q.get("id")
         if qid is None:
             r.fail(f"{where}.id", "is required")
-        if not isinstance(qid, str) or not _QUESTION_ID.match(qid):
+        if not isinstance(qid, str) or not _QUESTION_ID.fullmatch(qid):
             r.fail(f"{where}.id", f"must be 1 to 40 of A-Z, a-z, 0-9 and _ (got {qid!r})")
         if qid in self.question_ids:
             r.fail(f"{where}.id", f"{qid!r} is already the id of another question; question ids are unique "
@@ -688,9 +696,8 @@ class _Scenes:
         value = table.get(key)
         if value is None:
             return default
-        low = 0 if zero_ok else 0.0
         ok = type(value) in (int, float) and math.isfinite(value) and value <= _MAX_SECONDS and (
-            value >= low if zero_ok else value > 0)
+            value >= 0 if zero_ok else value > 0)
         if not ok:
             rule = "at least 0" if zero_ok else "above 0"
             self.r.fail(where, f"must be a number of seconds, {rule} and at most {_MAX_SECONDS} (got {value!r})")
@@ -713,6 +720,9 @@ class _Scenes:
             return None
         if required and not value.strip():
             self.r.fail(where, "must not be empty")
+        if len(_IMAGE_START.findall(value)) != len(_IMAGE.findall(value)):
+            self.r.fail(where, "an image must be written ![description](path) with no space in the path and "
+                               "nothing after it inside the parentheses")
         return _IMAGE.sub(lambda m: f"![{m.group(1)}]({self.image(where, m.group(2))})", value)
 
     def image(self, where: str, target: str) -> str:
