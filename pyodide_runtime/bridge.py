@@ -12,8 +12,8 @@ JavaScript side can use without further calls into Python::
     out["hud"]           # {"phase", "episode", "episodes", "score", "waiting", "partner_away", "interrupted", ...}
     out["checkpoint"]    # bytes to append to local storage (episode end, page hidden), or None
     out["bundle"]        # the export's bytes once the session ended (with "filename" and "sha256"), or None
-    out["interim"]       # only at a confirmed episode end that more episodes follow: a bundle of every confirmed
-                         # episode so far (status "interim"), with "interim_label" ("episode<N>") and "interim_sha256"
+    out["interim"]       # at a confirmed episode end that more episodes follow: a bundle of every confirmed episode
+                         # so far (status "interim"), with "interim_label" ("episode<N>") and "interim_sha256"; else None
     out["error"]         # what the env raised (with its traceback, for the console), on the tick it did; else None
     bridge.peer_left(1, "left")   # the study server's notice that seat 1 left its room (applied on the next tick)
 
@@ -208,6 +208,7 @@ class Bridge:
             "events": summary["events"],
             "checkpoint": checkpoint,
             "bundle": None,
+            "interim": None,
             "ended": self.session.ended,
         }
         if interim is not None:

@@ -127,7 +127,8 @@ def test_interim_bundles_hold_exactly_the_confirmed_episodes(held, tmp_path):
             # The interim's frames are the final bundle's first frames, byte for byte.
             final = open_bundle(bridges[seat].bundle()[0])["frames.csv"]
             assert final.startswith(files["frames.csv"])
-        assert not any("interim" in o for _, o in outs[seat] if o["ended"] and o["bundle"] is not None)
+        final = [o for _, o in outs[seat] if o["bundle"] is not None]
+        assert len(final) == 1 and final[0]["interim"] is None, "the last episode's end makes the final bundle only"
 
 
 def test_validate_refuses_an_interim_that_claims_a_partial_episode(held):
