@@ -102,7 +102,7 @@ def test_attach_keeps_every_game_entry_and_adds_the_tables(game_bundles):
     assert saved["schema_version"] == 1 and saved["record"]["completion_code"] == "ABC"
     result = validate(data)
     assert result.ok, result.problems
-    assert result.summary["participant"] == "attached" and result.summary["participant_answers"] == 2
+    assert result.summary["bundle"] == "game+participant" and result.summary["participant_answers"] == 2
     assert attach(game_bundles[0], record(5)) == (data, sha), "deterministic"
 
 
@@ -123,7 +123,7 @@ def test_participant_only_export_validates(tmp_path):
     assert all(name.startswith("participant/") for name in files)
     result = validate(data)
     assert result.ok, result.problems
-    assert result.summary["participant"] == "participant-only"
+    assert result.summary["bundle"] == "participant-only"
     (tmp_path / "p.zip").write_bytes(data)
     with pytest.raises(CompareError, match="participant-only"):
         compare(str(tmp_path / "p.zip"), str(tmp_path / "p.zip"))

@@ -417,7 +417,7 @@ def validate(source: str | os.PathLike[str] | bytes) -> ValidationResult:
     game = {p: d for p, d in files.items() if p not in part}
     if part:
         # Attached after the game bundle was made: its own manifest covers them, the game's does not.
-        result.summary["participant"] = "attached" if game else "participant-only"
+        result.summary["bundle"] = "game+participant" if game else "participant-only"
         _check_participant(part, result)
         if not game:
             return result
