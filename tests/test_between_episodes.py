@@ -150,3 +150,18 @@ def test_no_hold_without_the_setting():
     bridges, outs = run_pair(study(episodes=2), LinkSpec(latency_ms=30))
     assert all(b.status()["between_episode_holds"] == 0 for b in bridges)
     assert not any("between" in o["hud"] for seat in outs for _, o in outs[seat])
+
+
+def test_peers_with_different_holds_do_not_start():
+    from pyodide_runtime.envs.loading import load_game
+    from pyodide_runtime.host.testing import run_peers
+    from pyodide_runtime.session import HandshakeFailed, Session
+
+    def game():
+        return load_game(COIN_CHASE, {"max_steps": 20}, verify=False)
+
+    configs = [SessionConfig(episodes=2, between_episodes_ms=0), SessionConfig(episodes=2, between_episodes_ms=500)]
+    sessions = [Session(game(), configs[s], s) for s in range(2)]
+    result = run_peers(lambda s: game(), configs[0], sessions=sessions, max_ms=5_000)
+    for peer in result.peers:
+        assert peer.count(HandshakeFailed) == 1 and peer.session.confirmed_frames == 0
