@@ -4,8 +4,10 @@
 field (``study.toml: session.fps: must be between 1 and 240 (got 0)``); unknown keys are errors, with a "did you
 mean" when a known key is close. The result holds ``page``, the plain dict the participant page reads from
 ``/study.json`` under ``config`` (``title``, ``instructions``, ``test_mode``, ``env_config``, ``session``,
-``bots``, ``controls``, ``network``, ``relay``, ``p2p_timeout_ms``, ``away_action``), plus what only the server
-uses (the env spec, the data directory, ICE servers). JSON files use that flat page layout directly; TOML files
+``bots``, ``controls``, ``network``, ``relay``, ``p2p_timeout_ms``, ``away_action``, ``scenes``), plus what only
+the server uses (the env spec, the data directory, ICE servers, the files the scenes reference, ``max_sessions``).
+``[[scenes]]`` is checked and normalised by ``_Scenes``: ids and defaults filled in, image paths in texts checked
+and turned into ``/study-files/`` addresses. JSON files use that flat page layout directly; TOML files
 group it into tables (``[env]``, ``[session]``, ``[bots]``, ``[controls]``, ``[network]``, ``[relay]``,
 ``[data]``). The full format is in ``docs/study-config.md``.
 
