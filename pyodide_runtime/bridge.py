@@ -12,6 +12,8 @@ JavaScript side can use without further calls into Python::
     out["hud"]           # {"phase", "episode", "episodes", "score", "waiting", "partner_away", "interrupted", ...}
     out["checkpoint"]    # bytes to append to local storage (episode end, page hidden), or None
     out["bundle"]        # the export's bytes once the session ended (with "filename" and "sha256"), or None
+    out["interim"]       # at a confirmed episode end that more episodes follow: a bundle of every confirmed episode
+                         # so far (status "interim"), with "interim_label" ("episode<N>") and "interim_sha256"; else None
     out["error"]         # what the env raised (with its traceback, for the console), on the tick it did; else None
     bridge.peer_left(1, "left")   # the study server's notice that seat 1 left its room (applied on the next tick)
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -191,6 +194,7 @@ class Bridge:
             result = self.session.tick(now_ms, local_input, packets, away)
             result_messages, events = result.messages, result.events
         summary = self._absorb(events)
+        interim = self._interim(events)
         # The page keeps no per-frame records once they are encoded (the score above read them first).
         self.exporter.update(self.session.log, release=True)
         if self.session.frame != before:
@@ -204,12 +208,27 @@ class Bridge:
             "events": summary["events"],
             "checkpoint": checkpoint,
             "bundle": None,
+            "interim": None,
             "ended": self.session.ended,
         }
+        if interim is not None:
+            out["interim"], out["interim_label"], out["interim_sha256"] = interim
         self._render_into(out, now_ms)
         if self.session.ended and not out["ended"]:  # the env raised while rendering: say goodbye now
             self._flush(out, now_ms)
         return self._finish(out)
+
+    def _interim(self, events: list[Any]) -> tuple[bytes, str, str] | None:
+        """The interim bundle when ``events`` confirm the end of an episode that more episodes follow: every
+        confirmed frame through that episode's last, status ``interim``, labelled ``episode<N>`` (1-based)."""
+        last = None
+        for e in events:
+            if isinstance(e, EpisodeEnded) and e.episode + 1 < self.config.episodes:
+                last = e
+        if last is None:
+            return None
+        data = self.exporter.interim(self.session.log, last.last_frame + 1, self.diagnostics())
+        return data, f"episode{last.episode + 1}", hashlib.sha256(data).hexdigest()
 
     def _flush(self, out: dict[str, Any], now_ms: float) -> None:
         """Add what an ended session still holds (goodbyes, its end event) to ``out``."""
@@ -341,8 +360,9 @@ class Bridge:
         return _PHASES[self.session.state]
 
     def hud(self) -> dict[str, Any]:
-        """What the heads-up display shows."""
-        return {
+        """What the heads-up display shows; ``between`` (next episode, 0-based, the hold's remaining ms and the
+        ended episode's score) only while the session holds between episodes."""
+        hud = {
             "phase": self.phase(),
             "episode": self._episode + 1,
             "episodes": self.config.episodes,
@@ -355,6 +375,10 @@ class Bridge:
             "outcome": _value(self.session.outcome),
             "stopped": self._stopped(),
         }
+        hold = self.session.holding(self._last_now) if self._last_now is not None else None
+        if hold is not None:
+            hud["between"] = {"episode": hold[0], "remaining_ms": int(math.ceil(hold[1])), "scores": self._score}
+        return hud
 
     def _stopped(self) -> str | None:
         """``"error"`` when our env raised, ``"partner_error"`` when a partner's did, else ``None``."""
@@ -393,6 +417,8 @@ class Bridge:
             "fast_forward_frames": stats["fast_forward_frames"],
             "stalls": stats["stalls"],
             "time_sync_skips": stats["time_sync_skips"],
+            "between_episodes_ms": self.config.between_episodes_ms,
+            "between_episode_holds": stats["between_episode_holds"],
             "desyncs": stats["desyncs"],
             "rejected": sum(stats["rejected"].values()),
             "packets_sent": stats["packets_sent"],
@@ -514,3 +540,48 @@ def load_env_for_page(spec: str) -> None:
 
 
 __all__ += ["load_env_for_page"]
+
+
+def practice_study_json(study_json: str | Mapping[str, Any], scene_json: str | Mapping[str, Any]) -> str:
+    """The study description a practice scene's :class:`Bridge` is built from (JSON text): one player, the scene's
+    ``bots``, ``env_config`` and ``episodes``, everything else as in the study. Build the bridge with seat 0 and
+    no room; it has no peers, so it starts on its first tick and plays alone."""
+    study = json.loads(study_json) if isinstance(study_json, str) else dict(study_json)
+    scene = json.loads(scene_json) if isinstance(scene_json, str) else dict(scene_json)
+    config = dict(study.get("config") or {})
+    config["session"] = {**(config.get("session") or {}), "players": 1, "episodes": int(scene.get("episodes") or 1)}
+    config["bots"] = dict(scene.get("bots") or {})
+    if scene.get("env_config") is not None:
+        config["env_config"] = dict(scene["env_config"])
+    config.pop("scenes", None)
+    return json.dumps({**study, "players": 1, "config": config})
+
+
+def attach_participant(bundle: Any, record_json: str, practice: Any = ()) -> tuple[bytes, str, str]:
+    """The participant's export: the game ``bundle`` (bytes, or ``None`` when there was no game, e.g. consent was
+    declined) with the record the page kept (JSON text, see :mod:`pyodide_runtime.export.participant`) and the
+    practice bundles attached. Returns ``(zip bytes, file name, sha256)``; the game entries are kept byte for byte.
+
+    The file name is the game bundle's with ``-participant`` before ``.zip``, or, without a game,
+    ``<study>_<participant>_participant.zip`` from the record's ``study`` and ``participant`` (when given).
+    """
+    from pyodide_runtime.export.bundle import open_bundle, sanitize
+    from pyodide_runtime.export.participant import attach
+
+    record = json.loads(record_json) if isinstance(record_json, str) else dict(record_json)
+    game = _payload(bundle) if bundle is not None else None
+    record["practice"] = [_payload(p) for p in (practice or ())]
+    data, sha = attach(game, record)
+    if game is not None:
+        meta = json.loads(open_bundle(game)["metadata.json"])
+        canon, local = meta["canonical"], meta["participant_local"]
+        name = bundle_name(str(canon.get("study")), str(canon.get("session")), str(local.get("participant")),
+                           int(local.get("seat") or 0))
+        name = name[:-4] + "-participant.zip"
+    else:
+        name = (f"{sanitize(record.get('study') or 'study')}_{sanitize(record.get('participant') or 'participant')}"
+                "_participant.zip")
+    return data, name, sha
+
+
+__all__ += ["practice_study_json", "attach_participant"]

@@ -63,6 +63,9 @@ class SessionConfig:
     time_sync_threshold: int = 2
     #: How often HELLO is resent during the handshake.
     handshake_resend_ms: int = 100
+    #: Wall time the live timeline holds (no frames simulated, packets still exchanged) when it enters the next
+    #: episode, so the page can show a countdown between episodes; 0 holds nothing. Never changes the data.
+    between_episodes_ms: int = 0
 
     def __post_init__(self) -> None:
         def require(name: str, ok: bool, rule: str) -> None:
@@ -90,6 +93,7 @@ class SessionConfig:
         require("max_frames_per_tick", self.max_frames_per_tick >= 1, "must be at least 1")
         require("fast_forward_threshold", self.fast_forward_threshold >= 2, "must be at least 2")
         require("time_sync_threshold", self.time_sync_threshold >= 1, "must be at least 1")
+        require("between_episodes_ms", 0 <= self.between_episodes_ms <= 600_000, "must be between 0 and 600000")
 
     @property
     def frame_ms(self) -> float:

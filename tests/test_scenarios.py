@@ -368,3 +368,42 @@ def test_lost_goodbyes_do_not_hold_a_finished_peer_hostage():
     assert all(p.outcome == "complete" for p in result.peers)
     assert result.end_ms < 3000 + 1500 + 1500  # handshake, play, then at most one disconnect timeout
     assert_parity(result, make, cfg)
+
+
+# -- the hold between episodes --------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [4, 5])
+def test_hold_between_episodes_under_rollbacks_keeps_the_data_identical(seed):
+    """Episodes end on a scoring move, so a late input can move (or undo) a speculative episode end; each peer
+    still holds once per new episode, for between_episodes_ms of wall time, and both export the same bytes."""
+    import json
+
+    from pyodide_runtime.export import ExportContext, write_bundle
+    from pyodide_runtime.export.bundle import open_bundle
+
+    hold_ms = 800
+    cfg = SessionConfig(input_delay=0, max_prediction=10, episodes=3, between_episodes_ms=hold_ms)
+    make = coin_chase(150, target_score=2)
+    frozen: list[dict[int, list[tuple[float, int]]]] = [{}, {}]
+
+    def on_tick(seat, now, session):
+        hold = session.holding(now)
+        if hold is not None:
+            frozen[seat].setdefault(hold[0], []).append((now, session.frame))
+
+    result = run_peers(make, cfg, link=LinkSpec(latency_ms=120, jitter_ms=40, loss=0.1),
+                       policy=random_policy(seed, (1, 3)), seed=seed, on_tick=on_tick)
+    assert result.total("rollbacks") > 0
+    for seat, peer in enumerate(result.peers):
+        assert peer.outcome == "complete"
+        assert peer.session.stats["between_episode_holds"] == 2
+        assert sorted(frozen[seat]) == [1, 2]
+        for ticks in frozen[seat].values():
+            assert len({frame for _, frame in ticks}) == 1, "no frame is simulated during the hold"
+            assert ticks[-1][0] - ticks[0][0] >= hold_ms - 2 * cfg.frame_ms
+    assert_parity(result, make, cfg)
+    digests = []
+    for peer in result.peers:
+        ctx = ExportContext.from_session(peer.session, study="hold", session_id="s", participant=f"p{peer.seat}")
+        manifest = json.loads(open_bundle(write_bundle(peer.session.log, ctx))["manifest.json"])
+        digests.append(manifest["canonical_digest"])
+    assert digests[0] == digests[1]

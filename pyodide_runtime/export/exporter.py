@@ -7,7 +7,7 @@ from typing import Any
 from pyodide_runtime.export.bundle import bundle_name, pack
 from pyodide_runtime.export.checkpoint import Checkpoint
 from pyodide_runtime.export.context import Diagnostics, ExportContext
-from pyodide_runtime.export.writer import TableEncoder, build_files
+from pyodide_runtime.export.writer import TableEncoder, assemble_files, build_files
 
 __all__ = ["Exporter", "write_bundle"]
 
@@ -39,15 +39,15 @@ class Exporter:
         c = self.context
         return bundle_name(c.study, c.session, c.participant, c.seat)
 
-    def update(self, log: Any, release: bool = False) -> int:
+    def update(self, log: Any, release: bool = False, through: int | None = None) -> int:
         """Encode the records confirmed since the last call (cheap; call it every tick or every few frames to
         spread the encoding over the session). Returns how many frames are encoded in all.
 
         With ``release``, the log then drops the records just encoded (:meth:`FrameLog.release`): everything the
         bundle and later checkpoints need from them is kept here, encoded, so a long session's memory stays
-        flat. The bundle is byte-identical either way.
+        flat. The bundle is byte-identical either way. ``through`` stops before that global frame.
         """
-        self.encoder.update(log)
+        self.encoder.update(log, through)
         if release:
             log.release(self.encoder.frames_done)
         return self.encoder.frames_done
@@ -61,3 +61,16 @@ class Exporter:
     def bundle(self, log: Any, diagnostics: Diagnostics | None = None) -> bytes:
         """The bundle bytes (encodes only records not encoded by an earlier checkpoint)."""
         return pack(build_files(log, self.context, diagnostics, encoder=self.encoder))
+
+    def interim(self, log: Any, through: int, diagnostics: Diagnostics | None = None) -> bytes:
+        """A bundle of the confirmed frames before global frame ``through`` (an episode end), status ``interim``:
+        what a session that goes on has confirmed so far. Later calls to :meth:`update` carry on from there."""
+        enc = self.encoder
+        enc.update(log, through)
+        diag = diagnostics or Diagnostics()
+        files = assemble_files(
+            self.context, enc, diag, confirmed=enc.frames_done, tail_text="", tail_frames=0,
+            diag_frames=enc.diag_since(0, log, diag.rendered), away=enc.away.spans(),
+            local_extra={"interim": True}, interim=True,
+        )
+        return pack(files)

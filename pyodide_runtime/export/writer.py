@@ -157,10 +157,14 @@ class TableEncoder:
         )
 
     # -- incremental update -------------------------------------------------------------------------------------
-    def update(self, log: Any) -> tuple[str, str]:
-        """Encode the records and episode starts confirmed since the last call; returns the new text."""
+    def update(self, log: Any, through: int | None = None) -> tuple[str, str]:
+        """Encode the records and episode starts confirmed since the last call (only those before global frame
+        ``through`` when given); returns the new text."""
         starts = log.episode_starts[self.starts_done:]
         records = confirmed_since(log, self.frames_done)
+        if through is not None:
+            records = records[:max(0, through - self.frames_done)]
+            starts = [s for s in starts if s.start_frame < through]
         new_resets = "".join(self.reset_lines(s) for s in starts)
         for s in starts:
             self.episodes[s.episode] = [s.seed, s.start_frame, 0, False, False, False]
@@ -241,13 +245,21 @@ class TableEncoder:
 
 
 # -- metadata -------------------------------------------------------------------------------------------------
-def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: int) -> dict[str, Any]:
-    """The part of metadata.json that is a pure function of the canonical data and the shared setup."""
+def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: int,
+                       interim: bool = False) -> dict[str, Any]:
+    """The part of metadata.json that is a pure function of the canonical data and the shared setup.
+
+    ``interim``: an export taken at a confirmed episode end while the session goes on (status ``interim``)."""
     cfg = ctx.config
     episodes = enc.episode_list()
     ended = sum(1 for e in episodes if e["ended"])
     wanted = cfg.get("episodes")
     complete = wanted is not None and ended >= wanted
+    if interim and not complete:
+        status, reason = "interim", f"{ended} of {wanted} episodes confirmed; interim export, the session went on"
+    else:
+        status = "complete" if complete else "partial"
+        reason = f"all {wanted} episodes confirmed" if complete else f"{ended} of {wanted} episodes confirmed"
     return {
         "format": schema.FORMAT,
         "format_version": schema.FORMAT_VERSION,
@@ -270,9 +282,8 @@ def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: 
         "episodes": episodes,
         "confirmed_frames": confirmed_frames,
         "final_state_hash": enc.last_hash,
-        "status": "complete" if complete else "partial",
-        "status_reason": (f"all {wanted} episodes confirmed" if complete
-                          else f"{ended} of {wanted} episodes confirmed"),
+        "status": status,
+        "status_reason": reason,
         "inline_limit": ctx.inline_limit,
     }
 
@@ -386,11 +397,12 @@ def build_files(
 def assemble_files(
     ctx: ExportContext, enc: TableEncoder, diag: Diagnostics, *, confirmed: int, tail_text: str, tail_frames: int,
     diag_frames: str, away: list[dict[str, Any]], local_extra: Mapping[str, Any] | None = None,
+    interim: bool = False,
 ) -> dict[str, bytes]:
     """The bundle's files from already encoded parts (shared by the writer and checkpoint recovery)."""
     from pyodide_runtime.export.codebook import codebook_json, codebook_markdown
 
-    canon = canonical_metadata(ctx, enc, confirmed)
+    canon = canonical_metadata(ctx, enc, confirmed, interim)
     files: dict[str, bytes] = {
         schema.FRAMES.path: enc.frames.to_bytes(schema.FRAMES.header + "\n"),
         schema.RESETS.path: enc.resets.to_bytes(schema.RESETS.header + "\n"),

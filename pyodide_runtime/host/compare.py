@@ -7,6 +7,8 @@ missing row is reported as such instead of shifting every row after it.
 
 Strict by default: any difference, including a different number of confirmed frames, makes the exports differ.
 With ``prefix=True`` (for sessions that ended partial) only frames and resets both exports confirmed are compared.
+The ``participant/`` entries an export may carry (answers, scenes; see :mod:`pyodide_runtime.export.participant`)
+differ between participants by nature and are never compared.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pyodide_runtime.canonical import canonical_json
 from pyodide_runtime.export import schema
 from pyodide_runtime.export.bundle import BundleError, open_bundle
 from pyodide_runtime.export.cells import CsvError
+from pyodide_runtime.export.participant import PREFIX as PARTICIPANT_PREFIX
 from pyodide_runtime.export.tables import SchemaError, Table, identify_csv, read_json, read_table
 
 __all__ = ["CompareError", "Difference", "CompareResult", "compare"]
@@ -122,6 +125,9 @@ def _load(source: str | os.PathLike[str] | bytes) -> dict[str, bytes]:
     except BundleError as exc:
         raise CompareError(str(exc)) from None
     if schema.METADATA.path not in files and schema.FRAMES.path not in files:
+        if any(p.startswith(PARTICIPANT_PREFIX) for p in files):
+            raise CompareError(f"{source!s:.80}: a participant-only export (no game data); nothing canonical to "
+                               "compare")
         raise CompareError(f"{source!s:.80}: not an export bundle (no metadata.json or frames.csv)")
     return files
 
@@ -150,6 +156,9 @@ def compare(
         fb = {p: d for p, d in fb.items() if p in paths}
     result = CompareResult(str(a)[:200] if not isinstance(a, bytes) else "<bytes>",
                            str(b)[:200] if not isinstance(b, bytes) else "<bytes>")
+    if any(p.startswith(PARTICIPANT_PREFIX) for p in (*fa, *fb)):
+        result.notes.append("participant/ entries (scenes, answers, waiting) are per participant and not compared; "
+                            "only the canonical tables are")
     common_frames: int | None = None
     for spec in schema.canonical_files():
         in_a, in_b = spec.path in fa, spec.path in fb

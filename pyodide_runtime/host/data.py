@@ -99,9 +99,24 @@ class Bundle:
             out[name] = self.table(spec.path) if spec.kind == "csv" else json.loads(self.files[spec.path])
         return out
 
+    @cached_property
+    def participant(self) -> dict[str, Any] | None:
+        """The participant's tables (``scenes``, ``answers``, ``assignment``, ``waiting``) and ``record`` (the
+        record the page kept), or ``None`` when the bundle has no ``participant/`` part."""
+        from pyodide_runtime.export import participant as p
+
+        if p.RECORD.path not in self.files:
+            return None
+        out: dict[str, Any] = {spec.path[len(p.PREFIX):-4]: self.table(spec.path)
+                               for spec in (p.SCENES, p.ANSWERS, p.ASSIGNMENT, p.WAITING) if spec.path in self.files}
+        out["record"] = json.loads(self.files[p.RECORD.path])["record"]
+        return out
+
     def table(self, path: str) -> Any:
-        """Any CSV of the bundle by its path, typed by the schema."""
-        spec = schema.spec_for(path)
+        """Any CSV of the bundle by its path (``participant/`` tables included), typed by the schema."""
+        from pyodide_runtime.export import participant
+
+        spec = schema.spec_for(path) or participant.spec_for(path)
         if spec is None or spec.kind != "csv":
             raise KeyError(f"{path} is not a table of this format")
         parsed = read_table(spec, self.files[path])

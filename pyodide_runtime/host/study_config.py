@@ -4,8 +4,10 @@
 field (``study.toml: session.fps: must be between 1 and 240 (got 0)``); unknown keys are errors, with a "did you
 mean" when a known key is close. The result holds ``page``, the plain dict the participant page reads from
 ``/study.json`` under ``config`` (``title``, ``instructions``, ``test_mode``, ``env_config``, ``session``,
-``bots``, ``controls``, ``network``, ``relay``, ``p2p_timeout_ms``, ``away_action``), plus what only the server
-uses (the env spec, the data directory, ICE servers). JSON files use that flat page layout directly; TOML files
+``bots``, ``controls``, ``network``, ``relay``, ``p2p_timeout_ms``, ``away_action``, ``scenes``), plus what only
+the server uses (the env spec, the data directory, ICE servers, the files the scenes reference, ``max_sessions``).
+``[[scenes]]`` is checked and normalised by ``_Scenes``: ids and defaults filled in, image paths in texts checked
+and turned into ``/study-files/`` addresses. JSON files use that flat page layout directly; TOML files
 group it into tables (``[env]``, ``[session]``, ``[bots]``, ``[controls]``, ``[network]``, ``[relay]``,
 ``[data]``). The full format is in ``docs/study-config.md``.
 
@@ -21,15 +23,17 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 __all__ = [
     "StudyConfig", "StudyConfigError", "load_study_config", "parse_study_config", "example_config",
     "list_examples", "SESSION_FIELDS", "CONDITION_KEYS", "Condition", "NETWORK_CONDITIONS", "P2P_TIMEOUT_MS",
-    "P2P_TIMEOUT_MAX_MS",
+    "P2P_TIMEOUT_MAX_MS", "SCENE_KINDS", "SCENE_KEYS", "QUESTION_KEYS", "IMAGE_SUFFIXES", "IMAGE_MAX_BYTES",
+    "STUDY_FILES_URL", "practice_scenes",
 ]
 
 
@@ -110,6 +114,11 @@ class StudyConfig:
     env_source: Path | None = None
     #: ``env.exclude``: names of declared dependencies the page does not load because the env never imports them.
     exclude: tuple[str, ...] = ()
+    #: The files the scenes' texts reference (images), by their path relative to the config file's folder; the
+    #: server serves exactly these at ``/study-files/<path>``.
+    study_files: Mapping[str, Path] = field(default_factory=dict)
+    #: The waiting scene's ``max_sessions``: how many sessions the study needs (``None``: no limit).
+    max_sessions: int | None = None
 
     @property
     def players(self) -> int:
@@ -148,16 +157,16 @@ def parse_study_config(raw: Mapping[str, Any], *, source: Path | None = None, la
     if layout == "toml":
         return _parse_toml(reader, dict(raw), base, source)
     if layout == "json":
-        return _parse_json(reader, dict(raw), source)
+        return _parse_json(reader, dict(raw), base, source)
     raise ValueError(f"layout must be 'toml' or 'json', not {layout!r}")
 
 
 # -- the two layouts ----------------------------------------------------------------------------------------------
 
-_TOML_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env", "session", "bots", "controls", "network",
-             "relay", "data")
-_JSON_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env_config", "session", "bots", "controls",
-             "network", "relay", "p2p_timeout_ms")
+_TOML_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env", "session", "bots",
+             "controls", "network", "relay", "data", "scenes")
+_JSON_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env_config", "session", "bots",
+             "controls", "network", "relay", "p2p_timeout_ms", "scenes")
 
 
 def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None) -> StudyConfig:
@@ -199,10 +208,21 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
             upload = flag
         if (directory := r.string(data, "data.dir")) is not None:
             data_dir = (base / Path(directory).expanduser()).resolve()
-    return StudyConfig(page, env_spec, data_dir, upload, ice, source, packages, env_source, exclude)
+    files, max_sessions = _scenes(r, raw, page, base)
+    return StudyConfig(page, env_spec, data_dir, upload, ice, source, packages, env_source, exclude, files,
+                       max_sessions)
 
 
-def _parse_json(r: _Reader, raw: dict[str, Any], source: Path | None) -> StudyConfig:
+def _scenes(r: _Reader, raw: dict[str, Any], page: dict[str, Any], base: Path) -> tuple[dict[str, Path], int | None]:
+    """``scenes`` (after every other key, whose values the scenes' defaults come from) into ``page``."""
+    if raw.get("scenes") is None:
+        return {}, None
+    scenes = _Scenes(r, base, page)
+    page["scenes"] = scenes.parse(raw["scenes"])
+    return scenes.files, scenes.max_sessions
+
+
+def _parse_json(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None) -> StudyConfig:
     r.known(raw, "", _JSON_TOP)
     page = _common(r, raw)
     if "env_config" in raw:
@@ -211,7 +231,8 @@ def _parse_json(r: _Reader, raw: dict[str, Any], source: Path | None) -> StudyCo
         page["relay"] = force
     if (timeout := r.number(raw, "p2p_timeout_ms", 0, P2P_TIMEOUT_MAX_MS)) is not None:
         page["p2p_timeout_ms"] = timeout
-    return StudyConfig(page, source=source)
+    files, max_sessions = _scenes(r, raw, page, base)
+    return StudyConfig(page, source=source, study_files=files, max_sessions=max_sessions)
 
 
 def _common(r: _Reader, raw: dict[str, Any]) -> dict[str, Any]:
@@ -233,11 +254,7 @@ def _common(r: _Reader, raw: dict[str, Any]) -> dict[str, Any]:
     if (away := r.integer(raw, "away_action", 0, 255)) is not None:
         page["away_action"] = away
     if (bots := r.table(raw, "bots")) is not None:
-        for agent, spec in bots.items():
-            if not isinstance(spec, str) or not spec:
-                r.fail(f"bots.{agent}", "must be a bot name: 'random', 'idle', 'module:attr' or 'file.py:attr'")
-            if spec not in ("random", "idle") and ":" not in spec:
-                r.fail(f"bots.{agent}", f"unknown bot {spec!r}; use 'random', 'idle', 'module:attr' or 'file.py:attr'")
+        _check_bots(r, bots, "bots")
         page["bots"] = dict(bots)
     if (controls := r.table(raw, "controls")) is not None:
         for key in controls:
@@ -411,6 +428,345 @@ class _Reader:
         return self._get(table, where, ok, f"must be a number between {low} and {high}")
 
 
+# -- scenes -------------------------------------------------------------------------------------------------------
+
+#: The scene kinds of ``[[scenes]]``, each with its keys (besides ``kind``, ``id``, ``title`` and ``shuffle``).
+SCENE_KEYS: dict[str, tuple[str, ...]] = {
+    "consent": ("text", "agree", "decline"),
+    "instructions": ("text", "button", "min_seconds"),
+    "practice": ("episodes", "bots", "env_config", "text"),
+    "waiting": ("timeout_s", "timeout_text", "timeout_code", "timeout_url", "max_rtt_ms", "max_requeues", "text",
+                "max_sessions"),
+    "game": ("text",),
+    "survey": ("questions", "button"),
+    "end": ("text", "completion_code", "redirect_url", "redirect_after_s"),
+}
+SCENE_KINDS = tuple(SCENE_KEYS)
+#: Scene kinds that may carry a ``shuffle`` label.
+SHUFFLE_KINDS = ("instructions", "survey", "practice")
+#: The question kinds of a survey, each with its own keys (besides ``id``, ``kind``, ``prompt``, ``required``).
+QUESTION_KEYS: dict[str, tuple[str, ...]] = {
+    "likert": ("scale", "labels"),
+    "choice": ("options", "multiple"),
+    "number": ("min", "max", "integer"),
+    "text": ("max_length",),
+}
+#: Image files an instructions text may show, and their largest size.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
+IMAGE_MAX_BYTES = 5 * 1024 * 1024
+#: Where the server serves the files the scenes reference.
+STUDY_FILES_URL = "/study-files/"
+WAITING_TIMEOUT_TEXT = "No partner could be found. Thank you for your time."
+END_TEXT = "Thank you! You have finished the study."
+_SCENE_ID = re.compile(r"[a-z0-9_-]{1,40}")
+_QUESTION_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)\)")
+#: Anything that starts like an image: each must also match :data:`_IMAGE`.
+_IMAGE_START = re.compile(r"!\[[^\]]*\]\(")
+_MAX_SECONDS = 86_400
+
+
+class _Scenes:
+    """Checks and normalises ``[[scenes]]``; collects the files the texts reference (relative path -> file)."""
+
+    def __init__(self, r: _Reader, base: Path, page: dict[str, Any]) -> None:
+        self.r = r
+        self.base = base.resolve()
+        self.page = page
+        self.files: dict[str, Path] = {}
+        self.max_sessions: int | None = None
+        self.question_ids: set[str] = set()
+
+    def parse(self, raw: Any) -> list[dict[str, Any]]:
+        r = self.r
+        if not isinstance(raw, list) or not raw or not all(isinstance(s, dict) for s in raw):
+            r.fail("scenes", "must be a list of scene tables ([[scenes]] in TOML), at least one")
+        if len(raw) > 100:
+            r.fail("scenes", f"at most 100 scenes (got {len(raw)})")
+        kinds = []
+        for i, scene in enumerate(raw):
+            kind = scene.get("kind")
+            if kind is None:
+                r.fail(f"scenes[{i}].kind", f"is required: one of {', '.join(SCENE_KINDS)}")
+            if not isinstance(kind, str) or kind not in SCENE_KEYS:
+                close = difflib.get_close_matches(str(kind), SCENE_KINDS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                r.fail(f"scenes[{i}].kind", f"unknown scene kind {kind!r}{hint} (kinds: {', '.join(SCENE_KINDS)})")
+            kinds.append(kind)
+        scenes = [self.scene(i, dict(scene), kinds) for i, scene in enumerate(raw)]
+        self.order(scenes)
+        return scenes
+
+    def order(self, scenes: list[dict[str, Any]]) -> None:
+        r = self.r
+        kinds = [s["kind"] for s in scenes]
+        players = int(self.page.get("session", {}).get("players", SESSION_FIELDS["players"]))
+        if kinds.count("game") != 1:
+            r.fail("scenes", f"needs exactly one scene of kind 'game' (found {kinds.count('game')})")
+        game = kinds.index("game")
+        waiting = [i for i, k in enumerate(kinds) if k == "waiting"]
+        if players > 1:
+            if len(waiting) != 1:
+                r.fail("scenes", f"session.players is {players}: needs exactly one scene of kind 'waiting', before "
+                                 f"the game (found {len(waiting)})")
+            if waiting[0] > game:
+                r.fail(f"scenes[{waiting[0]}]", "the waiting scene must come before the game scene")
+        elif waiting:
+            r.fail(f"scenes[{waiting[0]}]", "a waiting scene needs session.players > 1 (a one-player study has no "
+                                            "partner to wait for)")
+        for kind in ("consent", "end"):
+            if kinds.count(kind) > 1:
+                r.fail("scenes", f"at most one scene of kind {kind!r} (found {kinds.count(kind)})")
+        if "end" in kinds and kinds.index("end") != len(kinds) - 1:
+            r.fail(f"scenes[{kinds.index('end')}]", "the end scene must be the last scene")
+        seen: dict[str, int] = {}
+        for i, s in enumerate(scenes):
+            if s["id"] in seen:
+                r.fail(f"scenes[{i}].id", f"{s['id']!r} is already the id of scenes[{seen[s['id']]}]; ids must be "
+                                          "unique")
+            seen[s["id"]] = i
+        groups: dict[str, list[int]] = {}
+        for i, s in enumerate(scenes):
+            if s["shuffle"] is not None:
+                groups.setdefault(s["shuffle"], []).append(i)
+        # Which stretch a scene is in: before the waiting scene, between it and the game, or after the game.
+        stretch = [sum(1 for k in kinds[:i] if k in ("waiting", "game")) for i in range(len(kinds))]
+        for label, members in groups.items():
+            if len(members) < 2:
+                r.fail(f"scenes[{members[0]}].shuffle", f"only this scene has the label {label!r}; scenes with the "
+                                                        "same label swap positions, so a label needs two or more")
+            if len({stretch[i] for i in members}) > 1:
+                r.fail(f"scenes[{members[-1]}].shuffle", f"the scenes labelled {label!r} are on both sides of the "
+                                                         "waiting or game scene; shuffled scenes swap positions, so "
+                                                         "they must all come before it or all after it")
+
+    def scene(self, i: int, scene: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
+        r = self.r
+        where = f"scenes[{i}]"
+        scene = {k: v for k, v in scene.items() if v is not None}  # JSON null = not given
+        kind = scene["kind"]
+        r.known(scene, where, ("kind", "id", "title", "shuffle", *SCENE_KEYS[kind]))
+        out: dict[str, Any] = {"kind": kind}
+        scene_id = r.string(scene, f"{where}.id")
+        if scene_id is None:
+            scene_id = kind if kinds.count(kind) == 1 else f"{kind}-{kinds[:i + 1].count(kind)}"
+        elif not _SCENE_ID.fullmatch(scene_id):
+            r.fail(f"{where}.id", f"must be 1 to 40 of a-z, 0-9, _ and - (got {scene_id!r})")
+        out["id"] = scene_id
+        out["title"] = r.string(scene, f"{where}.title")
+        shuffle = r.string(scene, f"{where}.shuffle")
+        if shuffle is not None:
+            if kind not in SHUFFLE_KINDS:
+                r.fail(f"{where}.shuffle", f"only scenes of kind {', '.join(SHUFFLE_KINDS)} may be shuffled")
+            if not 1 <= len(shuffle) <= 40:
+                r.fail(f"{where}.shuffle", f"must be a label of 1 to 40 characters (got {shuffle!r})")
+        out["shuffle"] = shuffle
+        getattr(self, f"_{kind}")(scene, where, out)
+        return out
+
+    # -- one method per kind: fill ``out`` from ``scene`` ------------------------------------------------------
+    def _consent(self, scene: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+        out["text"] = self.text(scene, f"{where}.text", required=True)
+        out["agree"] = self.label(scene, f"{where}.agree", "I agree")
+        out["decline"] = self.label(scene, f"{where}.decline", "I do not agree")
+
+    def _instructions(self, scene: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+        out["text"] = self.text(scene, f"{where}.text", required=True)
+        out["button"] = self.label(scene, f"{where}.button", "Continue")
+        out["min_seconds"] = self.seconds(scene, f"{where}.min_seconds", 0, zero_ok=True)
+
+    def _practice(self, scene: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+        r = self.r
+        out["episodes"] = r.integer(scene, f"{where}.episodes", 1, 1000)
+        if out["episodes"] is None:
+            out["episodes"] = 1
+        bots = r.table(scene, f"{where}.bots")
+        if bots is not None:
+            _check_bots(r, bots, f"{where}.bots")
+        else:
+            bots = dict(self.page.get("bots") or {})
+        out["bots"] = bots
+        env_config = r.table(scene, f"{where}.env_config")
+        out["env_config"] = env_config if env_config is not None else self.page.get("env_config")
+        out["text"] = self.text(scene, f"{where}.text")
+
+    def _waiting(self, scene: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+        r = self.r
+        out["timeout_s"] = self.seconds(scene, f"{where}.timeout_s", 300)
+        out["timeout_text"] = self.text(scene, f"{where}.timeout_text") or WAITING_TIMEOUT_TEXT
+        out["timeout_code"] = r.string(scene, f"{where}.timeout_code")
+        out["timeout_url"] = self.url(scene, f"{where}.timeout_url")
+        rtt = scene.get("max_rtt_ms")
+        if rtt is not None and not (type(rtt) in (int, float) and math.isfinite(rtt) and 0 < rtt <= 60_000):
+            r.fail(f"{where}.max_rtt_ms", f"must be a number above 0 and at most 60000 (got {rtt!r})")
+        out["max_rtt_ms"] = rtt
+        requeues = r.integer(scene, f"{where}.max_requeues", 0, 100)
+        out["max_requeues"] = 2 if requeues is None else requeues
+        out["text"] = self.text(scene, f"{where}.text")
+        self.max_sessions = r.integer(scene, f"{where}.max_sessions", 1, 1_000_000)
+        out["max_sessions"] = self.max_sessions
+
+    def _game(self, scene: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+        out["text"] = self.text(scene, f"{where}.text")
+
+    def _survey(self, scene: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+        r = self.r
+        questions = scene.get("questions")
+        if questions is None:
+            r.fail(f"{where}.questions", "is required: a list of question tables ([[scenes.questions]] in TOML)")
+        if not isinstance(questions, list) or not questions or not all(isinstance(q, dict) for q in questions):
+            r.fail(f"{where}.questions", f"must be a list of one or more question tables (got {questions!r})")
+        out["questions"] = [self.question(dict(q), f"{where}.questions[{n}]") for n, q in enumerate(questions)]
+        out["button"] = self.label(scene, f"{where}.button", "Continue")
+
+    def _end(self, scene: dict[str, Any], where: str, out: dict[str, Any]) -> None:
+        out["text"] = self.text(scene, f"{where}.text") or END_TEXT
+        out["completion_code"] = self.r.string(scene, f"{where}.completion_code")
+        out["redirect_url"] = self.url(scene, f"{where}.redirect_url")
+        out["redirect_after_s"] = self.seconds(scene, f"{where}.redirect_after_s", None, zero_ok=True)
+
+    def question(self, q: dict[str, Any], where: str) -> dict[str, Any]:
+        r = self.r
+        q = {k: v for k, v in q.items() if v is not None}
+        kind = q.get("kind")
+        if not isinstance(kind, str) or kind not in QUESTION_KEYS:
+            close = difflib.get_close_matches(str(kind), tuple(QUESTION_KEYS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close and kind is not None else ""
+            r.fail(f"{where}.kind", ("is required" if kind is None else f"unknown question kind {kind!r}{hint}")
+                   + f": one of {', '.join(QUESTION_KEYS)}")
+        r.known(q, where, ("id", "kind", "prompt", "required", *QUESTION_KEYS[kind]))
+        qid = q.get("id")
+        if qid is None:
+            r.fail(f"{where}.id", "is required")
+        if not isinstance(qid, str) or not _QUESTION_ID.fullmatch(qid):
+            r.fail(f"{where}.id", f"must be 1 to 40 of A-Z, a-z, 0-9 and _ (got {qid!r})")
+        if qid in self.question_ids:
+            r.fail(f"{where}.id", f"{qid!r} is already the id of another question; question ids are unique "
+                                  "across the study")
+        self.question_ids.add(qid)
+        prompt = q.get("prompt")
+        if prompt is None:
+            r.fail(f"{where}.prompt", "is required")
+        prompt = self.text(q, f"{where}.prompt", required=True)
+        required = r.boolean(q, f"{where}.required")
+        out: dict[str, Any] = {"id": qid, "kind": kind, "prompt": prompt, "required": True if required is None
+                               else required}
+        if kind == "likert":
+            scale = r.integer(q, f"{where}.scale", 2, 11)
+            out["scale"] = 7 if scale is None else scale
+            labels = q.get("labels")
+            if labels is not None and (not isinstance(labels, list) or len(labels) != 2
+                                       or not all(isinstance(x, str) for x in labels)):
+                r.fail(f"{where}.labels", f"must be two strings, the low and the high end (got {labels!r})")
+            out["labels"] = list(labels) if labels is not None else None
+        elif kind == "choice":
+            options = q.get("options")
+            if options is None:
+                r.fail(f"{where}.options", "is required: a list of two or more strings")
+            if (not isinstance(options, list) or len(options) < 2 or not all(isinstance(x, str) and x for x in options)
+                    or len(set(options)) != len(options)):
+                r.fail(f"{where}.options", f"must be a list of two or more different, non-empty strings "
+                                           f"(got {options!r})")
+            out["options"] = list(options)
+            multiple = r.boolean(q, f"{where}.multiple")
+            out["multiple"] = bool(multiple)
+        elif kind == "number":
+            bounds = []
+            for key in ("min", "max"):
+                value = q.get(key)
+                if value is not None and not (type(value) in (int, float) and math.isfinite(value)):
+                    r.fail(f"{where}.{key}", f"must be a number (got {value!r})")
+                out[key] = value
+                bounds.append(value)
+            if None not in bounds and bounds[0] > bounds[1]:
+                r.fail(f"{where}.max", f"must be at least min ({bounds[0]}) (got {bounds[1]})")
+            out["integer"] = bool(r.boolean(q, f"{where}.integer"))
+        else:
+            length = r.integer(q, f"{where}.max_length", 1, 100_000)
+            out["max_length"] = 1000 if length is None else length
+        return out
+
+    # -- values -------------------------------------------------------------------------------------------------
+    def label(self, table: dict[str, Any], where: str, default: str) -> str:
+        value = self.r.string(table, where)
+        if value is not None and not value.strip():
+            self.r.fail(where, "must not be empty")
+        return default if value is None else value
+
+    def seconds(self, table: dict[str, Any], where: str, default: float | None, zero_ok: bool = False) -> Any:
+        key = where.rsplit(".", 1)[-1]
+        value = table.get(key)
+        if value is None:
+            return default
+        ok = type(value) in (int, float) and math.isfinite(value) and value <= _MAX_SECONDS and (
+            value >= 0 if zero_ok else value > 0)
+        if not ok:
+            rule = "at least 0" if zero_ok else "above 0"
+            self.r.fail(where, f"must be a number of seconds, {rule} and at most {_MAX_SECONDS} (got {value!r})")
+        return value
+
+    def url(self, table: dict[str, Any], where: str) -> str | None:
+        value = self.r.string(table, where)
+        if value is None:
+            return self.page.get("completion_url")
+        _check_url(self.r, where, value)
+        return value
+
+    def text(self, table: dict[str, Any], where: str, required: bool = False) -> str | None:
+        """A text field; its Markdown images must be files in the study folder, and become ``/study-files/`` URLs."""
+        key = where.rsplit(".", 1)[-1]
+        if required and key not in table:
+            self.r.fail(where, "is required")
+        value = self.r.string(table, where)
+        if value is None:
+            return None
+        if required and not value.strip():
+            self.r.fail(where, "must not be empty")
+        if len(_IMAGE_START.findall(value)) != len(_IMAGE.findall(value)):
+            self.r.fail(where, "an image must be written ![description](path) with no space in the path and "
+                               "nothing after it inside the parentheses")
+        return _IMAGE.sub(lambda m: f"![{m.group(1)}]({self.image(where, m.group(2))})", value)
+
+    def image(self, where: str, target: str) -> str:
+        r = self.r
+        name = target.removeprefix(STUDY_FILES_URL)
+        if name != target:
+            name = unquote(name)  # an already normalised reference (the JSON layout of a checked config)
+        elif ":" in target or target.startswith(("/", "//", "\\")):
+            r.fail(where, f"image {target!r}: images must be files in the study folder, given as a path "
+                          "relative to the config file (e.g. ![map](images/map.png))")
+        parts = [p for p in name.replace("\\", "/").split("/") if p]
+        if not parts or any(p.startswith(".") for p in parts):
+            r.fail(where, f"image {target!r}: the path must stay inside the study folder (no '..' or hidden parts)")
+        suffix = Path(parts[-1]).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:
+            r.fail(where, f"image {target!r}: only {', '.join(s[1:] for s in IMAGE_SUFFIXES)} files can be shown")
+        path = self.base.joinpath(*parts).resolve()
+        if not path.is_relative_to(self.base):
+            r.fail(where, f"image {target!r}: the path must stay inside the study folder")
+        if not path.is_file():
+            r.fail(where, f"image {target!r}: file {path} not found (image paths are relative to the config file)")
+        size = path.stat().st_size
+        if size > IMAGE_MAX_BYTES:
+            r.fail(where, f"image {target!r}: {size} bytes; images may be at most {IMAGE_MAX_BYTES} bytes (5 MB)")
+        relative = path.relative_to(self.base).as_posix()
+        self.files[relative] = path
+        return STUDY_FILES_URL + quote(relative)
+
+
+def _check_bots(r: _Reader, bots: dict[str, Any], where: str) -> None:
+    for agent, spec in bots.items():
+        if not isinstance(spec, str) or not spec:
+            r.fail(f"{where}.{agent}", "must be a bot name: 'random', 'idle', 'module:attr' or 'file.py:attr'")
+        if spec not in ("random", "idle") and ":" not in spec:
+            r.fail(f"{where}.{agent}", f"unknown bot {spec!r}; use 'random', 'idle', 'module:attr' or 'file.py:attr'")
+
+
+def _check_url(r: _Reader, where: str, url: str) -> None:
+    if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
+        r.fail(where, f"must be an http(s) address without spaces (got {url!r})")
+
+
 # -- the example studies ------------------------------------------------------------------------------------------
 
 def list_examples() -> list[str]:
@@ -428,3 +784,8 @@ def example_config(name: str) -> Path:
         raise ValueError(f"no example study {name!r}; {hint}examples: {', '.join(examples)}")
     return Path(str(resources.files("pyodide_runtime.examples") / f"{name}.toml"))
 
+
+
+def practice_scenes(page: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The practice scenes of a checked config's page form (each with its ``bots`` and ``env_config`` filled)."""
+    return [dict(s) for s in page.get("scenes") or () if s.get("kind") == "practice"]

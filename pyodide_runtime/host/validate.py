@@ -9,6 +9,10 @@ What is checked:
 - consistency: frames contiguous from 0, one row per agent per frame in the declared order, per-frame values
   equal across its rows, episode numbering, episodes.csv and resets.csv against frames.csv, complete/partial
   against the episodes and the tail file, blob references;
+- ``participant/`` entries (attached by :func:`pyodide_runtime.export.participant.attach`), when present:
+  their own manifest, the tables' columns and cells, answers as JSON matching the record, required answers when
+  the record lists the questions, and any practice bundle as a bundle of its own. A bundle with only these
+  entries (no game part) is valid as ``participant-only``;
 - the state-hash chain, recomputed from the exported rows with :class:`pyodide_runtime.framelog.FrameLog` itself
   (the rows hold every chained field exactly, so the whole chain is reproducible).
 
@@ -27,6 +31,7 @@ from pyodide_runtime.canonical import digest
 from pyodide_runtime.export import schema
 from pyodide_runtime.export.bundle import canonical_digest, open_bundle
 from pyodide_runtime.export.cells import CsvError, parse_cell
+from pyodide_runtime.export.participant import participant_files
 from pyodide_runtime.export.tables import SchemaError, Table, blob_map, read_json, read_table
 
 __all__ = ["ValidationResult", "validate"]
@@ -193,8 +198,8 @@ class _Checker:
             self.problem("metadata.json: canonical.package.version is missing")
         if "config" in canon and canon.get("config_digest") != digest(canon["config"]):
             self.problem("metadata.json: config_digest does not match config")
-        if canon.get("status") not in ("complete", "partial"):
-            self.problem(f"metadata.json: status {canon.get('status')!r} is neither complete nor partial")
+        if canon.get("status") not in ("complete", "partial", "interim"):
+            self.problem(f"metadata.json: status {canon.get('status')!r} is not complete, partial or interim")
 
     # -- consistency --------------------------------------------------------------------------------------------
     def frames(self) -> None:
@@ -309,9 +314,16 @@ class _Checker:
         complete = wanted is not None and ended >= wanted
         status = self.meta.get("status")
         self.r.summary.update({"episodes": len(eps.rows), "episodes_ended": ended, "status": status})
-        if status != ("complete" if complete else "partial"):
-            self.problem(f"metadata.json: status {status!r} but {ended} of {wanted} episodes ended")
         tail = self.files.get(schema.TAIL.path)
+        if status == "interim":
+            # Taken at a confirmed episode end while the session went on: only whole, ended episodes, no tail.
+            if complete or ended != len(eps.rows) or ended == 0:
+                self.problem(f"metadata.json: status 'interim' but {ended} of {len(eps.rows)} listed episodes "
+                             f"ended ({wanted} wanted); an interim export holds only whole, ended episodes")
+            if tail is not None:
+                self.problem("unconfirmed_tail.csv is present in an interim bundle")
+        elif status != ("complete" if complete else "partial"):
+            self.problem(f"metadata.json: status {status!r} but {ended} of {wanted} episodes ended")
         if status == "complete" and tail is not None:
             self.problem("unconfirmed_tail.csv is present in a complete bundle")
         if status == "partial":
@@ -401,11 +413,126 @@ def validate(source: str | os.PathLike[str] | bytes) -> ValidationResult:
     """Validate a bundle (zip path, zip bytes or extracted directory). See the module docstring."""
     files = open_bundle(source)
     result = ValidationResult("<bytes>" if isinstance(source, (bytes, bytearray)) else str(source))
-    checker = _Checker(files, result)
+    part = participant_files(files)
+    game = {p: d for p, d in files.items() if p not in part}
+    if part:
+        # Attached after the game bundle was made: its own manifest covers them, the game's does not.
+        result.summary["bundle"] = "game+participant" if game else "participant-only"
+        _check_participant(part, result)
+        if not game:
+            return result
+    checker = _Checker(game, result)
     checker.manifest()
     checker.layout()
     checker.codebook()
     checker.provenance()
     checker.frames()
     return result
+
+
+def _check_participant(files: dict[str, bytes], result: ValidationResult) -> None:
+    """The ``participant/`` entries: their manifest, the tables' columns and cells, JSON answers, the record."""
+    from pyodide_runtime.export import participant as p
+
+    result.checks.append("participant")
+    problem = result.problems.append
+    man = files.get(p.MANIFEST.path)
+    listed: dict[str, Any] = {}
+    if man is None:
+        problem(f"{p.MANIFEST.path} is missing")
+    else:
+        try:
+            listed = read_json(man, p.MANIFEST.path)["files"]
+        except (CsvError, KeyError, TypeError):
+            problem(f"{p.MANIFEST.path} is not a valid manifest")
+    for path, entry in listed.items():
+        got = files.get(path)
+        if got is None:
+            problem(f"{path}: listed in {p.MANIFEST.path} but missing")
+        elif hashlib.sha256(got).hexdigest() != entry.get("sha256") or len(got) != entry.get("bytes"):
+            problem(f"{path}: sha256 or size differs from {p.MANIFEST.path} (the file was changed)")
+    for path in files:
+        if path != p.MANIFEST.path and path not in listed and man is not None and listed:
+            problem(f"{path}: present but not listed in {p.MANIFEST.path}")
+        if p.spec_for(path) is None and not path.startswith(p.PRACTICE_PREFIX):
+            problem(f"{path}: not a participant file of schema version {p.SCHEMA_VERSION}")
+    tables: dict[str, Table] = {}
+    for spec in p.FILES:
+        if spec.path not in files:
+            problem(f"{spec.path}: required file is missing")
+            continue
+        if spec.kind != "csv":
+            continue
+        try:
+            tables[spec.path] = table = read_table(spec, files[spec.path])
+        except (CsvError, SchemaError) as exc:
+            problem(str(exc))
+            continue
+        checker = _Checker({}, result)
+        checker.cell_types(table)
+    record: dict[str, Any] = {}
+    if p.RECORD.path in files:
+        try:
+            saved = read_json(files[p.RECORD.path], p.RECORD.path)
+            record = saved["record"]
+            if saved.get("schema_version") != p.SCHEMA_VERSION:
+                problem(f"{p.RECORD.path}: schema_version {saved.get('schema_version')!r} is not {p.SCHEMA_VERSION}")
+        except (CsvError, KeyError, TypeError):
+            problem(f"{p.RECORD.path} does not hold a record")
+    answers = tables.get(p.ANSWERS.path)
+    if answers is not None and record:
+        try:
+            expected = p.tables({k: record.get(k) for k in ("answers",)})[p.ANSWERS.path]
+            if expected != files[p.ANSWERS.path]:
+                problem(f"{p.ANSWERS.path} does not hold the answers of {p.RECORD.path}")
+        except (p.ParticipantError, TypeError, ValueError) as exc:
+            problem(f"{p.RECORD.path}: answers cannot be read ({exc})")
+        _required_answers(record, answers, tables.get(p.SCENES.path), problem)
+    result.summary["participant_scenes"] = len(tables[p.SCENES.path].rows) if p.SCENES.path in tables else 0
+    result.summary["participant_answers"] = len(answers.rows) if answers is not None else 0
+    practice = [e for e in record.get("practice") or [] if isinstance(e, dict)] if record else []
+    for entry in practice:
+        prefix = str(entry.get("entry"))
+        inner = {k[len(prefix):]: v for k, v in files.items() if k.startswith(prefix)}
+        if not inner:
+            problem(f"{prefix}: practice bundle listed in {p.RECORD.path} but missing")
+            continue
+        sub = ValidationResult(prefix)
+        checker = _Checker(inner, sub)
+        checker.manifest()
+        checker.layout()
+        checker.codebook()
+        checker.provenance()
+        checker.frames()
+        result.problems.extend(f"{prefix}{x}" for x in sub.problems)
+
+
+def _required_answers(record: dict[str, Any], answers: Table, scenes: Table | None, problem: Any) -> None:
+    """Every answer parses as JSON and belongs to a scene shown; when the record lists the study's questions, each
+    required question of a survey the participant completed has a non-empty answer."""
+    from pyodide_runtime.export.cells import parse_json
+
+    shown = set(scenes.column("scene_id")) if scenes is not None else set()
+    given: dict[tuple[str, str], Any] = {}
+    for line, r in enumerate(answers.rows, start=2):
+        try:
+            value = parse_json(r[answers.index("answer")])
+        except (ValueError, KeyError) as exc:
+            problem(f"participant/answers.csv line {line}: answer is not JSON ({exc})")
+            continue
+        if scenes is not None and r[answers.index("scene_id")] not in shown:
+            problem(f"participant/answers.csv line {line}: scene {r[answers.index('scene_id')]!r} is not in "
+                    "participant/scenes.csv")
+        given[(r[answers.index("scene_id")], r[answers.index("question_id")])] = value
+    if scenes is None or not isinstance(record.get("questions"), list):
+        return
+    completed = {r[scenes.index("scene_id")] for r in scenes.rows
+                 if r[scenes.index("kind")] == "survey" and r[scenes.index("outcome")] == "completed"}
+    for q in record["questions"]:
+        if not isinstance(q, dict) or not q.get("required", True) or q.get("scene_id") not in completed:
+            continue
+        value = given.get((q.get("scene_id"), q.get("question_id")))
+        if value is None or value == "" or value == []:
+            problem(f"participant/answers.csv: required question {q.get('question_id')!r} of survey "
+                    f"{q.get('scene_id')!r} has no answer")
 

@@ -48,6 +48,13 @@ Away
     ``PeerAway``/``PeerBack`` at the frames where the flag changes. Away longer than ``away_timeout_ms`` ends
     the session as partial, with every confirmed frame kept.
 
+Between episodes
+    With ``between_episodes_ms`` > 0, the live timeline holds when it enters a new episode (never after the last):
+    for that much wall time no frame is simulated and no input committed, while packets, acks and silence checks go
+    on; :meth:`Session.holding` says so (for the page's countdown). The pacer waits meanwhile, so the hold leaves no
+    catch-up debt. A rollback that moves a speculative episode end keeps the one hold already made. Pacing never
+    changes the data: ``stats["between_episode_holds"]`` counts the holds.
+
 Records
     ``session.log.confirmed`` holds the confirmed :class:`~pyodide_runtime.framelog.FrameRecord` objects (global
     frame order) and ``session.log.episode_starts`` the reset observations; ``session.unconfirmed_tail()`` the
@@ -122,7 +129,7 @@ class Session:
             "frames_simulated": 0, "rollbacks": 0, "resimulated_frames": 0, "max_rollback_depth": 0,
             "stalls": 0, "stall_ticks": 0, "fast_forward_frames": 0, "time_sync_skips": 0,
             "packets_sent": 0, "bytes_sent": 0, "packets_received": 0, "bytes_received": 0,
-            "desyncs": 0, "rejected": dict.fromkeys(REJECT_KINDS, 0),
+            "desyncs": 0, "between_episode_holds": 0, "rejected": dict.fromkeys(REJECT_KINDS, 0),
         }
         self.log = FrameLog(config.frame_hash, config.hash_interval)
         self.queues = InputQueues(self.defaults, config.input_delay, self.input_counts)
@@ -168,6 +175,10 @@ class Session:
         self._ff_threshold = config.fast_forward_threshold
         self._away_timeout_ms = config.away_timeout_ms
         self._hash_interval = config.hash_interval
+        self._between_ms = config.between_episodes_ms
+        #: ``(next episode, wall time the hold ends)`` while the live timeline holds between episodes.
+        self._hold: tuple[int, float] | None = None
+        self._held_episode = 0
 
     # -- public API -------------------------------------------------------------------------------------------
     @property
@@ -179,6 +190,13 @@ class Session:
     def confirmed_frames(self) -> int:
         """Number of confirmed frames (all of them in :attr:`log`)."""
         return self.log.confirmed_count
+
+    def holding(self, now_ms: float) -> tuple[int, float] | None:
+        """``(next episode, remaining ms)`` while the live timeline holds between episodes, else ``None``."""
+        hold = self._hold
+        if hold is None or self.state is not _RUNNING or now_ms >= hold[1]:
+            return None
+        return hold[0], hold[1] - now_ms
 
     @property
     def ended(self) -> bool:
@@ -392,6 +410,8 @@ class Session:
             rb = tl.apply_rollback(now_ms)
             if rb is not None:
                 self._events.append(RollbackEvent(*rb))
+                if self._between_ms:
+                    self._check_hold(now_ms)
         if self.state is _RUNNING:
             self._advance(now_ms, local_input, away)
         self._promote(now_ms)
@@ -446,8 +466,27 @@ class Session:
             self._away_gap = 0.0
         return False
 
+    def _check_hold(self, now_ms: float) -> None:
+        """Start the between-episode hold when the live timeline entered an episode it has not held for (not past
+        the last one). One hold per episode: a rollback that moves a speculative episode end (by at most
+        ``max_prediction`` frames) neither cancels nor repeats it, so the participant sees one countdown."""
+        tl = self.timeline
+        episode = tl.episode
+        if episode > self._held_episode and episode < self.config.episodes:
+            self._held_episode = episode
+            self._hold = (episode, now_ms + self._between_ms)
+            self.stats["between_episode_holds"] += 1
+            self.pacer.waited(now_ms, tl.frame)
+
     def _advance(self, now_ms: float, local_input: int, away: bool) -> None:
         tl = self.timeline
+        hold = self._hold
+        if hold is not None:
+            if now_ms < hold[1]:
+                # Between episodes: no frames and no input committed, no catch-up debt; packets still flow.
+                self.pacer.waited(now_ms, tl.frame)
+                return
+            self._hold = None
         due = self.pacer.due(now_ms, tl.frame)
         if due <= 0:
             return
@@ -457,12 +496,18 @@ class Session:
         n = due if due < self._max_per_tick else self._max_per_tick
         d, seat, fill = self._input_delay, self.seat, self.queues.fill
         blocked = False
+        episode = tl.episode if self._between_ms else -1
         for _ in range(n):
             fill(seat, tl.frame + d, value)
             if not tl.can_advance():
                 blocked = True
                 break
             tl.advance(now_ms)
+            if episode >= 0 and tl.episode != episode:
+                self._check_hold(now_ms)
+                if self._hold is not None:
+                    break
+                episode = tl.episode
         if blocked:
             cfg = self.config
             self.pacer.waited(now_ms, tl.frame)

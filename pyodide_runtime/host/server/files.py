@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,19 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
     ".ico": "image/x-icon",
     ".woff2": "font/woff2",
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
+#: The study's own files (images in scene texts) may change between runs of the server, so they are cached briefly.
+STUDY_FILE_CACHE = "public, max-age=3600"
+#: A study file is shown as an image, never run: an SVG opened on its own must not run script on this origin.
+STUDY_FILE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 
 _INLINE_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 _HOST_OK = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -104,8 +113,11 @@ class FileRoutes:
     """Handlers for the page (``/``), the bridge (``/js_bridge/``), assets (``/assets/``) and the study file."""
 
     def __init__(self, static: Path, js_bridge: Path, assets: AssetSet, env_file: Path | None,
-                 packages: Any = None) -> None:
-        """``packages`` is the study's :class:`pyodide_runtime.host.packages.StudyPackages`, or ``None``."""
+                 packages: Any = None, study_files: Mapping[str, Path] | None = None) -> None:
+        """``packages`` is the study's :class:`pyodide_runtime.host.packages.StudyPackages`, or ``None``;
+        ``study_files`` the files the study config's scenes reference (``Study.study_files``)."""
+        #: Served at ``/study-files/<relative path>``: exactly these, nothing else from the study folder.
+        self.study_files: dict[str, Path] = dict(study_files or {})
         self.static = static
         self.js_bridge = js_bridge
         self.assets = assets
@@ -134,6 +146,7 @@ class FileRoutes:
         app.router.add_get("/js_bridge/{path:.*}", self.bridge)
         if self.env_file is not None:
             app.router.add_get("/study/{name}", self.study_file)
+        app.router.add_get("/study-files/{path:.+}", self.scene_file)
         app.router.add_get("/{path:.*}", self.page)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -175,6 +188,14 @@ class FileRoutes:
         if self.env_file is None or request.match_info["name"] != self.env_file.name:
             raise _not_found()
         return _file(self.env_file, {"Cache-Control": REVALIDATE})
+
+    async def scene_file(self, request: web.Request) -> web.StreamResponse:
+        # Only a file the config references, looked up by its exact relative path (never joined to a directory).
+        path = self.study_files.get(request.match_info["path"])
+        if path is None or not path.is_file():
+            raise _not_found()
+        return _file(path, {"Cache-Control": STUDY_FILE_CACHE, "Content-Security-Policy": STUDY_FILE_CSP,
+                            "X-Content-Type-Options": "nosniff"})
 
     def _asset(self, name: str, cache: str) -> web.StreamResponse:
         if name == LOCK_NAME:  # the study's own lock when it has packages

@@ -13,7 +13,8 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +26,7 @@ from pyodide_runtime.host.study_config import (
     load_study_config,
 )
 
-__all__ = ["Study", "StudyError", "load_study", "validate_env", "check_study", "safe_name"]
+__all__ = ["Study", "StudyError", "load_study", "validate_env", "check_practice", "check_study", "safe_name"]
 
 _UNSAFE = re.compile(r"(?:[^A-Za-z0-9._-]|\.{2,})+")
 
@@ -62,6 +63,11 @@ class Study:
     exclude: tuple[str, ...] = ()
     #: The prepared packages (a :class:`pyodide_runtime.host.packages.StudyPackages`), set by ``serve`` at start-up.
     resolved: Any = None
+    #: The files the scenes reference (images), by path relative to the config file; served at
+    #: ``/study-files/<path>`` and nothing else there.
+    study_files: Mapping[str, Path] = field(default_factory=dict)
+    #: The waiting scene's ``max_sessions`` (``None``: no limit from the config file).
+    max_sessions: int | None = None
 
     @property
     def players(self) -> int:
@@ -128,6 +134,8 @@ def load_study(env_spec: str | None, config_path: Path | None = None, study_id: 
         packages=loaded.packages,
         env_source=loaded.env_source,
         exclude=loaded.exclude,
+        study_files=dict(loaded.study_files),
+        max_sessions=loaded.max_sessions,
     )
 
 
@@ -166,7 +174,32 @@ def validate_env(study: Study) -> str | None:
     for seat in range(len(game.seats)):
         if away is not None and not 0 <= away < game.input_count(seat):
             raise StudyError(f"away_action {away} is not an action of seat {seat} (0..{game.input_count(seat) - 1})")
+    check_practice(study)
     return None
+
+
+def check_practice(study: Study) -> None:
+    """Load the env of every practice scene (its ``env_config`` and ``bots``) as the page will; each must leave
+    exactly one agent to the participant, since practice is played alone. Raises :class:`StudyError`."""
+    from dataclasses import replace
+
+    for index, scene in enumerate(study.config.get("scenes") or ()):
+        if scene.get("kind") != "practice":
+            continue
+        where = f"scenes[{index}] (practice {scene.get('id')!r})"
+        target = replace(env_target(study), config=scene.get("env_config"), bots=dict(scene.get("bots") or {}))
+        try:
+            game = target.load_game(verify=True)
+        except Exception as exc:  # any failure of the researcher's code is reported, not raised
+            raise StudyError(f"{where}: cannot load env {study.env_spec!r} with the practice's env_config and bots: "
+                             f"{type(exc).__name__}: {exc}") from None
+        if len(game.seats) != 1:
+            bots = sorted(set(game.agents) - set(game.seats))
+            raise StudyError(
+                f"{where}: practice is played alone, so exactly one agent must be left to the participant, but "
+                f"{len(game.seats)} are ({', '.join(game.seats)}; bots: {', '.join(bots) or 'none'}); give the "
+                "others a bot in the scene's bots table"
+            )
 
 
 #: Frames the start-up study check steps the env with random inputs.
