@@ -35,8 +35,9 @@ export class StudyFlow {
    * @param {object} o.handlers       kind -> async (scene, flow) => {outcome, stop?, closing?} for practice/waiting/game
    * @param {Function} o.onScene      called with the scene (or null at the end) at every change
    * @param {Function} o.random       random number generator for the shuffle
+   * @param {string|null} o.study     the study id, and o.participant the participant id (for the file name)
    */
-  constructor({ scenes, root, auto, handlers, onScene, random = cryptoRandom }) {
+  constructor({ scenes, root, auto, handlers, onScene, random = cryptoRandom, study = null, participant = null }) {
     const { scenes: ordered, assignment } = assignOrder(scenes, random);
     this.scenes = ordered;
     this.root = root;
@@ -52,6 +53,11 @@ export class StudyFlow {
       waiting: [],
       consent: null,
       completion_code: null,
+      // What the survey asked (validate checks every required question of a completed survey was answered).
+      questions: ordered.filter((s) => s.kind === "survey").flatMap((s) => s.questions.map((q) => (
+        { scene_id: s.id, question_id: q.id, kind: q.kind, required: q.required !== false }))),
+      study,
+      participant,
     };
   }
 
@@ -102,7 +108,7 @@ export class StudyFlow {
       case "survey": {
         const answers = await views.survey(root, scene, this.auto);
         for (const a of answers) this.record.answers.push({ scene_id: scene.id, ...a });
-        return { outcome: "submitted" };
+        return { outcome: "completed" };
       }
       case "end":
         this.record.completion_code = scene.completion_code || null;

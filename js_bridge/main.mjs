@@ -253,6 +253,8 @@ async function runScenes(study, scenes) {
   $("loading").hidden = true;
   flow = new StudyFlow({
     scenes,
+    study: study.study,
+    participant: participantId(),
     root: $("scene"),
     auto,
     random: testMode ? prng(seed + 15485863) : undefined,
@@ -477,6 +479,12 @@ function paired() {
   settle(waiters.paired, true);
 }
 
+/** The participant id from the URL, as the server reads it (the first of the recruitment platforms' keys). */
+function participantId() {
+  for (const key of pageConfig.participant_keys || []) if (params.get(key)) return params.get(key);
+  return null;
+}
+
 /** Start the game session in the worker for the seat the server gave us. */
 function startGame(study) {
   if (page.stage === "playing") return;
@@ -595,7 +603,7 @@ function onStatus(msg) {
 function betweenText(h) {
   const b = h.between;
   const seconds = Math.max(0, Math.ceil(Number(b.remaining_ms || 0) / 1000));
-  const score = b.score ?? h.score;
+  const score = b.scores ?? h.score;
   const scoreText = score === undefined || score === null ? "" : `Score: ${score}. `;
   return `Episode ${b.episode} of ${h.episodes} is over. ${scoreText}The next one starts in ${seconds} s.`;
 }

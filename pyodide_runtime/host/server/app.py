@@ -52,7 +52,7 @@ def create_app(
     started = clock()
     registry = RoomRegistry(settings.rooms)
     hub = Hub(registry, settings, log, clock)
-    files = FileRoutes(static, js_bridge, assets, study.env_file, study.resolved)
+    files = FileRoutes(static, js_bridge, assets, study.env_file, study.resolved, study_files=study.study_files)
     uploads = Uploads(settings.data_dir, study.id, registry, log, settings.max_upload_bytes, clock)
     description = _describe(study, settings, files)
 

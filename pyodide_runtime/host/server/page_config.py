@@ -11,7 +11,9 @@ under ``page_config`` (built by :func:`page_config`), and ``js_bridge/`` reads t
   kind (:data:`pyodide_runtime.host.study_config.NETWORK_CONDITIONS`);
 - ``close_codes`` and ``final_close_codes``: the WebSocket close codes of :data:`CLOSE_CODES`, by name, and those
   after which the page does not reconnect;
-- ``relay_broadcast``: the seat byte of a relay frame meant for every other seat of the room (:data:`BROADCAST`).
+- ``relay_broadcast``: the seat byte of a relay frame meant for every other seat of the room (:data:`BROADCAST`);
+- ``participant_keys``: the URL parameters that carry the participant id, in order of preference
+  (:data:`pyodide_runtime.host.server.participants.PARTICIPANT_PARAMS`).
 
 Documented in ``docs/server.md`` (``/study.json``).
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyodide_runtime.config import session_defaults
+from pyodide_runtime.host.server.participants import PARTICIPANT_PARAMS
 from pyodide_runtime.host.study_config import NETWORK_CONDITIONS, P2P_TIMEOUT_MS
 
 __all__ = ["BROADCAST", "CLOSE_CODES", "CloseCode", "close_code", "page_config"]
@@ -68,5 +71,6 @@ def page_config() -> dict[str, Any]:
         "network_conditions": {key: condition.to_json() for key, condition in NETWORK_CONDITIONS.items()},
         "close_codes": {name: c.code for name, c in CLOSE_CODES.items()},
         "final_close_codes": [c.code for c in CLOSE_CODES.values() if c.final],
+        "participant_keys": list(PARTICIPANT_PARAMS),
         "relay_broadcast": BROADCAST,
     }
