@@ -42,6 +42,8 @@ class ServerSettings:
     heartbeat: float = 20.0
     #: How long shutdown waits for uploads and other requests in flight.
     shutdown_timeout: float = 10.0
+    #: The researcher dashboard's token (``/admin``); ``None`` turns the dashboard off.
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1024:
@@ -52,4 +54,7 @@ class ServerSettings:
             raise ValueError("join and idle timeouts must be positive")
         if self.rate_drop_limit < 1 or self.max_connections < 1 or self.max_upload_bytes < 1:
             raise ValueError("limits must be positive")
+        if self.admin_token is not None and (len(self.admin_token) < 16 or not self.admin_token.isprintable()
+                                             or self.admin_token != self.admin_token.strip()):
+            raise ValueError("the admin token must be at least 16 printable characters, without surrounding spaces")
         object.__setattr__(self, "allow_origins", tuple(normalise_origin(o) for o in self.allow_origins))
