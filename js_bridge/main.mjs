@@ -10,6 +10,7 @@ import { Hud, Renderer } from "./render.mjs";
 import { watchVisibility } from "./visibility.mjs";
 import { appendCheckpoint, deleteCheckpoints, listCheckpoints } from "./storage.mjs";
 import { offerDownload, saveFile, uploadBundle } from "./download.mjs";
+import { Reporter } from "./report.mjs";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -53,6 +54,39 @@ let hud = null;
 let autopilot = null;
 let keyboard = null;
 let storageKey = null;
+
+// Reports for the researcher dashboard (docs/server.md, "Admin dashboard"): a random id for this page load and
+// what the page is doing. No participant id is ever part of a report.
+const PAGE_ID = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))))
+  .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+let reporter = null;
+const label = (v) => (v == null || v === "" ? null : String(v).replace(/[^\x20-\x7e]/g, "?").slice(0, 64));
+const count = (v) => (Number.isInteger(v) && v >= 0 ? v : null);
+
+function reportState() {
+  const playing = page.stage === "playing";
+  const py = page.python || {};
+  const h = page.hud || {};
+  const joined = transport && transport.joined;
+  const rtt = py.rtt_ms ?? page.rtt_ms;
+  return {
+    page: PAGE_ID,
+    scene: label(playing ? page.scene || "game" : page.stage) || "unknown",
+    scene_kind: label(page.sceneKind || (playing ? "game" : page.stage)) || "unknown",
+    room: joined ? joined.room : null,
+    seat: count(page.seat),
+    session: label(page.session),
+    game: playing && Number.isInteger(py.frame) ? {
+      episode: count(py.episode ?? h.episode),
+      frame: count(py.frame),
+      transport: label(py.transport || page.path),
+      rtt_ms: Number.isFinite(rtt) && rtt >= 0 ? Math.min(rtt, 600000) : null,
+      rollbacks: count(py.rollbacks),
+      partner_away: typeof py.partner_away === "boolean" ? py.partner_away : null,
+    } : null,
+    ended: py.outcome || py.end_cause ? { outcome: label(py.outcome), end_cause: label(py.end_cause) } : null,
+  };
+}
 
 // The status is built by the Python bridge (the worker's "status" messages) and shown as is. The page adds the
 // facts only it holds, and stands in for phase, seat, transport and download until Python has built one.
@@ -139,6 +173,7 @@ function p2pTimeout(config) {
 async function main() {
   const study = await (await fetch("/study.json", { cache: "no-store" })).json();
   pageConfig = study.page_config;
+  reporter = new Reporter("/report", reportState).start();
   page.study = study.study;
   page.players = study.players;
   const config = study.config || {};
@@ -312,6 +347,7 @@ function showStopped() {
 }
 
 async function onBundle(msg, study) {
+  if (reporter) reporter.now(); // the session ended: the dashboard hears its outcome at once
   const entry = { filename: msg.filename, bytes: msg.data.byteLength, sha256: msg.sha256, saved: false };
   page.downloads.push(entry);
   saveFile(msg.data, msg.filename);
