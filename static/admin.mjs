@@ -68,10 +68,8 @@ function plot(series, label) {
     const coords = xy.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" ");
     root.append(svg("polyline", { points: coords, class: cls }));
   };
-  for (const s of series) {
-    line(s.points, 1, rttMax, "rtt");
-    line(s.points, 2, rbMax, "rollbacks");
-  }
+  for (const s of series) line(s.points, 2, rbMax, "rollbacks");
+  for (const s of series) line(s.points, 1, rttMax, "rtt"); // on top: RTT is the line to read first
   const text = (x0, y0, value, anchor) => {
     const t = svg("text", { x: x0, y: y0, "text-anchor": anchor });
     t.textContent = value;
@@ -96,7 +94,7 @@ function legend(series) {
 
 function scenes(state) {
   const items = Object.entries(state.scenes).map(([kind, n]) =>
-    el("li", { class: n ? null : "zero" }, kind, el("b", {}, String(n))));
+    el("li", { class: n ? null : "zero", "data-kind": kind }, kind, el("b", {}, String(n))));
   return items;
 }
 

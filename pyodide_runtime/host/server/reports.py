@@ -6,8 +6,9 @@ later can end up stored by accident. The room a page names is its room token (a 
 room's public id at once and never stored.
 
 Everything is bounded: the latest report of at most :data:`MAX_PAGES` pages (the oldest forgotten first), one
-time series of ``(t, rtt_ms, rollbacks)`` per ``(room, seat)`` of at most :data:`MAX_POINTS` points for at most
-:data:`MAX_SERIES` seats, and at most :data:`MAX_FINISHED` finished sessions. Each page id has its own rate limit.
+time series of ``(t, rtt_ms, rollbacks)`` per ``(room, seat)`` while its session runs, of at most :data:`MAX_POINTS`
+points for at most :data:`MAX_SERIES` seats, and at most :data:`MAX_FINISHED` finished sessions. Each page id has
+its own rate limit.
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ class Reports:
             self.pages.move_to_end(report["page"])
         self.counts["accepted"] += 1
         seat, game = report["seat"], report["game"]
-        if state.room_id is not None and seat is not None and game is not None:
+        if state.room_id is not None and seat is not None and game is not None and report["ended"] is None:
             self._point((state.room_id, seat), (round(now, 3), game["rtt_ms"], game["rollbacks"]))
         if report["ended"] is not None and seat is not None:
             self._finished(state.room_id, report, seat, now)
