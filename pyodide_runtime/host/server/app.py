@@ -60,9 +60,14 @@ def create_app(
     uploads = Uploads(settings.data_dir, study.id, registry, log, settings.max_upload_bytes, clock)
     description = _describe(study, settings, files)
 
+    live_rooms: dict[str, str] = {}  # room token -> public id of the rooms alive at the last miss
+
     def resolve_room(token: str) -> str | None:
-        """The public id of the room whose token a page reported (the token itself is never kept)."""
-        return next((room.id for room in registry if room.token == token), None)
+        """The public id of the room whose token a page reported; the report keeps only the id."""
+        if token not in live_rooms:  # a new room, or one removed since: look again at the rooms alive now
+            live_rooms.clear()
+            live_rooms.update((room.token, room.id) for room in registry)
+        return live_rooms.get(token)
 
     reports = Reports(clock, resolve_room, hub.origin_allowed)
 
