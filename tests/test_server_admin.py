@@ -6,13 +6,13 @@ import asyncio
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from server_support import COIN_CHASE, make_assets
@@ -401,3 +401,40 @@ def test_data_zip_holds_every_file(tmp_path: Path):
                 assert z.read(name) == body
 
     run_app(tmp_path, scenario)
+
+
+# ---------------------------------------------------------------------------------------------- start-up
+
+
+def test_serve_prints_a_random_token_or_keeps_the_given_one_secret(tmp_path: Path):
+    import urllib.error
+    import urllib.request
+
+    from server_support import ServerProcess
+
+    def get(url: str, token: str) -> int:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with ServerProcess(tmp_path / "random", ["--data-dir", "data"]) as server:
+        assert server.proc is not None and server.proc.stdout is not None
+        lines = [server.proc.stdout.readline() for _ in range(2)]
+        (admin,) = [line for line in lines if line.startswith("Admin:")]
+        url, token = re.fullmatch(r"Admin: +(\S+) \(token: (\S+)\)\n", admin).groups()
+        assert url == server.url + "/admin" and len(token) >= 32
+        assert get(server.url + "/admin/state.json", token) == 200
+        assert get(server.url + "/admin/state.json", token[:-1] + "x") == 403
+    assert token not in (tmp_path / "random" / "server.log").read_text()
+
+    with ServerProcess(tmp_path / "given", ["--admin-token", TOKEN]) as server:
+        lines = [server.proc.stdout.readline() for _ in range(2)]  # type: ignore[union-attr]
+        assert any(line.startswith("Admin:") and "(token: as given)" in line for line in lines), lines
+        assert get(server.url + "/admin/state.json", TOKEN) == 200
+        state = json.loads(urllib.request.urlopen(urllib.request.Request(
+            server.url + "/admin/state.json", headers={"Authorization": f"Bearer {TOKEN}"}), timeout=10).read())
+        assert state["files"]["count"] == 0 and state["rooms"] == []
+    assert TOKEN not in (tmp_path / "given" / "server.log").read_text()
