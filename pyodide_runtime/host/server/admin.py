@@ -28,7 +28,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from pyodide_runtime.bridge import session_id_for_room
 from pyodide_runtime.host.server.files import page_csp, safe_path
 from pyodide_runtime.host.server.limits import TokenBucket
 from pyodide_runtime.host.server.reports import Reports
@@ -247,6 +246,9 @@ class Admin:
         }
 
     def _room(self, room: Room, by_seat: dict[tuple[str, int], dict[str, Any]], now: float) -> dict[str, Any]:
+        # Imported here: the bridge brings the env layer (numpy, gymnasium), which the server needs only now.
+        from pyodide_runtime.bridge import session_id_for_room
+
         seats = []
         ended = 0
         for seat in room.seats:
