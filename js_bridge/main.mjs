@@ -60,8 +60,8 @@ let storageKey = null;
 const PAGE_ID = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))))
   .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 let reporter = null;
-const label = (v) => (v == null || v === "" ? null : String(v).replace(/[^\x20-\x7e]/g, "?").slice(0, 64));
-const count = (v) => (Number.isInteger(v) && v >= 0 ? v : null);
+const reportLabel = (v) => (v == null || v === "" ? null : String(v).replace(/[^\x20-\x7e]/g, "?").slice(0, 64));
+const reportCount = (v) => (Number.isInteger(v) && v >= 0 ? v : null);
 
 function reportState() {
   const playing = page.stage === "playing";
@@ -71,20 +71,21 @@ function reportState() {
   const rtt = py.rtt_ms ?? page.rtt_ms;
   return {
     page: PAGE_ID,
-    scene: label(playing ? page.scene || "game" : page.stage) || "unknown",
-    scene_kind: label(page.sceneKind || (playing ? "game" : page.stage)) || "unknown",
+    scene: reportLabel(playing ? page.scene || "game" : page.stage) || "unknown",
+    scene_kind: reportLabel(page.sceneKind || (playing ? "game" : page.stage)) || "unknown",
     room: joined ? joined.room : null,
-    seat: count(page.seat),
-    session: label(page.session),
+    seat: reportCount(page.seat),
+    session: reportLabel(page.session),
     game: playing && Number.isInteger(py.frame) ? {
-      episode: count(py.episode ?? h.episode),
-      frame: count(py.frame),
-      transport: label(py.transport || page.path),
+      episode: reportCount(py.episode ?? h.episode),
+      frame: reportCount(py.frame),
+      transport: reportLabel(py.transport || page.path),
       rtt_ms: Number.isFinite(rtt) && rtt >= 0 ? Math.min(rtt, 600000) : null,
-      rollbacks: count(py.rollbacks),
+      rollbacks: reportCount(py.rollbacks),
       partner_away: typeof py.partner_away === "boolean" ? py.partner_away : null,
     } : null,
-    ended: py.outcome || py.end_cause ? { outcome: label(py.outcome), end_cause: label(py.end_cause) } : null,
+    ended: py.outcome || py.end_cause
+      ? { outcome: reportLabel(py.outcome), end_cause: reportLabel(py.end_cause) } : null,
   };
 }
 
