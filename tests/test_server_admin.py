@@ -438,3 +438,59 @@ def test_serve_prints_a_random_token_or_keeps_the_given_one_secret(tmp_path: Pat
             server.url + "/admin/state.json", headers={"Authorization": f"Bearer {TOKEN}"}), timeout=10).read())
         assert state["files"]["count"] == 0 and state["rooms"] == []
     assert TOKEN not in (tmp_path / "given" / "server.log").read_text()
+
+
+# ------------------------------------------------------------------------------------------ the page side
+
+REPORTER_SCRIPT = """
+import { Reporter } from "./js_bridge/report.mjs";
+
+const calls = [];
+let answer = () => Promise.resolve({ ok: true });
+globalThis.fetch = (url, init) => { calls.push({ url, ...init }); return answer(); };
+const settle = () => new Promise((r) => setTimeout(r, 0));
+let state = { page: "abcdefgh12", scene: "game" };
+const r = new Reporter("/report", () => state, 40);
+r.start();
+r.start();  // a second start changes nothing
+const sentAtStart = calls.length;
+while (calls.length < 3) await new Promise((res) => setTimeout(res, 5));
+const periodic = calls.length;
+r.stop();
+await new Promise((res) => setTimeout(res, 100));
+const afterStop = calls.length;
+answer = () => Promise.resolve({ ok: false, status: 429 });
+r.now(); await settle();
+answer = () => Promise.reject(new Error("offline"));
+r.now(); await settle();
+answer = () => { throw new Error("sync"); };
+r.now(); await settle();
+state = null;
+r.now(); await settle();
+const silent = calls.length;
+r.getState = () => { throw new Error("broken state"); };
+r.now(); await settle();
+console.log(JSON.stringify({ sentAtStart, periodic, afterStop, silent, calls: calls.length, sent: r.sent, errors: r.errors,
+  first: calls[0] }));
+"""
+
+
+def test_reporter_posts_json_with_keepalive_and_counts_errors():
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if not node:
+        pytest.fail("node is not installed; the bridge's JavaScript tests need it")
+    proc = subprocess.run([node, "--input-type=module", "-e", REPORTER_SCRIPT], cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["sentAtStart"] == 1 and out["periodic"] >= 3, "one report at start, then one every interval"
+    assert out["afterStop"] == out["periodic"], "stop() ends the reports"
+    assert out["silent"] == out["periodic"] + 3 and out["calls"] == out["silent"], "a null state sends nothing"
+    assert out["sent"] == out["silent"] and out["errors"] == 4, "non-ok, rejected, thrown and a broken state"
+    first = out["first"]
+    assert first["url"] == "/report" and first["method"] == "POST" and first["keepalive"] is True
+    assert json.loads(first["body"]) == {"page": "abcdefgh12", "scene": "game"}
+    assert first["headers"] == {"Content-Type": "application/json"} and first["credentials"] == "omit"
