@@ -14,6 +14,7 @@ import { StudyFlow } from "./flow.mjs";
 import { closing, frame, message } from "./scenes.mjs";
 import { prng } from "./conditioner.mjs";
 import { measurePeerRtt, newPageId } from "./screening.mjs";
+import { Reporter } from "./report.mjs";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -70,6 +71,39 @@ let hud = null;
 let autopilot = null;
 let keyboard = null;
 let storageKey = null;
+
+// A random id for this page load: it names the page in dashboard reports and lets the server keep apart pairs that
+// failed latency screening. Reports (docs/server.md, "Admin dashboard") never hold a participant id.
+const PAGE_ID = newPageId();
+let reporter = null;
+const reportLabel = (v) => (v == null || v === "" ? null : String(v).replace(/[^\x20-\x7e]/g, "?").slice(0, 64));
+const reportCount = (v) => (Number.isInteger(v) && v >= 0 ? v : null);
+
+function reportState() {
+  const playing = page.stage === "playing";
+  const py = page.python || {};
+  const h = page.hud || {};
+  const joined = transport && transport.joined;
+  const rtt = py.rtt_ms ?? page.rtt_ms;
+  return {
+    page: PAGE_ID,
+    scene: reportLabel(page.scene ? page.scene.id : playing ? "game" : page.stage) || "unknown",
+    scene_kind: reportLabel(page.scene ? page.scene.kind : playing ? "game" : page.stage) || "unknown",
+    room: joined ? joined.room : null,
+    seat: reportCount(page.seat),
+    session: reportLabel(page.session),
+    game: playing && Number.isInteger(py.frame) ? {
+      episode: reportCount(py.episode ?? h.episode),
+      frame: reportCount(py.frame),
+      transport: reportLabel(py.transport || page.path),
+      rtt_ms: Number.isFinite(rtt) && rtt >= 0 ? Math.min(rtt, 600000) : null,
+      rollbacks: reportCount(py.rollbacks),
+      partner_away: typeof py.partner_away === "boolean" ? py.partner_away : null,
+    } : null,
+    ended: py.outcome || py.end_cause
+      ? { outcome: reportLabel(py.outcome), end_cause: reportLabel(py.end_cause) } : null,
+  };
+}
 
 // The status is built by the Python bridge (the worker's "status" messages) and shown as is. The page adds the
 // facts only it holds, and stands in for phase, seat, transport and download until Python has built one.
@@ -166,6 +200,7 @@ function p2pTimeout(config) {
 async function main() {
   const study = await (await fetch("/study.json", { cache: "no-store" })).json();
   pageConfig = study.page_config;
+  reporter = new Reporter("/report", reportState).start();
   page.study = study.study;
   page.players = study.players;
   const config = study.config || {};
@@ -223,7 +258,7 @@ function connect(study) {
     p2pTimeoutMs: p2pTimeout(config),
     pageConfig,
     seatToken: null,
-    pageId,
+    pageId: PAGE_ID,
     params: Object.fromEntries(params),
     onData: (seat, data) => worker.postMessage({ type: "peer", seat, data }, [data]),
     onEvent: (msg) => onTransport(msg, study),
@@ -234,7 +269,6 @@ function connect(study) {
 
 // -- the study's scenes ------------------------------------------------------------------------------------------
 
-const pageId = newPageId(); // lets the server keep apart pairs that failed latency screening
 
 const once = (list) => new Promise((resolve) => list.push(resolve));
 const settle = (list, value) => list.splice(0).forEach((resolve) => resolve(value));
@@ -273,6 +307,7 @@ function enterScene(scene, study) {
   const playing = scene.kind === "practice" || scene.kind === "game";
   $("game").hidden = !playing;
   if (!playing) $("overlay").hidden = true;
+  if (reporter) reporter.now();
   saveInterim(study, `scene-${scene.id}`);
 }
 
@@ -409,6 +444,7 @@ async function upload(study, data, sha256, kind, label) {
 /** The end of the flow: save the participant export (download, and upload), then show the closing message. */
 async function finishFlow(study, result) {
   page.scene = { id: "end", kind: "end" };
+  if (reporter) reporter.now();
   $("game").hidden = true;
   $("overlay").hidden = true;
   activity("Saving your data…");
@@ -632,6 +668,7 @@ function showStopped() {
 }
 
 async function onBundle(msg, study) {
+  if (reporter) reporter.now(); // the session ended: the dashboard hears its outcome at once
   if (flow) {
     page.gameBundle = msg.data;
     page.gameFile = { filename: msg.filename, sha256: msg.sha256, bytes: msg.data.byteLength };

@@ -12,21 +12,24 @@ from aiohttp import web
 
 from pyodide_runtime import __version__
 from pyodide_runtime.host.assets import AssetSet
+from pyodide_runtime.host.server.admin import Admin
 from pyodide_runtime.host.server.eventlog import EventLog
 from pyodide_runtime.host.server.files import FileRoutes
 from pyodide_runtime.host.server.listening import listening, wait_for_stop_signal
 from pyodide_runtime.host.server.page_config import page_config
+from pyodide_runtime.host.server.reports import Reports
 from pyodide_runtime.host.server.rooms import JoinRefused, RoomRegistry
 from pyodide_runtime.host.server.settings import ServerSettings
 from pyodide_runtime.host.server.signaling import Hub
 from pyodide_runtime.host.server.study import Study
 from pyodide_runtime.host.server.upload import Uploads
 
-__all__ = ["create_app", "run_app", "HUB", "SETTINGS", "UPLOADS"]
+__all__ = ["create_app", "run_app", "HUB", "SETTINGS", "UPLOADS", "REPORTS"]
 
 HUB = web.AppKey("hub", Hub)
 SETTINGS = web.AppKey("settings", ServerSettings)
 UPLOADS = web.AppKey("uploads", Uploads)
+REPORTS = web.AppKey("reports", Reports)
 _EXPIRY = web.AppKey("expiry", asyncio.Task)
 
 
@@ -46,7 +49,8 @@ def create_app(
     log: EventLog | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
-    """Build the application serving ``study``: page, bridge, assets, ``/study.json``, ``/ws``, uploads."""
+    """Build the application serving ``study``: page, bridge, assets, ``/study.json``, ``/ws``, uploads, page
+    reports, and the dashboard (``/admin``) when ``settings.admin_token`` is set."""
     settings = settings or ServerSettings()
     log = log or EventLog()
     started = clock()
@@ -55,6 +59,17 @@ def create_app(
     files = FileRoutes(static, js_bridge, assets, study.env_file, study.resolved, study_files=study.study_files)
     uploads = Uploads(settings.data_dir, study.id, registry, log, settings.max_upload_bytes, clock)
     description = _describe(study, settings, files)
+
+    live_rooms: dict[str, str] = {}  # room token -> public id of the rooms alive at the last miss
+
+    def resolve_room(token: str) -> str | None:
+        """The public id of the room whose token a page reported; the report keeps only the id."""
+        if token not in live_rooms:  # a new room, or one removed since: look again at the rooms alive now
+            live_rooms.clear()
+            live_rooms.update((room.token, room.id) for room in registry)
+        return live_rooms.get(token)
+
+    reports = Reports(clock, resolve_room, hub.origin_allowed)
 
     async def study_json(request: web.Request) -> web.Response:
         return web.json_response(description, headers={"Cache-Control": "no-store"})
@@ -94,12 +109,18 @@ def create_app(
     app[HUB] = hub
     app[SETTINGS] = settings
     app[UPLOADS] = uploads
+    app[REPORTS] = reports
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/study.json", study_json)
     app.router.add_post("/rooms", new_room)
     app.router.add_get("/ws", hub.handle)
     app.router.add_post("/upload", uploads.handle)
     app.router.add_get("/upload", uploads.refuse_get)
+    app.router.add_post("/report", reports.handle)
+    if settings.admin_token is not None:
+        admin = Admin(settings.admin_token, static=static, data_dir=settings.data_dir, study_id=study.id,
+                      registry=registry, reports=reports, connections=lambda: len(hub.connections), clock=clock)
+        admin.add_routes(app)
     files.add_routes(app)  # last: it ends with the catch-all page route
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(start_expiry)

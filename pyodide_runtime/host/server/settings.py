@@ -51,6 +51,8 @@ class ServerSettings:
     #: Most rooms that may become full over the server's life; ``None`` for no cap. Also caps ``rooms.max_sessions``
     #: (the smaller of the two applies, and both then hold it).
     max_sessions: int | None = None
+    #: The researcher dashboard's token (``/admin``); ``None`` turns the dashboard off.
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1024:
@@ -61,6 +63,9 @@ class ServerSettings:
             raise ValueError("join and idle timeouts must be positive")
         if self.rate_drop_limit < 1 or self.max_connections < 1 or self.max_upload_bytes < 1:
             raise ValueError("limits must be positive")
+        if self.admin_token is not None and (len(self.admin_token) < 16 or not self.admin_token.isprintable()
+                                             or self.admin_token != self.admin_token.strip()):
+            raise ValueError("the admin token must be at least 16 printable characters, without surrounding spaces")
         object.__setattr__(self, "allow_origins", tuple(normalise_origin(o) for o in self.allow_origins))
         if self.max_rtt_ms is not None and not (math.isfinite(self.max_rtt_ms) and self.max_rtt_ms > 0):
             raise ValueError("max_rtt_ms must be a positive number of milliseconds")

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+
+#: The environment variable that may hold the dashboard's token (it stays out of the process list).
+ADMIN_TOKEN_ENV = "PYODIDE_RUNTIME_ADMIN_TOKEN"
 
 
 class StartError(Exception):
@@ -44,6 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also accept WebSockets from this origin (https://host[:port], or *); repeatable")
     parser.add_argument("--force-relay", action="store_true",
                         help="tell every room to send peer bytes through the server instead of WebRTC")
+    parser.add_argument("--admin-token", metavar="TOKEN", default=os.environ.get(ADMIN_TOKEN_ENV),
+                        help="token of the researcher dashboard at /admin, at least 16 characters (default: "
+                             f"${ADMIN_TOKEN_ENV}, else a random one printed at start-up)")
     parser.add_argument("--ice-server", action="append", default=[], metavar="URL",
                         help="STUN/TURN URL handed to the page for WebRTC (stun:host:3478); repeatable")
     limits = parser.add_argument_group("rooms and limits")
@@ -103,6 +110,7 @@ def smallest(*values: float | None) -> float | None:
 def start(args: argparse.Namespace) -> int:
     """Check the study, prepare its packages and serve it until stopped; :class:`StartError` says why not."""
     import asyncio
+    import secrets
     import sys
 
     from pyodide_runtime.host.assets import AssetError, open_assets
@@ -167,6 +175,7 @@ def start(args: argparse.Namespace) -> int:
             shutdown_timeout=args.shutdown_timeout,
             max_rtt_ms=smallest(args.max_rtt_ms, waiting.get("max_rtt_ms")),
             max_sessions=None if max_sessions is None else int(max_sessions),
+            admin_token=args.admin_token or secrets.token_urlsafe(24),
         )
     except ValueError as exc:
         raise StartError(str(exc)) from None
@@ -213,6 +222,9 @@ def start(args: argparse.Namespace) -> int:
             force_relay=settings.force_relay, max_rtt_ms=settings.max_rtt_ms, max_sessions=settings.max_sessions)
         print(f"Study URL: {url}", flush=True)
         print(f"Health:    {url}healthz", flush=True)
+        # On stdout only: the token is never written to the JSON log.
+        shown_token = "as given" if args.admin_token else settings.admin_token
+        print(f"Admin:     {url}admin (token: {shown_token})", flush=True)
 
     try:
         asyncio.run(run_app(app, args.host, args.port, on_ready=on_ready, log=log))
