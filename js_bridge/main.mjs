@@ -273,6 +273,8 @@ function connect(study) {
 const once = (list) => new Promise((resolve) => list.push(resolve));
 const settle = (list, value) => list.splice(0).forEach((resolve) => resolve(value));
 
+const PREPARING = "Preparing the game in the background…";
+
 function activity(text) {
   $("activity").textContent = text || "";
   $("activity").hidden = !text;
@@ -285,6 +287,7 @@ async function runScenes(study, scenes) {
   const auto = testMode ? { random: prng(seed + 104729), delayMs: 300 } : null;
   $("game").hidden = true;
   $("loading").hidden = true;
+  if (!page.timings) activity(PREPARING);
   flow = new StudyFlow({
     scenes,
     study: study.study,
@@ -545,6 +548,7 @@ function onWorker(msg, study) {
       if (page.pairedAt) page.timings.paired_ms = page.pairedAt;
       setProgress("joined", "Waiting for your partner…");
       if (workerReady) workerReady.resolve();
+      if ($("activity").textContent === PREPARING) activity(null);
       break;
     case "started":
       if (msg.mode !== "practice") {
