@@ -216,14 +216,18 @@ def test_away_action_reaches_the_game():
 
 
 def test_examples_are_listed_and_load():
-    assert list_examples() == ["coin_chase", "human_ai", "kitchen", "pong"]
+    assert list_examples() == ["coin_chase", "human_ai", "kitchen", "kitchen_study", "pong"]
     for name in list_examples():
         config = load_study_config(example_config(name))
         page = config.page
-        assert page["title"] and page["instructions"] and page["controls"]
+        # a study with scenes shows its texts in them; the others have one instructions text
+        assert page["title"] and (page.get("instructions") or page.get("scenes")) and page["controls"]
         assert page["session"]["episodes"] >= 1 and page["session"]["fps"] == 30
-        assert config.env_spec == f"pyodide_runtime.examples.{name}:make_env"
+        env = "kitchen" if name == "kitchen_study" else name
+        assert config.env_spec == f"pyodide_runtime.examples.{env}:make_env"
         assert validate_env(load_study(None, example_config(name), name)) is None
+    flow = load_study_config(example_config("kitchen_study")).page["scenes"]
+    assert [s["kind"] for s in flow] == ["consent", "instructions", "practice", "waiting", "game", "survey", "end"]
     assert load_study_config(example_config("human_ai")).players == 1
     with pytest.raises(ValueError, match="no example study 'ponf'; did you mean 'pong'"):
         example_config("ponf")
@@ -307,7 +311,7 @@ def test_serve_refuses_bad_configs_with_the_field(tmp_path):
 def test_serve_help_names_both_formats_and_the_examples():
     done = subprocess.run([sys.executable, "-m", "pyodide_runtime.host.server", "--help"], capture_output=True,
                           text=True, timeout=60)
-    assert ".toml or .json" in done.stdout and "human_ai, kitchen, pong" in done.stdout
+    assert ".toml or .json" in done.stdout and "human_ai, kitchen, kitchen_study, pong" in done.stdout
 
 
 def test_the_documented_example_is_valid(tmp_path):
