@@ -93,3 +93,49 @@ def test_human_ai_example_is_a_room_of_one_with_a_python_partner(assets_dir, tmp
     assert all(r["seat"] == "" for r in partner) and all(r["seat"] == "0" for r in human)
     assert {r["action"] for r in partner} - {"0"}, "the Python partner moved"
     assert status["seat"] == 0 and status["transport"] == "solo"
+
+
+def test_the_complete_kitchen_study_walks_every_scene(assets_dir, tmp_path):
+    """The shipped kitchen_study, shortened: consent to completion code, with practice, screening and a survey."""
+    import json
+    import zipfile
+    from playwright.sync_api import sync_playwright
+
+    text = example_config("kitchen_study").read_text()
+    text, n_steps = re.subn(r"max_steps = \d+", f"max_steps = {MAX_STEPS}", text)
+    text, n_between = re.subn(r"between_episodes_ms = \d+", "between_episodes_ms = 1000", text)
+    text, n_read = re.subn(r"min_seconds = \d+", "min_seconds = 1", text)
+    assert (n_steps, n_between, n_read) == (2, 1, 1), "the example no longer has these settings"
+    config = tmp_path / "kitchen_study.toml"
+    config.write_text("test_mode = true\n" + text)
+    with StudyServer(tmp_path / "server", config, assets=assets_dir, env=None) as server, sync_playwright() as pw:
+        players = [Player(pw, f"p{i}", tmp_path / f"p{i}") for i in range(2)]
+        try:
+            for i, p in enumerate(players):
+                p.open(f"{server.url}/?PROLIFIC_PID=K{i}&autopilot=random&seed={i + 1}")
+            try:
+                bundles = wait_for(lambda: (lambda b: b if all(b) else None)([p.bundles() for p in players]), 150,
+                                   "both participants' exports")
+            except TimeoutError as exc:
+                for p in players:
+                    p.save_evidence(tmp_path / "evidence")
+                pytest.fail(f"{exc}; evidence in {tmp_path / 'evidence'}")
+            statuses = [p.status() for p in players]
+            codes = [p.page.evaluate("document.querySelector('[data-completion-code]')?.textContent") for p in players]
+        finally:
+            for p in players:
+                p.close()
+    exports = [b[0] for b in bundles]
+    compared = run_cli("compare", *map(str, exports))
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    validated = run_cli("validate", *map(str, exports))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert codes == ["KITCHEN1", "KITCHEN1"]
+    for export, status in zip(exports, statuses):
+        assert [s["kind"] for s in status["record"]["scenes"]] == [
+            "consent", "instructions", "practice", "waiting", "game", "survey", "end"]
+        with zipfile.ZipFile(export) as z:
+            record = json.loads(z.read("participant/record.json"))
+            answered = {a["question_id"] for a in record["answers"] if a["answer"] is not None}
+        assert {"teamwork", "partner_human", "age"} <= answered
+        assert status["outcome"] == "complete" and status["between_episode_holds"] == 1

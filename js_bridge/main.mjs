@@ -325,9 +325,11 @@ async function playPractice(scene, study) {
   message($("scene"), scene.title || "Practice", scene.text || "Practice on your own before the real game.");
   await loaded();
   const done = once(waiters.practice);
+  page.path = "practice";
   worker.postMessage({ type: "practice", scene });
   $("stage").focus();
   const bundle = await done;
+  page.path = "connecting";
   page.practice = (page.practice || []).concat([bundle]);
   return { outcome: "completed" };
 }
@@ -387,12 +389,17 @@ async function waitForPartner(scene, study, f) {
 /** Latency screening: measure the round trip to the partner through the game's own path, let the server decide. */
 async function screen(study, attempt, f) {
   activity("Checking the connection to your partner…");
-  const partner = page.joined.seat === 0 ? 1 : 0;
+  const partners = [...Array(page.players).keys()].filter((s) => s !== page.joined.seat);
   // The partner's echoes go through its own conditioner: set ours before any probe can arrive.
   worker.postMessage({ type: "conditions", conditions: conditionsFor(study.config || {}, page.joined.seat) });
   const decided = once(waiters.screened);
   const conditions = conditionsFor(study.config || {}, page.joined.seat);
-  const measured = await measurePeerRtt(worker, partner, { conditions });
+  // The slowest partner decides (a partner whose page cannot answer gives null: the server treats it as unmeasured).
+  let measured = { rtt_ms: null, samples: [] };
+  for (const partner of partners) {
+    const m = await measurePeerRtt(worker, partner, { conditions });
+    if (m.rtt_ms !== null && (measured.rtt_ms === null || m.rtt_ms > measured.rtt_ms)) measured = m;
+  }
   f.waitingEvent(attempt, "measured", measured.rtt_ms, { samples: measured.samples });
   transport.reportRtt(measured.rtt_ms);
   const verdict = await decided;
