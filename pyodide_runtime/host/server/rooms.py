@@ -16,8 +16,9 @@ Vocabulary:
   with ``uncount``) gives its session back.
 - Each page load has a random **page id**. Page ids that were in a room together that failed the latency screening
   are never paired by FIFO again (:meth:`RoomRegistry.avoid`).
-- One **participant** id holds at most one live seat: a fresh join with the id of a seat that is not gone is refused
-  (``duplicate-participant``); taking the same seat back with its seat token is not a second tab.
+- One **participant** id is in at most one page at a time: a fresh join with the id of a seat that is connected
+  right now is refused (``duplicate-participant``); taking the same seat back with its seat token is not a second
+  tab, and neither is a new join after the old page's connection closed.
 """
 
 from __future__ import annotations
@@ -377,9 +378,14 @@ class RoomRegistry:
         return None
 
     def _holds_seat(self, participant: str) -> bool:
-        """Whether ``participant`` has a seat that is not gone (waiting or playing, connected or within grace)."""
+        """Whether ``participant`` has a seat open in a page right now (waiting or playing, connected).
+
+        A disconnected seat within its grace does not count: the same person opening the study again in a new tab
+        (after a crash, or after their session ended) is not a second tab; their old seat keeps its grace.
+        """
         return any(
-            seat.participant == participant and not seat.gone for room in self._rooms.values() for seat in room.seats
+            seat.participant == participant and seat.connected and not seat.gone
+            for room in self._rooms.values() for seat in room.seats
         )
 
     def _reclaim(
