@@ -64,13 +64,14 @@ from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.framelog import FrameLog, FrameRecord
 from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, decode_inputs_fields, encode, peek_header
-from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello, Inputs
+from pyodide_runtime.protocol.messages import AWAY_BIT, Echo, Goodbye, GoodbyeReason, Hello, Inputs, Resume
 from pyodide_runtime.session.errors import describe_error
 from pyodide_runtime.session.events import (
     EpisodeEnded, Event, FastForward, HandshakeFailed, RollbackEvent, SessionEnded, Stalled, Started,
 )
 from pyodide_runtime.session.pacing import Pacer
 from pyodide_runtime.session.peer import REJECT_KINDS, PeerLink
+from pyodide_runtime.session.resume import ResumePoint, ResumeState, on_rejoin_message, replay
 from pyodide_runtime.session.state import End, EndCause, Outcome, SessionState
 from pyodide_runtime.sync.inputs import InputQueues
 from pyodide_runtime.sync.prediction import Predictor, make_predictor
@@ -101,6 +102,9 @@ class TickResult:
 
 class Session:
     """One peer's rollback session. See the module docstring for the call protocol."""
+
+    #: While a session built by :meth:`resume` waits for its peers' echoes (see :mod:`.resume`).
+    _resume: ResumeState | None = None
 
     def __init__(
         self, game: Game, config: SessionConfig, seat: int, *, predictor: Predictor | None = None
@@ -168,6 +172,22 @@ class Session:
         self._ff_threshold = config.fast_forward_threshold
         self._away_timeout_ms = config.away_timeout_ms
         self._hash_interval = config.hash_interval
+
+    @classmethod
+    def resume(
+        cls, game: Game, config: SessionConfig, seat: int, point: ResumePoint, *, now_ms: float = 0.0,
+        nonce: int | None = None, predictor: Predictor | None = None,
+    ) -> Session:
+        """A session rebuilt from a checkpoint (after a page reload), see :mod:`pyodide_runtime.session.resume`.
+
+        Its log, queues and game are those of confirmed frame ``point.confirmed``. Tick it like any session: it
+        asks its peers for its own inputs past the checkpoint (``Resume``), runs once they answered (``Resumed``)
+        and catches up to them. Raises :class:`~pyodide_runtime.session.resume.ResumeError` when the checkpoint
+        is not this session's or replaying it does not reproduce its hashes.
+        """
+        session = cls(game, config, seat, predictor=predictor)
+        replay(session, point, now_ms, nonce)
+        return session
 
     # -- public API -------------------------------------------------------------------------------------------
     @property
@@ -304,6 +324,8 @@ class Session:
                     self._fail_handshake(now_ms, seat, problem)
                 else:
                     self._reject("unexpected")
+        elif isinstance(msg, (Resume, Echo)):
+            on_rejoin_message(self, peer, msg, now_ms)
         elif peer.on_goodbye(msg):
             if self.state is _HANDSHAKE:
                 self._fail_handshake(now_ms, seat, f"peer left ({msg.reason.name.lower()})")
@@ -362,6 +384,9 @@ class Session:
         return encode(replace(self._hello_fields, heard=heard))
 
     def _handshake(self, now_ms: float) -> None:
+        if self._resume is not None:
+            self._resume.tick(self, now_ms)
+            return
         if all(p.ready for p in self.peers.values()):
             self._start(now_ms)
         if now_ms - self._last_hello >= self.config.handshake_resend_ms or self.state is not _HANDSHAKE:

@@ -47,7 +47,7 @@ class PeerLink:
     __slots__ = (
         "seat", "local_seat", "heard_hello", "heard_me", "started", "reply_hello", "last_heard", "acked",
         "seq_max", "seq_bits", "sync", "away", "away_since", "gone", "goodbye", "remote_hashes", "hash_checked",
-        "_queues", "_timeline", "_log", "_stats", "_events", "_slack",
+        "_queues", "_timeline", "_log", "_stats", "_events", "_slack", "reconnecting", "resume_nonce", "resume_seq",
     )
 
     def __init__(
@@ -71,6 +71,9 @@ class PeerLink:
         self.goodbye: GoodbyeReason | None = None
         self.remote_hashes: dict[int, bytes] = {}  # its hashes of frames we have not confirmed yet
         self.hash_checked = -1
+        self.reconnecting: float | None = None  # when the study server said it disconnected (it may rejoin)
+        self.resume_nonce: int | None = None  # the nonce of its latest Resume we answered
+        self.resume_seq = -1  # the sequence number floor we told it in our Echo
         self._queues = queues
         self._timeline = timeline
         self._log = log
