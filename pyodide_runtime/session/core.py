@@ -48,6 +48,14 @@ Away
     ``PeerAway``/``PeerBack`` at the frames where the flag changes. Away longer than ``away_timeout_ms`` ends
     the session as partial, with every confirmed frame kept.
 
+Rejoin
+    A page that reloads mid-game builds its session with :meth:`Session.resume` from its last checkpoint: the
+    confirmed frames are replayed (their hashes must match), its own inputs past them are taken back from the
+    peers (``Resume``/``Echo``), and it catches up (``Resumed``, then ``FastForward``). Its partners call
+    :meth:`Session.peer_reconnecting` when the server reports it disconnected, which allows its silence for
+    ``rejoin_grace_ms``; they answer its ``Resume`` by themselves (``PeerRejoined``). See
+    :mod:`pyodide_runtime.session.resume`.
+
 Records
     ``session.log.confirmed`` holds the confirmed :class:`~pyodide_runtime.framelog.FrameRecord` objects (global
     frame order) and ``session.log.episode_starts`` the reset observations; ``session.unconfirmed_tail()`` the
@@ -67,7 +75,8 @@ from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, decode_
 from pyodide_runtime.protocol.messages import AWAY_BIT, Echo, Goodbye, GoodbyeReason, Hello, Inputs, Resume
 from pyodide_runtime.session.errors import describe_error
 from pyodide_runtime.session.events import (
-    EpisodeEnded, Event, FastForward, HandshakeFailed, RollbackEvent, SessionEnded, Stalled, Started,
+    EpisodeEnded, Event, FastForward, HandshakeFailed, PeerReconnecting, RollbackEvent, SessionEnded, Stalled,
+    Started,
 )
 from pyodide_runtime.session.pacing import Pacer
 from pyodide_runtime.session.peer import REJECT_KINDS, PeerLink
@@ -358,6 +367,22 @@ class Session:
             self._end(now_ms, End(Outcome.PARTIAL, EndCause.PEER_GONE_BEFORE_START, {"seat": seat, "reason": reason}))
         elif self.state is _RUNNING:
             self._end(now_ms, End(Outcome.PARTIAL, EndCause.PEER_GONE, {"seat": seat, "reason": reason}))
+        return True
+
+    def peer_reconnecting(self, seat: int, now_ms: float) -> bool:
+        """The study server says seat ``seat`` disconnected and may come back (its page reloads): allow its
+        silence for ``config.rejoin_grace_ms`` (if longer than the usual limit) until its ``Resume`` arrives.
+
+        Returns False, changing nothing, when ``rejoin_grace_ms`` is 0, for an unknown seat, our own seat, a seat
+        already gone, or a session not running. Like :meth:`receive`, its event comes out of the next tick.
+        """
+        peer = self.peers.get(seat) if type(seat) is int else None
+        if (peer is None or peer.gone or self.config.rejoin_grace_ms <= 0
+                or (self.state is not _RUNNING and self.state is not _DRAINING)):
+            return False
+        if peer.reconnecting is None:
+            peer.reconnecting = now_ms
+        self._events.append(PeerReconnecting(seat, self.timeline.frame))
         return True
 
     def records(self) -> list[FrameRecord]:

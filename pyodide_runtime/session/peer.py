@@ -194,11 +194,19 @@ class PeerLink:
             # We did not run (a frozen tab): what the peer sent meanwhile is still on its way to us, and may
             # reach us only after this tick. Our own pause is not the peer's silence.
             self.last_heard = min(now_ms, self.last_heard + paused)
+        grace = 0
+        if self.reconnecting is not None:
+            if self.last_heard - self.reconnecting > cfg.disconnect_timeout_ms:
+                self.reconnecting = None  # its old page kept talking long after the notice: it never left
+            else:
+                grace = cfg.rejoin_grace_ms
         if draining:
-            if now_ms - self.last_heard > cfg.disconnect_timeout_ms:
+            if now_ms - self.last_heard > max(cfg.disconnect_timeout_ms, grace):
                 self.gone = True  # our data is complete; its goodbye was lost or it left: stop waiting for acks
             return None
         limit = cfg.away_silence_timeout_ms if self.away else cfg.disconnect_timeout_ms
+        if grace > limit:
+            limit = grace
         if now_ms - self.last_heard > limit:
             return End(Outcome.PARTIAL, EndCause.PEER_SILENT, {"seat": self.seat, "limit_ms": limit})
         if self.away and now_ms - self.away_since > cfg.away_timeout_ms:
