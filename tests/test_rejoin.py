@@ -338,3 +338,36 @@ def test_a_resuming_page_nobody_answers_ends_partial_with_the_replayed_frames():
     assert 55_000 <= now <= 56_000 and a.session.confirmed_frames == c
     meta = json.loads(_member(final_bundle(outs), "metadata.json"))
     assert meta["canonical"]["confirmed_frames"] == c
+
+
+def test_echoes_are_checked_merged_in_any_order_and_taken_once_complete():
+    from pyodide_runtime.protocol import Echo, encode
+
+    pair = Pair(study())
+    pair.run(60_000, stop=lambda p: p.bridges[0].session.confirmed_frames >= 100)
+    point = resume_point(pair.stored)
+    c = point.confirmed
+    game = bridge(study(), 0).game
+    s = Session.resume(game, SessionConfig(**point.config), 0, point, nonce=5)
+    rejected = s.stats["rejected"]
+    values = (1, 1, 2, AWAY_BIT, AWAY_BIT, 3)
+    s.receive(1.0, encode(Echo(1, 6, 900, c + 20, c + 6, c, values)), 1)  # another page's nonce
+    s.receive(1.0, encode(Echo(1, 5, 900, c + 20, c + 6, c, (1, 9))), 1)  # seat 0 has no action 9
+    s.receive(1.0, encode(Echo(1, 5, 900, c + 20, c + 6, c, (AWAY_BIT | 2,))), 1)  # away plays the default only
+    assert (rejected["unexpected"], rejected["invalid_input"]) == (1, 2)
+    assert not any(isinstance(e, Resumed) for e in s.tick(2.0, 0).events) and not s.started
+    s.receive(3.0, encode(Echo(1, 5, 900, c + 20, c + 6, c + 3, values[3:])), 1)  # the second part first
+    s.tick(4.0, 0)
+    assert not s.started, "still waiting: frames c .. c+2 are missing"
+    s.receive(5.0, encode(Echo(1, 5, 900, c + 20, c + 6, c, values[:1])), 1)
+    s.receive(5.0, encode(Echo(1, 5, 900, c + 20, c + 6, c, (2, 2))), 1)  # contradicts the first value
+    s.tick(5.5, 0)
+    assert rejected["conflict"] == 1 and not s.started
+    s.receive(6.0, encode(Echo(1, 5, 900, c + 20, c + 6, c, values[:3])), 1)
+    events = s.tick(7.0, 0).events
+    assert s.started and [e for e in events if isinstance(e, Resumed)] == [Resumed(c, c, 6)]
+    assert s.queues.values(0, c, c + 6) == list(values)
+    assert s.peers[1].acked == c + 6 and s._seq == 901, "its first packet is numbered above the floor"
+    assert s.pacer.catch_up_to == c + 20 and s.stats["fast_forward_frames"] > 0
+    s.receive(8.0, encode(Echo(1, 5, 900, c + 20, c + 6, c, values)), 1)  # a late copy
+    assert rejected["duplicate"] == 1
