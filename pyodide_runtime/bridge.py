@@ -377,6 +377,7 @@ class Bridge:
             "episodes": self.config.episodes,
             "score": self._score,
             "waiting": not self.session.started,
+            "resuming": self.session.resuming,
             "partner_away": bool(self._partner_away),
             "interrupted": self._interrupted and not self._partner_away,
             "fast_forwarding": self._fast_forwarding,

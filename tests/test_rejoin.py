@@ -115,8 +115,9 @@ def test_a_reloaded_page_rejoins_and_both_exports_are_identical_and_complete(tmp
     point = a._resume
     c = point.confirmed
     assert c == 90 and a.session.confirmed_frames == c and not a.session.started
+    assert a.hud()["resuming"] and a.hud()["waiting"] and not b.hud()["resuming"]
     pair.run(pair.now + 60_000)
-    assert a.session.outcome == "complete" and b.session.outcome == "complete"
+    assert a.session.outcome == "complete" and b.session.outcome == "complete" and not a.hud()["resuming"]
 
     resumed = [e for e in pair.events[0] if e["type"] == "resumed"]
     assert resumed == [{"type": "resumed", "from_frame": c, "replayed_frames": c,

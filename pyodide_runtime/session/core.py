@@ -218,6 +218,11 @@ class Session:
         return self.state is not _HANDSHAKE
 
     @property
+    def resuming(self) -> bool:
+        """Built by :meth:`resume` and still waiting for its peers' echoes (not started yet)."""
+        return self._resume is not None
+
+    @property
     def outcome(self) -> Outcome | None:
         """``complete``, ``partial`` or ``error`` once ended (equal to those strings), else ``None``."""
         return self.end.outcome if self.end is not None else None
