@@ -139,6 +139,7 @@ class Bridge:
         self.filename = self.exporter.filename
         if self._resume is not None:
             self._resumed()
+            self._resume = None  # the checkpoint's rows are in the exporter now
         self.describe = dict(self.game.describe())
         self._events: list[Any] = []
         self._ticks = array("d")  # 8 bytes a tick, not a float object

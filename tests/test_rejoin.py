@@ -112,8 +112,7 @@ def test_a_reloaded_page_rejoins_and_both_exports_are_identical_and_complete(tmp
     b_frame = b.session.frame
 
     a = pair.reload_seat0()
-    point = a._resume
-    c = point.confirmed
+    c = a.session.stats["resumed"]["from_frame"]
     assert c == 90 and a.session.confirmed_frames == c and not a.session.started
     assert a.hud()["resuming"] and a.hud()["waiting"] and not b.hud()["resuming"]
     pair.run(pair.now + 60_000)
@@ -128,6 +127,7 @@ def test_a_reloaded_page_rejoins_and_both_exports_are_identical_and_complete(tmp
     assert a.session.queues.values(0, c, c + echoed) == old_own[c:c + echoed]
     assert a.session.stats["resumed"]["echoed_frames"] == echoed
     assert a.session.stats["fast_forward_frames"] > 0 and "fast_forward" in types(pair.events[0])
+    assert a.session.stats["desyncs"] == b.session.stats["desyncs"] == 0
     assert a.session.stats["resumed"]["partner_frame"] >= b_frame - 1
     assert "peer_rejoined" in types(pair.events[1])
     rejoined = [e for e in pair.events[1] if e["type"] == "peer_rejoined"]
@@ -202,6 +202,15 @@ def test_a_checkpoint_of_another_session_is_refused():
         Session.resume(TinyGridGame(), config, 0, point)
     # the same checkpoint resumes fine
     assert bridge(study(), 0, resume=list(pair.stored)).session.confirmed_frames == point.confirmed
+    # A row that differs where no hash looks (frame 5's info, between hash points) is still caught: the replayed
+    # frames must encode to the stored rows byte for byte.
+    cp = json.loads(pair.stored[0])
+    lines = cp["frames_csv"].split("\n")
+    assert lines[10].split(",")[3] == "5" and '""ignored_action"":false' in lines[10]
+    lines[10] = lines[10].replace('""ignored_action"":false', '""ignored_action"":true')
+    cp["frames_csv"] = "\n".join(lines)
+    with pytest.raises(ResumeError, match="encode"):
+        bridge(study(), 0, resume=[json.dumps(cp).encode() + b"\n"])
 
 
 # -- replay, with sessions and the in-memory checkpoint (no network) --------------------------------------------
