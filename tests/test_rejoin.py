@@ -136,7 +136,7 @@ def test_a_reloaded_page_rejoins_and_both_exports_are_identical_and_complete(tmp
     paths = []
     for seat, outs in enumerate((pair.outs[0], pair.outs[1])):
         path = tmp_path / f"seat{seat}.zip"
-        path.write_bytes(final_bundle(outs) if seat else final_bundle([o for o in outs if o["bundle"] is not None]))
+        path.write_bytes(final_bundle(outs))  # seat 0: the old page never handed a bundle over, the new one did
         assert validate(str(path)).ok
         paths.append(path)
     result = compare(str(paths[0]), str(paths[1]))
@@ -381,3 +381,22 @@ def test_echoes_are_checked_merged_in_any_order_and_taken_once_complete():
     assert s.pacer.catch_up_to == c + 20 and s.stats["fast_forward_frames"] > 0
     s.receive(8.0, encode(Echo(1, 5, 900, c + 20, c + 6, c, values)), 1)  # a late copy
     assert rejected["duplicate"] == 1
+
+
+def test_a_page_reloaded_twice_rejoins_twice():
+    """The second reload resumes from the first new page's checkpoints (a chain from frame 0 again)."""
+    pair = Pair(study(episodes=4), seed=2)
+    b = pair.bridges[1]
+    resumed_from = []
+    for until in (120, 200):
+        pair.run(60_000, stop=lambda p: p.bridges[0].session.confirmed_frames >= until)
+        pair.drop_seat0()
+        assert b.peer_left(0, "disconnected")
+        pair.run(pair.now + 2_500)
+        resumed_from.append(pair.reload_seat0().session.stats["resumed"]["from_frame"])
+    a = pair.bridges[0]
+    pair.run(pair.now + 90_000)
+    assert resumed_from[0] == 90 and resumed_from[1] >= 180
+    assert a.session.outcome == b.session.outcome == "complete" and b.session.stats["peer_rejoins"] == 2
+    bundles = [final_bundle(outs[-1:]) for outs in pair.outs]
+    assert compare(bundles[0], bundles[1]).identical
