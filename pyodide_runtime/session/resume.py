@@ -201,8 +201,10 @@ class ResumeState:
                     link.reject("invalid_input")
                     return
             if msg.start > c + len(self.values):
-                if len(self.pending) < _PENDING_PARTS:
-                    self.pending[msg.start] = msg.values
+                pending = self.pending
+                if (len(pending) < _PENDING_PARTS
+                        and sum(map(len, pending.values())) + len(msg.values) <= MAX_ECHO_FRAMES):
+                    pending[msg.start] = msg.values  # kept for when the parts before it arrive
             elif not self._merge(msg.start, msg.values):
                 link.reject("conflict")
                 return
