@@ -234,9 +234,11 @@ class Bridge:
         if self.session.frame != before:
             self._dirty = True
             self._interrupted = False
-        every = self._checkpoint_every
-        due = every is not None and self.session.started and (
-            self._checkpoint_at is None or now_ms - self._checkpoint_at >= every)
+        every, due = self._checkpoint_every, False
+        if every is not None and self.session.started:
+            if self._checkpoint_at is None:
+                self._checkpoint_at = now_ms
+            due = now_ms - self._checkpoint_at >= every
         if (went_away or summary["episode_ended"] or due) and not self.session.ended:
             checkpoint = self.exporter.checkpoint(self.session.log)
             self._checkpoint_at = now_ms

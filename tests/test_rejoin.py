@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+import pyodide_runtime.bridge as bridge_module
 from pyodide_runtime.bridge import Bridge, recover_bundle
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.export import ExportContext, Exporter
@@ -96,7 +97,13 @@ def final_bundle(outs: list[dict]) -> bytes:
     return bundles[0]
 
 
-def test_a_reloaded_page_rejoins_and_both_exports_are_identical_and_complete(tmp_path):
+@pytest.fixture
+def episode_end_checkpoints_only(monkeypatch):
+    """Checkpoints only at episode ends (no periodic ones), so the rejoin must take many inputs back by echo."""
+    monkeypatch.setattr(bridge_module, "_REJOIN_CHECKPOINT_MS", 1e12)
+
+
+def test_a_reloaded_page_rejoins_and_both_exports_are_identical_and_complete(tmp_path, episode_end_checkpoints_only):
     pair = Pair(study())
     # Play into episode 1 (one checkpoint stored at the end of episode 0), then seat 0's page dies mid-episode.
     pair.run(60_000, stop=lambda p: p.bridges[0].session.confirmed_frames >= 90 + 45)
@@ -186,6 +193,24 @@ def test_with_a_grace_the_partner_waits_that_long_then_ends_partial():
     ended_at = [o for o in pair.outs[1] if o["ended"]][0]
     assert pair.outs[1].index(ended_at) > 0
     assert pair.now - dropped >= 7_000
+
+
+def test_periodic_checkpoints_bound_the_replay_gap_and_the_rejoin_is_still_exact():
+    pair = Pair(study())
+    pair.run(60_000, stop=lambda p: p.bridges[0].session.confirmed_frames >= 90 + 75)
+    pair.drop_seat0()
+    assert len(pair.stored) >= 3, "with rejoin on, the page stores a checkpoint every 2 s as well as at episode ends"
+    point = resume_point(pair.stored)
+    assert 90 < point.confirmed <= 90 + 75
+    assert pair.bridges[1].peer_left(0, "disconnected")
+    pair.run(pair.now + 3_000)
+    a = pair.reload_seat0()
+    assert a.session.stats["resumed"]["from_frame"] == point.confirmed
+    pair.run(pair.now + 60_000)
+    b = pair.bridges[1]
+    assert a.session.outcome == b.session.outcome == "complete"
+    bundles = [a.bundle()[0], b.bundle()[0]]
+    assert compare(bundles[0], bundles[1]).identical
 
 
 def test_a_checkpoint_of_another_session_is_refused():
