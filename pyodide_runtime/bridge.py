@@ -466,6 +466,8 @@ class Bridge:
             "time_sync_skips": stats["time_sync_skips"],
             "between_episodes_ms": self.config.between_episodes_ms,
             "between_episode_holds": stats["between_episode_holds"],
+            "resumed": stats.get("resumed"),
+            "peer_rejoins": stats.get("peer_rejoins", 0),
             "desyncs": stats["desyncs"],
             "rejected": sum(stats["rejected"].values()),
             "packets_sent": stats["packets_sent"],
