@@ -34,7 +34,8 @@ def tiny_png(path: Path, w: int = 24, h: int = 16) -> None:
                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-def write_study(folder: Path, scenes: str, *, episodes: int = 2, max_steps: int = 75, between_ms: int = 2000) -> Path:
+def write_study(folder: Path, scenes: str, *, episodes: int = 2, max_steps: int = 75, between_ms: int = 2000,
+                session: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tiny_png(folder / "kitchen.png")
     config = folder / "study.toml"
@@ -54,6 +55,7 @@ input_delay = 2
 episodes = {episodes}
 seed = 7
 between_episodes_ms = {between_ms}
+{session}
 {scenes}
 """)
     return config
@@ -390,3 +392,48 @@ text = {json.dumps(hostile)}
     assert waiting_text.startswith("Waiting for a partner… 0:")
     assert status["record"]["consent"] == "agreed" and status["scene"]["kind"] == "waiting"
     assert [s["outcome"] for s in status["record"]["scenes"][:2]] == ["agreed", "continued"]
+
+
+def test_a_mid_episode_reload_rejoins_and_both_exports_are_identical_and_complete(assets_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    config = write_study(tmp_path / "study", waiting() + GAME + SURVEY + END, episodes=2, max_steps=150,
+                         between_ms=1000, session="rejoin_grace_ms = 30000")
+    with StudyServer(tmp_path / "server", config, assets=assets_dir, env=None) as server, sync_playwright() as pw:
+        players = [Player(pw, f"r{i}", tmp_path / f"r{i}") for i in range(2)]
+        try:
+            for i, p in enumerate(players):
+                p.open(f"{server.url}/?participant=R{i}&autopilot=random&seed={i + 1}")
+            # Mid-episode 2 (frames 150-299), after a checkpoint or two: player A reloads the page.
+            wait_for(lambda: (players[0].status().get("frame") or 0) >= 200 or None, 120, "A in the second episode")
+            players[0].page.reload()
+            back = wait_for(lambda: (lambda s: s if s.get("resumed") else None)(players[0].status()), 60,
+                            "A's page to rejoin from its checkpoint")
+            bundles = wait_for(lambda: (lambda b: b if all(b) else None)([p.bundles() for p in players]), 150,
+                               "both final exports")
+            statuses = [p.status() for p in players]
+        except (TimeoutError, AssertionError) as exc:
+            fail_with_evidence(tmp_path, players, exc)
+        finally:
+            for p in players:
+                p.close()
+    exports = [b[0] for b in bundles]
+    assert all(len(b) == 1 for b in bundles), bundles  # A's reloaded page offered no recovered download
+    compared = run_cli("compare", *map(str, exports))
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    validated = run_cli("validate", *map(str, exports))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    metas = []
+    for export in exports:
+        with zipfile.ZipFile(export) as z:
+            assert ended(read_csv(z, "episodes.csv")) == [0, 1]
+            metas.append(json.loads(z.read("metadata.json")))
+            record = json.loads(z.read("participant/record.json"))
+        assert [s["kind"] for s in record["scenes"]] == ["waiting", "game", "survey", "end"]
+    assert all(m["canonical"]["status"] == "complete" for m in metas), [m["canonical"]["status"] for m in metas]
+    resumed = metas[0]["participant_local"]["stats"]["resumed"]
+    assert 0 < resumed["from_frame"] < 300 and resumed["replayed_frames"] == resumed["from_frame"], resumed
+    assert back["resumed"]["from_frame"] == resumed["from_frame"]
+    assert metas[1]["participant_local"]["stats"]["peer_rejoins"], metas[1]["participant_local"]["stats"]
+    assert statuses[0]["record"]["reloads"] and statuses[0]["outcome"] == statuses[1]["outcome"] == "complete"

@@ -23,6 +23,14 @@ export function assignOrder(scenes, random) {
   return { scenes: out, assignment };
 }
 
+/** The scenes in a saved order (a reloaded page keeps the participant's assignment). */
+function restoreOrder(scenes, saved) {
+  const byId = new Map(scenes.map((s) => [s.id, s]));
+  const ordered = saved.order.map((id) => byId.get(id));
+  if (ordered.some((s) => !s) || ordered.length !== scenes.length) throw new Error("the study's scenes changed");
+  return { scenes: ordered, assignment: saved.record.assignment };
+}
+
 /** A uniform random number in [0, 1) from the browser's cryptographic generator. */
 export const cryptoRandom = () => crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32;
 
@@ -37,9 +45,13 @@ export class StudyFlow {
    * @param {Function} o.random       random number generator for the shuffle
    * @param {string|null} o.study     the study id, and o.participant the participant id (for the file name)
    */
-  constructor({ scenes, root, auto, handlers, onScene, random = cryptoRandom, study = null, participant = null }) {
-    const { scenes: ordered, assignment } = assignOrder(scenes, random);
+  constructor({ scenes, root, auto, handlers, onScene, random = cryptoRandom, study = null, participant = null,
+                saved = null }) {
+    const { scenes: ordered, assignment } = saved ? restoreOrder(scenes, saved) : assignOrder(scenes, random);
     this.scenes = ordered;
+    // Times in the record count from the first page's load, also after a reload (performance.now() restarts).
+    this.offset = saved ? Date.now() - performance.now() - Date.parse(saved.record.page_started_utc) : 0;
+    this.start = saved ? saved.index : 0;
     this.root = root;
     this.auto = auto;
     this.handlers = handlers;
@@ -58,7 +70,23 @@ export class StudyFlow {
         { scene_id: s.id, question_id: q.id, kind: q.kind, required: q.required !== false }))),
       study,
       participant,
+      reloads: [],
     };
+    if (saved) {
+      this.record = saved.record;
+      this.record.reloads.push({ at_ms: this.now(), scene_id: this.scenes[this.start].id });
+    }
+  }
+
+  /** Milliseconds since the first page of this participant loaded. */
+  now() {
+    return performance.now() + this.offset;
+  }
+
+  /** What a reloaded page needs to go on: the order of the scenes, the record and where it was. */
+  saved() {
+    const index = this.record.scenes.length ? this.record.scenes[this.record.scenes.length - 1].index : 0;
+    return { order: this.scenes.map((s) => s.id), record: this.record, index };
   }
 
   /** The end scene's settings, or the defaults when the study has none. */
@@ -67,14 +95,17 @@ export class StudyFlow {
   }
 
   async run() {
-    for (let index = 0; index < this.scenes.length; index++) {
+    for (let index = this.start; index < this.scenes.length; index++) {
       const scene = this.scenes[index];
-      const entry = { index, id: scene.id, kind: scene.kind, entered_ms: performance.now(), left_ms: null, outcome: null };
-      this.record.scenes.push(entry);
+      let entry = this.record.scenes.find((e) => e.index === index && e.left_ms === null);
+      if (!entry) {  // a reloaded page goes on with the scene it was in
+        entry = { index, id: scene.id, kind: scene.kind, entered_ms: this.now(), left_ms: null, outcome: null };
+        this.record.scenes.push(entry);
+      }
       this.current = scene;
       await this.onScene(scene);
       const result = await this.play(scene);
-      entry.left_ms = performance.now();
+      entry.left_ms = this.now();
       entry.outcome = result.outcome;
       if (result.stop) {
         this.current = null;
@@ -107,7 +138,10 @@ export class StudyFlow {
         return { outcome: await views.instructions(root, scene, this.auto) };
       case "survey": {
         const answers = await views.survey(root, scene, this.auto);
-        for (const a of answers) this.record.answers.push({ scene_id: scene.id, ...a });
+        for (const a of answers) {
+          const at = a.answered_ms === null ? null : a.answered_ms + this.offset;
+          this.record.answers.push({ scene_id: scene.id, ...a, answered_ms: at });
+        }
         return { outcome: "completed" };
       }
       case "end":
@@ -124,6 +158,6 @@ export class StudyFlow {
 
   /** Record a waiting-room event (attempt, event, rtt_ms, detail). */
   waitingEvent(attempt, event, rttMs = null, detail = null) {
-    this.record.waiting.push({ attempt, event, at_ms: performance.now(), rtt_ms: rttMs, detail });
+    this.record.waiting.push({ attempt, event, at_ms: this.now(), rtt_ms: rttMs, detail });
   }
 }

@@ -19,7 +19,8 @@ import { Reporter } from "./report.mjs";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const ACTIVE = "pyodide_runtime:active";
-const SEAT = "pyodide_runtime:seat"; // {seat_token, session} of this tab's running game, for uploading recovered data
+const SEAT = "pyodide_runtime:seat"; // this tab's running game: {seat_token, session, filename} (rejoin, recovered data)
+const FLOW = "pyodide_runtime:flow"; // this tab's place in a study with scenes (scene order, record), for a rejoin
 // URL parameters worth recording in the export (room links and tokens are capabilities and stay out of it); the
 // network condition keys are added from page_config.
 const RECORDED_PARAMS = ["relay", "p2p_timeout_ms", "autopilot", "autopilot_seed"];
@@ -212,7 +213,8 @@ async function main() {
   renderer = new Renderer($("stage"));
   hud = new Hud($("hud"));
 
-  if (await offerRecovery(study)) return;
+  const resume = await resumable(study);
+  if (!resume && await offerRecovery(study)) return;
 
   startWorker(study);
   setInterval(measure, 2000);
@@ -223,9 +225,39 @@ async function main() {
   });
   // Closed, reloaded or navigated away (not hidden, frozen, or kept in the back/forward cache, which may come
   // back): the worker cannot say goodbye in time, so tell the server, which ends the partner's session at once.
-  window.addEventListener("pagehide", (e) => !e.persisted && transport && transport.leave());
-  if (scenes) await runScenes(study, scenes);
-  else connect(study);
+  // When the study allows rejoining, a running game's page keeps its seat instead: the server reports it
+  // disconnected, the partner waits up to session.rejoin_grace_ms, and a reload of this tab comes back.
+  window.addEventListener("pagehide", (e) => {
+    if (e.persisted || !transport) return;
+    if (rejoinOn(study) && page.stage === "playing" && !page.gameEnded) return;
+    transport.leave();
+  });
+  if (resume) {
+    page.resume = resume;
+    storageKey = resume.key;
+    connect(study, resume.seat.seat_token);
+  }
+  if (scenes) await runScenes(study, scenes, resume ? resume.flow : null);
+  else if (!resume) connect(study);
+}
+
+const rejoinOn = (study) => Number(((study.config || {}).session || {}).rejoin_grace_ms || 0) > 0;
+
+/** A game this tab was playing before a reload, that it may rejoin: its seat token, its checkpoints, its flow. */
+async function resumable(study) {
+  if (!rejoinOn(study) || sessionStorage.getItem(ACTIVE) === null) return null;
+  const seat = JSON.parse(sessionStorage.getItem(SEAT) || "null");
+  if (!seat || !seat.filename || seat.ended) return null;
+  const key = `${study.study}/${seat.filename}`;
+  let records = [];
+  try {
+    records = (await listCheckpoints()).filter((r) => r.key === key);
+  } catch (err) {
+    error("storage", err);
+  }
+  if (records.length === 0) return null;
+  const flowState = JSON.parse(sessionStorage.getItem(FLOW) || "null");
+  return { seat, key, chunks: records[0].chunks, flow: flowState };
 }
 
 /** The worker loads Pyodide, the packages and the env right away, whatever scene the participant is reading. */
@@ -248,7 +280,7 @@ function startWorker(study) {
 }
 
 /** Join the study server (pairing happens there): at once without scenes, at the waiting scene with them. */
-function connect(study) {
+function connect(study, seatToken = null) {
   const config = study.config || {};
   const wsURL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${study.ws_url}${location.search}`;
   transport = new Transport({
@@ -257,7 +289,7 @@ function connect(study) {
     iceServers: study.ice_servers || [],
     p2pTimeoutMs: p2pTimeout(config),
     pageConfig,
-    seatToken: null,
+    seatToken,
     pageId: PAGE_ID,
     params: Object.fromEntries(params),
     onData: (seat, data) => worker.postMessage({ type: "peer", seat, data }, [data]),
@@ -280,7 +312,7 @@ function activity(text) {
   $("activity").hidden = !text;
 }
 
-async function runScenes(study, scenes) {
+async function runScenes(study, scenes, saved = null) {
   const config = study.config || {};
   const testMode = config.test_mode === true && params.get("autopilot") === "random";
   const seed = Number(params.get("autopilot_seed") || params.get("seed") || 0);
@@ -295,6 +327,7 @@ async function runScenes(study, scenes) {
     root: $("scene"),
     auto,
     random: testMode ? prng(seed + 15485863) : undefined,
+    saved,
     handlers: {
       practice: (scene) => playPractice(scene, study),
       waiting: (scene, f) => waitForPartner(scene, study, f),
@@ -307,6 +340,7 @@ async function runScenes(study, scenes) {
 
 function enterScene(scene, study) {
   page.scene = { id: scene.id, kind: scene.kind };
+  sessionStorage.setItem(FLOW, JSON.stringify(flow.saved()));
   const playing = scene.kind === "practice" || scene.kind === "game";
   $("game").hidden = !playing;
   if (!playing) $("overlay").hidden = true;
@@ -472,6 +506,7 @@ async function finishFlow(study, result) {
   if (storageKey) deleteCheckpoints(storageKey).catch((err) => error("storage", err));
   sessionStorage.removeItem(ACTIVE);
   sessionStorage.removeItem(SEAT);
+  sessionStorage.removeItem(FLOW);
   activity(null);
   const c = (result && result.closing) || {};
   closing($("scene"), { ...c, text: c.text || "Thank you! You have finished the study." });
@@ -510,6 +545,8 @@ function onTransport(msg, study) {
   } else if (msg.type === "path") {
     page.path = pathSummary();
     if (worker) worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
+  } else if (msg.type === "error" && page.resume && !page.joined) {
+    resumeFailed(study, `${msg.code}: ${msg.message}`); // the seat is gone (expired, or the room ended)
   } else if (msg.type === "error" && flow && msg.code in REFUSALS) {
     settle(waiters.refused, msg);
   } else if (msg.type === "error") {
@@ -540,7 +577,9 @@ function startGame(study) {
   page.conditions = conditionsFor(config, msg.seat);
   const participant = msg.participant || null;
   sessionStorage.setItem(ACTIVE, study.study);
-  worker.postMessage({ type: "start", seat: msg.seat, room: msg.room, participant, conditions: page.conditions });
+  const resume = page.resume ? page.resume.chunks : null;
+  worker.postMessage({ type: "start", seat: msg.seat, room: msg.room, participant, conditions: page.conditions,
+                       resume });
   page.path = pathSummary();
   worker.postMessage({ type: "transport", kind: page.path, rtt_ms: page.rtt_ms });
 }
@@ -563,13 +602,17 @@ function onWorker(msg, study) {
         page.session = msg.session;
         storageKey = `${study.study}/${msg.filename}`;
         if (transport && transport.seatToken) {
-          sessionStorage.setItem(SEAT, JSON.stringify({ seat_token: transport.seatToken, session: msg.session }));
+          sessionStorage.setItem(SEAT, JSON.stringify({ seat_token: transport.seatToken, session: msg.session,
+                                                        filename: msg.filename }));
         }
       }
       startInput(study, msg);
       break;
     case "interim":
       onInterim(msg, study);
+      break;
+    case "resume-failed":
+      resumeFailed(study, msg.message);
       break;
     case "practice-bundle":
       if (autopilot) autopilot.stop();
@@ -679,6 +722,9 @@ function showStopped() {
 }
 
 async function onBundle(msg, study) {
+  page.gameEnded = true;
+  const seat = JSON.parse(sessionStorage.getItem(SEAT) || "null");
+  if (seat) sessionStorage.setItem(SEAT, JSON.stringify({ ...seat, ended: true })); // nothing left to rejoin
   if (reporter) reporter.now(); // the session ended: the dashboard hears its outcome at once
   if (flow) {
     page.gameBundle = msg.data;
@@ -723,6 +769,28 @@ function showCompletion(url) {
   if (typeof url !== "string" || !/^https?:\/\//.test(url)) return; // the server checked it; never a script URL
   $("complete-link").href = url;
   $("complete").hidden = false;
+}
+
+/** The game could not be rejoined: give the seat up (the partner's session ends) and offer the recovered data. */
+function resumeFailed(study, why) {
+  console.warn(`[pyodide_runtime] rejoin failed: ${why}`);
+  const resume = page.resume;
+  page.resume = null;
+  page.stage = "interrupted";
+  if (transport) {
+    transport.leave();
+    transport.close();
+  }
+  $("scene").hidden = true;
+  $("game").hidden = true;
+  $("loading").hidden = true;
+  activity(null);
+  $("notice").textContent = "This session was interrupted and could not be resumed. Download its data below.";
+  $("notice").hidden = false;
+  const button = $("recover");
+  button.hidden = false;
+  button.textContent = "Download the data of your interrupted session";
+  button.onclick = () => recoverRecord(study, { key: resume.key, chunks: resume.chunks });
 }
 
 /** Checkpoints left by an interrupted session: offer their data. True when this tab was reloaded mid-session. */

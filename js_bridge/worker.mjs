@@ -5,7 +5,7 @@
 // Messages in:  init, start, practice, attach, conditions, probe, peer, peer-left, input, away, transport, download,
 //               recover
 // Messages out: progress, ready, send, frame, status, checkpoint, interim, bundle, practice-bundle, attached,
-//               probe-result, recovered, env-error, error
+//               probe-result, resume-failed, recovered, env-error, error
 
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
@@ -91,7 +91,15 @@ function start(msg) {
   }
   pendingStart = null;
   conditioner = new Conditioner(msg.conditions || null);
-  run(JSON.stringify(setup.study), msg, "game");
+  try {
+    run(JSON.stringify(setup.study), msg, "game");
+  } catch (err) {
+    if (!msg.resume) throw err;
+    // The checkpoint cannot be resumed (another study, a changed env, a non-deterministic replay): the page falls
+    // back to offering the recovered data.
+    post({ type: "resume-failed", message: String((err && err.message) || err) });
+    return;
+  }
   for (const m of pendingLeft) bridge.peer_left(m.seat, m.reason);
   pendingLeft = [];
   if (lastTransport) setTransport(lastTransport);
@@ -107,12 +115,14 @@ async function practice(msg) {
 /** Build the bridge for `studyJson` and start ticking it. */
 function run(studyJson, msg, kind) {
   const page = py.toPy({ ...setup.page, conditioner: msg.conditions || null });
+  const resume = msg.resume ? py.toPy(msg.resume) : null; // the stored checkpoints of this participant's last page
   try {
-    bridge = bridgeModule.Bridge.callKwargs(studyJson, msg.seat, {
-      room: msg.room, participant: msg.participant, page,
-    });
+    const kwargs = { room: msg.room, participant: msg.participant, page };
+    if (resume) kwargs.resume = resume;
+    bridge = bridgeModule.Bridge.callKwargs(studyJson, msg.seat, kwargs);
   } finally {
     page.destroy();
+    if (resume) resume.destroy();
   }
   mode = kind;
   ended = false;

@@ -10,7 +10,8 @@ JavaScript side can use without further calls into Python::
     out["messages"]      # [(seat, bytes, reliable), ...] to send; ``reliable`` marks handshake/goodbye packets
     out["render"]        # draw-list JSON (str), RGBA bytes (with render_w/render_h), or None when unchanged
     out["hud"]           # {"phase", "episode", "episodes", "score", "waiting", "partner_away", "interrupted", ...}
-    out["checkpoint"]    # bytes to append to local storage (episode end, page hidden), or None
+    out["checkpoint"]    # bytes to append to local storage (episode end, page hidden, every 2 s with rejoin on),
+                         # or None
     out["bundle"]        # the export's bytes once the session ended (with "filename" and "sha256"), or None
     out["interim"]       # at a confirmed episode end that more episodes follow: a bundle of every confirmed episode
                          # so far (status "interim"), with "interim_label" ("episode<N>") and "interim_sha256"; else None
@@ -40,12 +41,13 @@ from typing import Any
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import Diagnostics, ExportContext, Exporter, bundle_name
-from pyodide_runtime.export.checkpoint import Checkpoint, recover
+from pyodide_runtime.export.checkpoint import Checkpoint, recover, resume_point
 from pyodide_runtime.protocol.codec import T_INPUTS, DecodeError, peek_header
 from pyodide_runtime.session import (
     EndCause, EpisodeEnded, Event, FastForward, Outcome, PeerAway, PeerBack, RollbackEvent, Session, SessionEnded,
     SessionState, Stalled, Started,
 )
+from pyodide_runtime.session.resume import ResumeError
 
 __all__ = ["Bridge", "session_id_for_room", "recover_bundle", "study_session_config"]
 
@@ -55,6 +57,8 @@ _MAX_SAMPLES = 200_000
 #: it. ``disconnected`` is not one of them: that seat may reconnect within the server's grace period.
 _GONE_FOR_GOOD = {"left": "left the study page", "expired": "did not reconnect within the server's grace period"}
 #: What the page's worker measures and :meth:`Bridge.status` passes through.
+#: How often a page stores a checkpoint when the study allows rejoining (ms of wall time).
+_REJOIN_CHECKPOINT_MS = 2000.0
 _MEASURED = ("conditioner", "tick_cost_ms", "wasm_memory_bytes")
 _PHASES = {SessionState.HANDSHAKE: "waiting", SessionState.RUNNING: "running", SessionState.DRAINING: "finishing",
            SessionState.ENDED: "ended"}
@@ -107,9 +111,14 @@ class Bridge:
         room: str = "",
         participant: str | None = None,
         page: Mapping[str, Any] | None = None,
+        resume: Any = None,
     ) -> None:
         """``study`` is the ``/study.json`` content (a dict or its JSON text); ``page`` holds facts the page
-        knows (``user_agent``, ``wheel_sha256``, ``pyodide_version``, ``conditioner``, ``url_params``...)."""
+        knows (``user_agent``, ``wheel_sha256``, ``pyodide_version``, ``conditioner``, ``url_params``...).
+
+        ``resume``: the checkpoint chunks a previous page of this participant stored (what :func:`recover_bundle`
+        takes) to rejoin its session after a reload; raises :class:`~pyodide_runtime.session.ResumeError` (or
+        :class:`~pyodide_runtime.export.checkpoint.CheckpointError`) when it cannot, see :meth:`_resumed`."""
         if isinstance(study, str):
             study = json.loads(study)
         page = dict(page or {})
@@ -121,7 +130,9 @@ class Bridge:
         away = config.get("away_action")  # the action an away seat plays (default: the env's, usually 0)
         self.game = load_game(str(env["spec"]), config.get("env_config"), bots=config.get("bots"),
                               default_inputs=None if away is None else [int(away)] * self.config.players)
-        self.session = Session(self.game, self.config, self.seat)
+        self._resume = resume_point(_chunks(resume)) if resume is not None else None
+        self.session = (Session(self.game, self.config, self.seat) if self._resume is None
+                        else Session.resume(self.game, self.config, self.seat, self._resume))
         self.agent = self.game.seats[self.seat]
         self.session_id = session_id_for_room(room) if room else "local"
         self.participant = str(participant or f"seat{self.seat}")
@@ -132,6 +143,15 @@ class Bridge:
             packages=_packages(page.get("packages")),
         ))
         self.filename = self.exporter.filename
+        # Episodes replayed from a checkpoint had their interim bundles on the page that stored it.
+        self._interim_from = self.session.timeline.episode if self._resume is not None else 0
+        if self._resume is not None:
+            self._resumed()
+            self._resume = None  # the checkpoint's rows are in the exporter now
+        # With rejoin on, a checkpoint every few seconds too: a reloaded page replays up to its last one and takes
+        # the rest of its own inputs back from its partners.
+        self._checkpoint_every = _REJOIN_CHECKPOINT_MS if self.config.rejoin_grace_ms > 0 else None
+        self._checkpoint_at: float | None = None
         self.describe = dict(self.game.describe())
         self._events: list[Any] = []
         self._ticks = array("d")  # 8 bytes a tick, not a float object
@@ -157,6 +177,20 @@ class Bridge:
         self.left_notices = {"applied": 0, "ignored": 0}
         self._rtt: list[tuple[float, float]] = []
         self.download = "pending"
+
+    def _resumed(self) -> None:
+        """The replayed session's export must be the checkpoint's: same provenance, the same rows byte for byte."""
+        point = self._resume
+        ours = json.loads(json.dumps(self.exporter.context.to_dict(), default=str))
+        theirs = json.loads(json.dumps(point.context, default=str))
+        differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        if differ:
+            raise ResumeError(f"the checkpoint was made by another page or study ({', '.join(differ)} differ)")
+        self.exporter.update(self.session.log)  # kept in the log: the first tick scores them, then releases them
+        enc = self.exporter.encoder
+        if enc.frames_since(0) != point.frames_text or enc.resets_since(0) != point.resets_text:
+            raise ResumeError("the replayed frames do not encode as the checkpoint's rows: "
+                              "the env is not deterministic")
 
     # -- per tick ---------------------------------------------------------------------------------------------
     def tick(
@@ -200,8 +234,14 @@ class Bridge:
         if self.session.frame != before:
             self._dirty = True
             self._interrupted = False
-        if (went_away or summary["episode_ended"]) and not self.session.ended:
+        every, due = self._checkpoint_every, False
+        if every is not None and self.session.started:
+            if self._checkpoint_at is None:
+                self._checkpoint_at = now_ms
+            due = now_ms - self._checkpoint_at >= every
+        if (went_away or summary["episode_ended"] or due) and not self.session.ended:
             checkpoint = self.exporter.checkpoint(self.session.log)
+            self._checkpoint_at = now_ms
         out: dict[str, Any] = {
             "frame": self.session.frame,
             "messages": [(seat, data, _reliable(data)) for seat, data in result_messages],
@@ -223,7 +263,8 @@ class Bridge:
         confirmed frame through that episode's last, status ``interim``, labelled ``episode<N>`` (1-based)."""
         last = None
         for e in events:
-            if isinstance(e, EpisodeEnded) and e.episode + 1 < self.config.episodes:
+            if (isinstance(e, EpisodeEnded) and e.episode >= self._interim_from
+                    and e.episode + 1 < self.config.episodes):
                 last = e
         if last is None:
             return None
@@ -267,13 +308,16 @@ class Bridge:
 
         ``left`` (the page was closed, reloaded or navigated away) and ``expired`` (it never reconnected) end the
         session on the next tick, exactly as that seat's goodbye would (see :meth:`Session.peer_left`).
-        ``disconnected`` changes nothing: the seat may still come back. The server knows which socket left, so
-        the notice is trusted for that seat only; a malformed notice, or one about a seat that is not a
-        partner's, is ignored and counted in ``left_notices``. Returns whether the notice was queued.
+        ``disconnected`` (or ``reconnecting``): the seat may still come back; with ``rejoin_grace_ms`` > 0 its
+        silence is then allowed that long for its reloaded page to rejoin (:meth:`Session.peer_reconnecting`),
+        else it changes nothing. The server knows which socket left, so the notice is trusted for that seat only;
+        a malformed notice, or one about a seat that is not a partner's, is ignored and counted in
+        ``left_notices``. Returns whether the notice was queued.
         """
-        if reason == "disconnected":
+        rejoin = reason in ("disconnected", "reconnecting")
+        if rejoin and self.config.rejoin_grace_ms <= 0:
             return False
-        why = _GONE_FOR_GOOD.get(reason) if isinstance(reason, str) else None
+        why = "" if rejoin else _GONE_FOR_GOOD.get(reason) if isinstance(reason, str) else None
         if why is None or type(seat) is not int or seat == self.seat or not 0 <= seat < self.config.players:
             self.left_notices["ignored"] += 1
             return False
@@ -285,7 +329,9 @@ class Bridge:
         for seat, data in packets:
             self.session.receive(now_ms, data, seat)
         for seat, why in self._left:
-            self.left_notices["applied" if self.session.peer_left(seat, now_ms, why) else "ignored"] += 1
+            session = self.session
+            applied = session.peer_left(seat, now_ms, why) if why else session.peer_reconnecting(seat, now_ms)
+            self.left_notices["applied" if applied else "ignored"] += 1
         self._left.clear()
         return []
 
@@ -368,6 +414,7 @@ class Bridge:
             "episodes": self.config.episodes,
             "score": self._score,
             "waiting": not self.session.started,
+            "resuming": self.session.resuming,
             "partner_away": bool(self._partner_away),
             "interrupted": self._interrupted and not self._partner_away,
             "fast_forwarding": self._fast_forwarding,
@@ -419,6 +466,8 @@ class Bridge:
             "time_sync_skips": stats["time_sync_skips"],
             "between_episodes_ms": self.config.between_episodes_ms,
             "between_episode_holds": stats["between_episode_holds"],
+            "resumed": stats.get("resumed"),
+            "peer_rejoins": stats.get("peer_rejoins", 0),
             "desyncs": stats["desyncs"],
             "rejected": sum(stats["rejected"].values()),
             "packets_sent": stats["packets_sent"],
@@ -513,12 +562,16 @@ def _packages(value: Any) -> tuple[dict[str, Any], ...] | None:
     return tuple(out)
 
 
+def _chunks(chunks: Any) -> Any:
+    """Stored checkpoint bytes as the page hands them (one blob, a list, or a JS array of Uint8Arrays)."""
+    if not isinstance(chunks, (bytes, bytearray, memoryview, str)):
+        return [_payload(c) for c in chunks]
+    return bytes(chunks) if isinstance(chunks, memoryview) else chunks
+
+
 def recover_bundle(chunks: Any) -> tuple[bytes, str]:
     """A bundle (flagged recovered) and its file name from stored checkpoint bytes (one blob or a list)."""
-    if not isinstance(chunks, (bytes, bytearray, memoryview, str, list, tuple)):
-        chunks = [_payload(c) for c in chunks]
-    elif isinstance(chunks, (list, tuple)):
-        chunks = [_payload(c) for c in chunks]
+    chunks = _chunks(chunks)
     data = recover(chunks)
     context = Checkpoint.parse(chunks)[-1].context
     name = bundle_name(str(context.get("study")), str(context.get("session")), str(context.get("participant")),

@@ -66,6 +66,9 @@ class SessionConfig:
     #: Wall time the live timeline holds (no frames simulated, packets still exchanged) when it enters the next
     #: episode, so the page can show a countdown between episodes; 0 holds nothing. Never changes the data.
     between_episodes_ms: int = 0
+    #: Silence allowed from a peer the study server reported disconnected (its page may reload and rejoin from
+    #: its last checkpoint); 0: no rejoin, a disconnected peer is waited for no longer than any other.
+    rejoin_grace_ms: int = 0
 
     def __post_init__(self) -> None:
         def require(name: str, ok: bool, rule: str) -> None:
@@ -89,6 +92,7 @@ class SessionConfig:
         require("away_lease_frames", 1 <= self.away_lease_frames <= 100_000, "must be between 1 and 100000")
         for name in ("away_timeout_ms", "disconnect_timeout_ms", "away_silence_timeout_ms", "handshake_resend_ms"):
             require(name, getattr(self, name) > 0, "must be positive")
+        require("rejoin_grace_ms", self.rejoin_grace_ms >= 0, "must not be negative")
         require("hash_interval", self.hash_interval >= 1, "must be at least 1")
         require("max_frames_per_tick", self.max_frames_per_tick >= 1, "must be at least 1")
         require("fast_forward_threshold", self.fast_forward_threshold >= 2, "must be at least 2")

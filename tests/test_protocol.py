@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from pyodide_runtime.host.testing.games import TinyGridGame as CoinGame
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.protocol import (
-    AWAY_BIT, MAX_PACKET, PROTOCOL_VERSION, DecodeError, Goodbye, GoodbyeReason, Hello, Inputs, decode, encode,
+    AWAY_BIT, MAX_PACKET, PROTOCOL_VERSION, DecodeError, Echo, Goodbye, GoodbyeReason, Hello, Inputs, Resume, decode,
+    encode,
 )
-from pyodide_runtime.protocol.codec import MAX_RUNS, fit_values
+from pyodide_runtime.protocol.codec import MAX_RUNS, encode_echo, fit_values
 from pyodide_runtime.session import REJECT_KINDS, Session
 
 values_st = st.lists(st.sampled_from([0, 1, 2, 4, AWAY_BIT, AWAY_BIT | 3]), max_size=600)
@@ -265,3 +266,110 @@ def test_a_malformed_input_packet_is_parsed_once_and_rejected_as_malformed(monke
     assert a.stats["rejected"]["malformed"] == 1
     assert "decode" not in calls and len(calls) == 1, calls
     assert _snapshot(a) == before
+
+
+# -- rejoin: Resume and Echo -----------------------------------------------------------------------------------
+def _resume(seat=1, nonce=9, confirmed=2, seed=None, config=None):
+    config = config or SessionConfig(input_delay=2, max_prediction=6)
+    return Resume(seat, nonce, confirmed, config.players, CoinGame.env_id, CoinGame.env_version, config.digest(),
+                  config.seed if seed is None else seed)
+
+
+def test_resume_and_echo_round_trip():
+    resume = Resume(1, 2**32 - 1, 1234, 2, "coin_chase", "1.0", bytes(range(16)), 2**63 - 1)
+    assert decode(encode(resume)) == resume
+    echo = Echo(0, 7, 2**20, 300, 250, 200, (1, 1, AWAY_BIT, 3))
+    assert decode(encode(echo)) == echo
+    empty = Echo(0, 7, 5, 300, 100, 200, ())  # it holds fewer inputs than the checkpoint: nothing to echo
+    assert decode(encode(empty)) == empty
+    with pytest.raises(ValueError):
+        encode(Echo(0, 7, 5, 300, 201, 200, (1, 2)))  # values past held
+
+
+def test_a_long_echo_is_split_into_packets_within_the_limits():
+    values = [i % 2 for i in range(2000)] + [AWAY_BIT] * 3000  # 2000 runs, then long runs
+    packets = encode_echo(1, 5, 77, 6000, 100 + len(values), 100, values)
+    assert len(packets) > 1 and all(len(p) <= MAX_PACKET for p in packets)
+    got, start = [], 100
+    for p in packets:
+        msg = decode(p)
+        assert isinstance(msg, Echo) and (msg.seat, msg.nonce, msg.seq, msg.frame) == (1, 5, 77, 6000)
+        assert msg.start == start and len(msg.values) > 0
+        got.extend(msg.values)
+        start += len(msg.values)
+    assert got == values
+    assert [decode(p) for p in encode_echo(1, 5, 77, 6000, 40, 100, [])] == [Echo(1, 5, 77, 6000, 40, 100, ())]
+
+
+_ECHO_HEAD = bytes([0xB7, PROTOCOL_VERSION, 5, 1])
+
+
+@pytest.mark.parametrize("data", [
+    encode(_resume())[:-1],  # truncated text
+    encode(_resume()) + b"\x00",  # trailing byte
+    bytes([0xB7, PROTOCOL_VERSION, 4, 1]) + bytes(10),  # short
+    _ECHO_HEAD + struct.pack("!IIIIIB", 9, 5, 10, 50, 2, 1),  # a run announced, none there
+    _ECHO_HEAD + struct.pack("!IIIIIB", 9, 5, 10, 50, 2, 1) + struct.pack("!HB", 1, 0),  # empty run
+    _ECHO_HEAD + struct.pack("!IIIIIB", 9, 5, 10, 3, 2, 1) + struct.pack("!HB", 1, 2),  # values past held
+    encode(Echo(1, 9, 5, 10, 50, 2, (1,))) + b"\x00",  # trailing byte
+], ids=["resume-truncated", "resume-trailing", "resume-short", "echo-no-run", "echo-empty-run", "echo-past-held",
+        "echo-trailing"])
+def test_malformed_resume_and_echo_are_rejected_counted_and_harmless(data):
+    with pytest.raises(DecodeError, match="malformed"):
+        decode(data)
+    a, _ = _pair()
+    before = _snapshot(a)
+    a.receive(10.0, data, 1)
+    assert a.stats["rejected"]["malformed"] == 1 and sum(a.stats["rejected"].values()) == 1
+    assert _snapshot(a) == before and a.tick(20.0, 0).messages and not a.ended
+
+
+def test_resume_from_another_session_and_stray_echoes_are_rejected_as_unexpected():
+    a, _ = _pair()
+    before = _snapshot(a)
+    a.receive(10.0, encode(_resume(seed=77)), 1)  # another seed: not this session's page
+    a.receive(10.0, encode(Echo(1, 9, 5, 10, 50, 2, (1,))), 1)  # an echo, but this session is not resuming
+    assert a.stats["rejected"]["unexpected"] == 2 and sum(a.stats["rejected"].values()) == 2
+    assert _snapshot(a) == before and a.peers[1].resume_nonce is None
+
+
+def test_a_resume_is_echoed_and_the_old_pages_packets_are_ignored_afterwards():
+    a, b = _pair()
+    now = 0.0
+    for _ in range(20):  # play a little: a holds some of b's inputs, b some of a's
+        now += 33.0
+        for src, dst in ((a, b), (b, a)):
+            for _, data in src.tick(now, 1).messages:
+                dst.receive(now, data, src.seat)
+    link = a.peers[1]
+    held = a.queues.count(1)
+    assert held > 6 and link.acked > 3 and link.seq_max > 0
+    old_seq = link.seq_max
+    a.receive(now, encode(_resume(confirmed=3)), 1)
+    out = [decode(d) for s, d in a.tick(now + 1, 1).messages if s == 1]
+    echoes = [m for m in out if isinstance(m, Echo)]
+    assert echoes == [Echo(0, 9, old_seq + (1 << 20), a.frame, held, 3, tuple(a.queues.values(1, 3, held)))]
+    assert link.acked == 3, "its own inputs from the checkpoint on are sent again"
+    inputs = [m for m in out if isinstance(m, Inputs)]
+    assert inputs and inputs[-1].start == 3
+    # A packet of the old page still in flight, numbered below the floor, adds nothing.
+    a.receive(now + 2, encode(Inputs(1, old_seq + 5, held, 0, 0, held, (2, 2))), 1)
+    assert a.queues.count(1) == held and a.stats["rejected"]["reordered"] == 1
+    # The same Resume again is answered again, without a second reset; the new page's packets are taken.
+    a.receive(now + 3, encode(_resume(confirmed=3)), 1)
+    again = [decode(d) for s, d in a.tick(now + 4, 1).messages if s == 1]
+    assert [m.seq for m in again if isinstance(m, Echo)] == [old_seq + (1 << 20)]
+    a.receive(now + 5, encode(Inputs(1, old_seq + (1 << 20) + 1, held, 3, 0, held, (2, 2))), 1)
+    assert a.queues.count(1) == held + 2
+    assert a.stats["peer_rejoins"] == 1
+
+
+@settings(max_examples=200)
+@given(data=st.binary(max_size=120), kind=st.sampled_from([4, 5]), seat=st.integers(0, 3))
+def test_random_resume_and_echo_bytes_never_raise(data, kind, seat):
+    a, _ = _pair()
+    before = _snapshot(a)
+    a.receive(5.0, bytes([0xB7, PROTOCOL_VERSION, kind, seat]) + data)
+    a.tick(10.0, 0)
+    assert sum(a.stats["rejected"].values()) <= 1 and not a.ended
+    assert _snapshot(a)[0][1][:len(before[0][1])] == before[0][1]  # known inputs are never rewritten

@@ -9,17 +9,20 @@ confirmed after the last checkpoint are lost, and the bundle says ``partial`` un
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyodide_runtime.canonical import to_canonical
+from pyodide_runtime.export import schema
 from pyodide_runtime.export.bundle import pack
 from pyodide_runtime.export.context import Diagnostics, ExportContext
 from pyodide_runtime.export.writer import TableEncoder, assemble_files, confirmed_since, diag_frame_text
 
-__all__ = ["Checkpoint", "CheckpointError", "recover", "KIND", "VERSION"]
+__all__ = ["Checkpoint", "CheckpointError", "recover", "resume_point", "KIND", "VERSION"]
 
 KIND = "pyodide_runtime.checkpoint"
 VERSION = 1
@@ -140,20 +143,8 @@ def _compact(diagnostics: Diagnostics) -> dict[str, Any]:
 def recover(data: bytes | str | Sequence[bytes]) -> bytes:
     """A bundle from stored checkpoints: the contiguous confirmed rows they hold, the latest tail and
     diagnostics. ``participant_local.recovered_from_checkpoint`` is true in its metadata."""
-    checkpoints = Checkpoint.parse(data)
-    if not checkpoints:
-        raise CheckpointError("no checkpoint found")
-    used: list[Checkpoint] = []
-    frames, starts = 0, 0
-    for cp in checkpoints:
-        if cp.frame_end <= frames and cp.starts_end <= starts:
-            continue  # stored twice
-        if cp.frame_start != frames or cp.starts_start != starts:
-            break  # a gap: what follows cannot be placed
-        used.append(cp)
-        frames, starts = cp.frame_end, cp.starts_end
-    if not used:
-        raise CheckpointError("the first stored checkpoint does not start at frame 0")
+    used = _contiguous(data)
+    frames, starts = used[-1].frame_end, used[-1].starts_end
     last = used[-1]
     ctx = ExportContext.from_dict(last.context)
     enc = TableEncoder(ctx)
@@ -175,3 +166,64 @@ def recover(data: bytes | str | Sequence[bytes]) -> bytes:
         local_extra={"recovered_from_checkpoint": True, "checkpoints_used": len(used)},
     )
     return pack(files)
+
+
+def _contiguous(data: bytes | str | Sequence[bytes]) -> list[Checkpoint]:
+    """The stored checkpoints that follow each other from frame 0 on (raises :class:`CheckpointError` if none)."""
+    checkpoints = Checkpoint.parse(data)
+    if not checkpoints:
+        raise CheckpointError("no checkpoint found")
+    used: list[Checkpoint] = []
+    frames, starts = 0, 0
+    for cp in checkpoints:
+        if cp.frame_end <= frames and cp.starts_end <= starts:
+            continue  # stored twice
+        if cp.frame_start == 0 and cp.starts_start == 0 and used:
+            used, frames, starts = [], 0, 0  # a resumed page checkpoints from frame 0 again: its chain replaces
+        if cp.frame_start != frames or cp.starts_start != starts:
+            break  # a gap: what follows cannot be placed
+        used.append(cp)
+        frames, starts = cp.frame_end, cp.starts_end
+    if not used:
+        raise CheckpointError("the first stored checkpoint does not start at frame 0")
+    return used
+
+
+def resume_point(data: bytes | str | Sequence[bytes]) -> Any:
+    """What a reloaded page resumes its session from (a :class:`~pyodide_runtime.session.resume.ResumePoint`):
+    the confirmed frames of the stored checkpoints (the same input :func:`recover` takes), with every seat's
+    recorded input and away flag, the chained state hashes and the episode starts, read back from their rows."""
+    from pyodide_runtime.protocol.messages import AWAY_BIT
+    from pyodide_runtime.session.resume import ResumePoint
+
+    used = _contiguous(data)
+    last = used[-1]
+    ctx = last.context
+    seats = list(ctx.get("seats") or [])
+    confirmed = last.frame_end
+    frames_text = "".join(cp.frames_csv for cp in used)
+    resets_text = "".join(cp.resets_csv for cp in used)
+    names = schema.FRAMES.names
+    col = {n: i for i, n in enumerate(names)}
+    g_at, seat_at, input_at, away_at, hash_at = (col["global_frame"], col["seat"], col["input"], col["away"],
+                                                 col["state_hash"])
+    inputs: list[list[int]] = [[-1] * len(seats) for _ in range(confirmed)]
+    hashes: list[str] = [""] * confirmed
+    try:
+        for row in csv.reader(io.StringIO(frames_text, newline="")):
+            if len(row) != len(names):
+                raise CheckpointError(f"a checkpoint row has {len(row)} cells, not {len(names)}")
+            g = int(row[g_at])
+            hashes[g] = row[hash_at]
+            if row[seat_at] != "":
+                inputs[g][int(row[seat_at])] = int(row[input_at]) | (AWAY_BIT if row[away_at] == "true" else 0)
+        starts = sorted({(int(r[1]), int(r[2]), int(r[3])) for r in csv.reader(io.StringIO(resets_text, newline=""))})
+    except (ValueError, IndexError) as exc:
+        raise CheckpointError(f"the checkpoint's rows cannot be read: {exc}") from None
+    if any(-1 in v for v in inputs) or any(not h for h in hashes):
+        raise CheckpointError("the checkpoint's rows do not cover every seat of every confirmed frame")
+    return ResumePoint(
+        confirmed=confirmed, inputs=[tuple(v) for v in inputs], hashes=hashes, starts=starts,
+        config=dict(ctx.get("config") or {}), seat=int(ctx.get("seat", -1)), env=dict(ctx.get("env") or {}),
+        context=dict(ctx), frames_text=frames_text, resets_text=resets_text,
+    )

@@ -99,7 +99,9 @@ class Diagnostics:
 
     List items may be dicts, tuples in field order, or the session's event objects:
     ``rollbacks`` (frame, depth, seats, at_ms), ``away`` (seat, start_frame, end_frame, start_ms, end_ms, mode),
-    ``fast_forwards`` (start_frame, end_frame, at_ms), ``desyncs`` (frame, seat, local_hash, remote_hash).
+    ``fast_forwards`` (start_frame, end_frame, at_ms), ``desyncs`` (frame, seat, local_hash, remote_hash),
+    ``rejoins`` (event, seat, frame, gap_ms, from_frame, replayed_frames, echoed_frames: a partner reported
+    reconnecting or rejoined, or this side resumed from its checkpoint).
     ``rendered`` maps a global frame to what the page showed for it; ``network`` holds RTT series, loss,
     frames-ahead series and rejected-message counts; ``stats`` the session's own counters
     (``Session.diagnostics()``); ``tick_intervals_ms`` the page's tick intervals (summarised, not stored), or
@@ -118,6 +120,7 @@ class Diagnostics:
     away: Sequence[Any] = ()
     fast_forwards: Sequence[Any] = ()
     desyncs: Sequence[Any] = ()
+    rejoins: Sequence[Any] = ()
     network: Mapping[str, Any] = field(default_factory=dict)
     stats: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -126,6 +129,7 @@ class Diagnostics:
     AWAY_FIELDS = ("seat", "start_frame", "end_frame", "start_ms", "end_ms", "mode")
     FAST_FORWARD_FIELDS = ("start_frame", "end_frame", "at_ms")
     DESYNC_FIELDS = ("frame", "seat", "local_hash", "remote_hash")
+    REJOIN_FIELDS = ("event", "seat", "frame", "gap_ms", "from_frame", "replayed_frames", "echoed_frames")
 
     #: The one place where events become diagnostics: an event's ``to_dict()`` ``type`` -> (the list it goes to,
     #: {its key: the row's key}). The ``ended`` event gives ``outcome`` and ``end_reason`` instead.
@@ -133,13 +137,17 @@ class Diagnostics:
         "rollback": ("rollbacks", {"frame": "frame", "depth": "depth", "seats": "seats"}),
         "fast_forward": ("fast_forwards", {"start": "start_frame", "end": "end_frame"}),
         "desync": ("desyncs", {k: k for k in DESYNC_FIELDS}),
+        "peer_reconnecting": ("rejoins", {"type": "event", "seat": "seat", "frame": "frame"}),
+        "peer_rejoined": ("rejoins", {"type": "event", "seat": "seat", "frame": "frame", "gap_ms": "gap_ms"}),
+        "resumed": ("rejoins", {"type": "event", "from_frame": "from_frame", "replayed_frames": "replayed_frames",
+                                "echoed_frames": "echoed_frames"}),
     }
 
     @classmethod
     def from_events(cls, events: Sequence[Any], **kw: Any) -> Diagnostics:
         """Collect rollbacks, fast-forwards, desyncs and the end reason from a session's events (the event
         objects, or their ``to_dict()``)."""
-        rows: dict[str, list[dict[str, Any]]] = {"rollbacks": [], "fast_forwards": [], "desyncs": []}
+        rows: dict[str, list[dict[str, Any]]] = {"rollbacks": [], "fast_forwards": [], "desyncs": [], "rejoins": []}
         for e in events:
             d = e if isinstance(e, Mapping) else e.to_dict()
             kind = d["type"]
@@ -171,7 +179,8 @@ class Diagnostics:
         out["network"], out["stats"], out["extra"] = dict(self.network), dict(self.stats), dict(self.extra)
         out["rendered"] = {str(k): v for k, v in dict(self.rendered).items()}
         for name, names in (("rollbacks", self.ROLLBACK_FIELDS), ("away", self.AWAY_FIELDS),
-                            ("fast_forwards", self.FAST_FORWARD_FIELDS), ("desyncs", self.DESYNC_FIELDS)):
+                            ("fast_forwards", self.FAST_FORWARD_FIELDS), ("desyncs", self.DESYNC_FIELDS),
+                            ("rejoins", self.REJOIN_FIELDS)):
             out[name] = [_as_dict(x, names) for x in getattr(self, name)]
         out["tick_intervals_ms"] = list(self.tick_intervals_ms)
         return out

@@ -233,7 +233,9 @@ DIAG_DESYNCS = FileSpec(
 
 DIAG_NETWORK = FileSpec(
     "diagnostics/network.json", "json", False,
-    "Network and session statistics from this side: RTT series, loss, frames ahead, rejected messages, counters.",
+    "Network and session statistics from this side: RTT series, loss, frames ahead, rejected messages, counters, "
+    "and (member `rejoins`, only when one happened) a partner's reconnect and rejoin, or this side's resume from "
+    "its checkpoint after a reload.",
 )
 
 CODEBOOK_MD = FileSpec("codebook.md", "md", False, "This data dictionary, for people.")

@@ -428,7 +428,10 @@ def assemble_files(
     files[schema.DIAG_DESYNCS.path] = _table(schema.DIAG_DESYNCS, (
         [_i(d["frame"]), _i(d["seat"]), str(d["local_hash"] or ""), str(d["remote_hash"] or "")]
         for d in _items(diag.desyncs, Diagnostics.DESYNC_FIELDS))).encode("utf-8")
-    files[schema.DIAG_NETWORK.path] = json_file({"network": dict(diag.network), "stats": dict(diag.stats)})
+    network = {"network": dict(diag.network), "stats": dict(diag.stats)}
+    if diag.rejoins:
+        network["rejoins"] = _items(diag.rejoins, Diagnostics.REJOIN_FIELDS)
+    files[schema.DIAG_NETWORK.path] = json_file(network)
     files[schema.CODEBOOK_MD.path] = codebook_markdown().encode("utf-8")
     files[schema.CODEBOOK_JSON.path] = json_file(codebook_json())
     return files

@@ -10,12 +10,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from pyodide_runtime.protocol.messages import Goodbye, GoodbyeReason, Hello, Inputs
+from pyodide_runtime.protocol.messages import Echo, Goodbye, GoodbyeReason, Hello, Inputs, Resume
 
 __all__ = [
     "PROTOCOL_VERSION", "MAX_PACKET", "MAX_RUNS", "DecodeError", "encode", "encode_inputs", "decode", "fit_values",
     "decode_inputs_fields",
-    "peek_header",
+    "peek_header", "encode_echo", "T_RESUME", "T_ECHO",
 ]
 
 PROTOCOL_VERSION = 1
@@ -26,13 +26,15 @@ MAX_PACKET = 1024
 MAX_RUNS = 255
 _HASH_SIZE = 8
 
-T_HELLO, T_INPUTS, T_GOODBYE = 1, 2, 3
+T_HELLO, T_INPUTS, T_GOODBYE, T_RESUME, T_ECHO = 1, 2, 3, 4, 5
 
 _HEADER = struct.Struct("!BBBB")
 _HELLO = struct.Struct("!BB16sQ")
 _INPUTS = struct.Struct("!IIIIbBB")  # seq, frame, ack, start, advantage, flags, runs
 _HASH = struct.Struct("!I8s")
 _GOODBYE = struct.Struct("!BI")
+_RESUME = struct.Struct("!IIB16sQ")  # nonce, confirmed, players, config digest, seed; then env id and version
+_ECHO = struct.Struct("!IIIIIB")  # nonce, seq, frame, held, start, runs
 _RUN = struct.Struct("!HB")
 _F_HASH = 1
 # The steady-state packet: header, inputs fields and one run (one held input), with or without the hash.
@@ -71,7 +73,7 @@ def _runs(values: tuple[int, ...]) -> list[tuple[int, int]]:
     return runs
 
 
-def encode(message: Hello | Inputs | Goodbye) -> bytes:
+def encode(message: Hello | Inputs | Goodbye | Resume | Echo) -> bytes:
     """Encode one message. Raises ``ValueError`` for values that do not fit the format."""
     if isinstance(message, Inputs):
         runs = _runs(message.values)
@@ -100,7 +102,43 @@ def encode(message: Hello | Inputs | Goodbye) -> bytes:
         return _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_GOODBYE, message.seat) + _GOODBYE.pack(
             int(message.reason), message.final_frames
         )
+    if isinstance(message, Resume):
+        return b"".join((
+            _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_RESUME, message.seat),
+            _RESUME.pack(message.nonce, message.confirmed, message.players, message.config_digest, message.seed),
+            _text(message.env_id),
+            _text(message.env_version),
+        ))
+    if isinstance(message, Echo):
+        runs = _runs(message.values)
+        if len(runs) > MAX_RUNS:
+            raise ValueError(f"too many input runs ({len(runs)} > {MAX_RUNS}); use encode_echo")
+        if message.values and message.start + len(message.values) > message.held:
+            raise ValueError("an echo holds values only below held")
+        return b"".join((
+            _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_ECHO, message.seat),
+            _ECHO.pack(message.nonce, message.seq, message.frame, message.held, message.start, len(runs)),
+            *(_RUN.pack(v, n) for v, n in runs),
+        ))
     raise TypeError(f"not a protocol message: {type(message).__name__}")
+
+
+def encode_echo(
+    seat: int, nonce: int, seq: int, frame: int, held: int, start: int, values: Sequence[int],
+) -> list[bytes]:
+    """The :class:`Echo` answer for ``values`` (frames ``start ..``), split into packets within the size limits.
+
+    Always at least one packet (an answer without values says how many inputs the sender holds).
+    """
+    packets = []
+    head = _HEADER.pack(MAGIC, PROTOCOL_VERSION, T_ECHO, seat)
+    offset = 0
+    while True:
+        runs, count = _packed_runs(values[offset:])
+        packets.append(head + _ECHO.pack(nonce, seq, frame, held, start + offset, len(runs)) + b"".join(runs))
+        offset += count
+        if offset >= len(values):
+            return packets
 
 
 def encode_inputs(
@@ -180,6 +218,10 @@ def decode(data: bytes) -> Hello | Inputs | Goodbye:
             if len(data) != 4 + _GOODBYE.size:
                 raise DecodeError("malformed", "trailing bytes")
             return Goodbye(seat, GoodbyeReason(reason), final)
+        if kind == T_RESUME:
+            return _decode_resume(data, seat)
+        if kind == T_ECHO:
+            return _decode_echo(data, seat)
     except (struct.error, ValueError, UnicodeDecodeError, IndexError) as exc:
         if isinstance(exc, DecodeError):
             raise
@@ -250,9 +292,7 @@ def _inputs_fields(data: bytes) -> tuple[int, int, int, int, int, tuple[int, ...
     return seq, frame, ack, adv, start, tuple(values), hash_frame, state_hash
 
 
-def _decode_hello(data: bytes, seat: int) -> Hello:
-    players, heard, cfg, seed = _HELLO.unpack_from(data, 4)
-    offset = 4 + _HELLO.size
+def _texts(data: bytes, offset: int) -> list[str]:
     texts = []
     for _ in range(2):
         n = data[offset]
@@ -263,7 +303,36 @@ def _decode_hello(data: bytes, seat: int) -> Hello:
         offset += 1 + n
     if offset != len(data):
         raise DecodeError("malformed", "trailing bytes")
+    return texts
+
+
+def _decode_hello(data: bytes, seat: int) -> Hello:
+    players, heard, cfg, seed = _HELLO.unpack_from(data, 4)
+    texts = _texts(data, 4 + _HELLO.size)
     return Hello(seat, players, texts[0], texts[1], cfg, seed, heard)
+
+
+def _decode_resume(data: bytes, seat: int) -> Resume:
+    nonce, confirmed, players, cfg, seed = _RESUME.unpack_from(data, 4)
+    texts = _texts(data, 4 + _RESUME.size)
+    return Resume(seat, nonce, confirmed, players, texts[0], texts[1], cfg, seed)
+
+
+def _decode_echo(data: bytes, seat: int) -> Echo:
+    nonce, seq, frame, held, start, nruns = _ECHO.unpack_from(data, 4)
+    offset = 4 + _ECHO.size
+    if len(data) != offset + nruns * _RUN.size:
+        raise DecodeError("malformed", "echo length")
+    values: list[int] = []
+    for _ in range(nruns):
+        v, n = _RUN.unpack_from(data, offset)
+        if n == 0:
+            raise DecodeError("malformed", "empty run")
+        values.extend((v,) * n)
+        offset += _RUN.size
+    if values and start + len(values) > held:
+        raise DecodeError("malformed", "echo values past held")
+    return Echo(seat, nonce, seq, frame, held, start, tuple(values))
 
 
 def fit_values(values: tuple[int, ...] | list[int], max_runs: int = MAX_RUNS) -> int:

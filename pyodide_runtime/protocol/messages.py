@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-__all__ = ["AWAY_BIT", "Hello", "Inputs", "Goodbye", "GoodbyeReason"]
+__all__ = ["AWAY_BIT", "Hello", "Inputs", "Goodbye", "GoodbyeReason", "Resume", "Echo"]
 
 #: Flag carried in an input value: the seat was away and plays its default action.
 AWAY_BIT = 0x8000
@@ -68,3 +68,42 @@ class Goodbye:
     seat: int
     reason: GoodbyeReason
     final_frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """A reloaded page rebuilt its session from a checkpoint of ``confirmed`` frames and asks to rejoin.
+
+    Sent by the resuming seat until every peer has answered with :class:`Echo`. ``nonce`` tells one rejoin from
+    the next (a page reloaded twice). The rest is what a :class:`Hello` carries, so a peer can check that the
+    resuming page runs the same session.
+    """
+
+    seat: int
+    nonce: int
+    confirmed: int
+    players: int
+    env_id: str
+    env_version: str
+    config_digest: bytes
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """A running peer's answer to :class:`Resume`: the *resuming* seat's own inputs it holds.
+
+    ``seat`` is the sender (the running peer). ``values[i]`` is the resuming seat's input for frame
+    ``start + i``; the sender holds that seat's inputs for frames ``0 .. held - 1``, and the values of one
+    answer (possibly several packets) cover ``confirmed .. held - 1``. ``seq``: the sender now ignores input
+    packets of the resuming seat numbered ``seq`` or below (its previous page's, still in flight). ``frame``: the
+    sender's current frame, which the resuming page catches up to.
+    """
+
+    seat: int
+    nonce: int
+    seq: int
+    frame: int
+    held: int
+    start: int
+    values: tuple[int, ...]

@@ -55,6 +55,14 @@ Between episodes
     catch-up debt. A rollback that moves a speculative episode end keeps the one hold already made. Pacing never
     changes the data: ``stats["between_episode_holds"]`` counts the holds.
 
+Rejoin
+    A page that reloads mid-game builds its session with :meth:`Session.resume` from its last checkpoint: the
+    confirmed frames are replayed (their hashes must match), its own inputs past them are taken back from the
+    peers (``Resume``/``Echo``), and it catches up (``Resumed``, then ``FastForward``). Its partners call
+    :meth:`Session.peer_reconnecting` when the server reports it disconnected, which allows its silence for
+    ``rejoin_grace_ms``; they answer its ``Resume`` by themselves (``PeerRejoined``). See
+    :mod:`pyodide_runtime.session.resume`.
+
 Records
     ``session.log.confirmed`` holds the confirmed :class:`~pyodide_runtime.framelog.FrameRecord` objects (global
     frame order) and ``session.log.episode_starts`` the reset observations; ``session.unconfirmed_tail()`` the
@@ -71,13 +79,15 @@ from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.framelog import FrameLog, FrameRecord
 from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, decode_inputs_fields, encode, peek_header
-from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello, Inputs
+from pyodide_runtime.protocol.messages import AWAY_BIT, Echo, Goodbye, GoodbyeReason, Hello, Inputs, Resume
 from pyodide_runtime.session.errors import describe_error
 from pyodide_runtime.session.events import (
-    EpisodeEnded, Event, FastForward, HandshakeFailed, RollbackEvent, SessionEnded, Stalled, Started,
+    EpisodeEnded, Event, FastForward, HandshakeFailed, PeerReconnecting, RollbackEvent, SessionEnded, Stalled,
+    Started,
 )
 from pyodide_runtime.session.pacing import Pacer
 from pyodide_runtime.session.peer import REJECT_KINDS, PeerLink
+from pyodide_runtime.session.resume import ResumePoint, ResumeState, on_rejoin_message, replay
 from pyodide_runtime.session.state import End, EndCause, Outcome, SessionState
 from pyodide_runtime.sync.inputs import InputQueues
 from pyodide_runtime.sync.prediction import Predictor, make_predictor
@@ -108,6 +118,9 @@ class TickResult:
 
 class Session:
     """One peer's rollback session. See the module docstring for the call protocol."""
+
+    #: While a session built by :meth:`resume` waits for its peers' echoes (see :mod:`.resume`).
+    _resume: ResumeState | None = None
 
     def __init__(
         self, game: Game, config: SessionConfig, seat: int, *, predictor: Predictor | None = None
@@ -180,6 +193,22 @@ class Session:
         self._hold: tuple[int, float] | None = None
         self._held_episode = 0
 
+    @classmethod
+    def resume(
+        cls, game: Game, config: SessionConfig, seat: int, point: ResumePoint, *, now_ms: float = 0.0,
+        nonce: int | None = None, predictor: Predictor | None = None,
+    ) -> Session:
+        """A session rebuilt from a checkpoint (after a page reload), see :mod:`pyodide_runtime.session.resume`.
+
+        Its log, queues and game are those of confirmed frame ``point.confirmed``. Tick it like any session: it
+        asks its peers for its own inputs past the checkpoint (``Resume``), runs once they answered (``Resumed``)
+        and catches up to them. Raises :class:`~pyodide_runtime.session.resume.ResumeError` when the checkpoint
+        is not this session's or replaying it does not reproduce its hashes.
+        """
+        session = cls(game, config, seat, predictor=predictor)
+        replay(session, point, now_ms, nonce)
+        return session
+
     # -- public API -------------------------------------------------------------------------------------------
     @property
     def frame(self) -> int:
@@ -205,6 +234,11 @@ class Session:
     @property
     def started(self) -> bool:
         return self.state is not _HANDSHAKE
+
+    @property
+    def resuming(self) -> bool:
+        """Built by :meth:`resume` and still waiting for its peers' echoes (not started yet)."""
+        return self._resume is not None
 
     @property
     def outcome(self) -> Outcome | None:
@@ -322,6 +356,8 @@ class Session:
                     self._fail_handshake(now_ms, seat, problem)
                 else:
                     self._reject("unexpected")
+        elif isinstance(msg, (Resume, Echo)):
+            on_rejoin_message(self, peer, msg, now_ms)
         elif peer.on_goodbye(msg):
             if self.state is _HANDSHAKE:
                 self._fail_handshake(now_ms, seat, f"peer left ({msg.reason.name.lower()})")
@@ -356,6 +392,22 @@ class Session:
             self._end(now_ms, End(Outcome.PARTIAL, EndCause.PEER_GONE, {"seat": seat, "reason": reason}))
         return True
 
+    def peer_reconnecting(self, seat: int, now_ms: float) -> bool:
+        """The study server says seat ``seat`` disconnected and may come back (its page reloads): allow its
+        silence for ``config.rejoin_grace_ms`` (if longer than the usual limit) until its ``Resume`` arrives.
+
+        Returns False, changing nothing, when ``rejoin_grace_ms`` is 0, for an unknown seat, our own seat, a seat
+        already gone, or a session not running. Like :meth:`receive`, its event comes out of the next tick.
+        """
+        peer = self.peers.get(seat) if type(seat) is int else None
+        if (peer is None or peer.gone or self.config.rejoin_grace_ms <= 0
+                or (self.state is not _RUNNING and self.state is not _DRAINING)):
+            return False
+        if peer.reconnecting is None:
+            peer.reconnecting = now_ms
+        self._events.append(PeerReconnecting(seat, self.timeline.frame))
+        return True
+
     def records(self) -> list[FrameRecord]:
         """Confirmed frame records, in frame order."""
         return self.log.confirmed
@@ -380,6 +432,9 @@ class Session:
         return encode(replace(self._hello_fields, heard=heard))
 
     def _handshake(self, now_ms: float) -> None:
+        if self._resume is not None:
+            self._resume.tick(self, now_ms)
+            return
         if all(p.ready for p in self.peers.values()):
             self._start(now_ms)
         if now_ms - self._last_hello >= self.config.handshake_resend_ms or self.state is not _HANDSHAKE:

@@ -14,7 +14,7 @@ from pyodide_runtime.session.state import EndCause, Outcome
 
 __all__ = [
     "Event", "Started", "RollbackEvent", "EpisodeEnded", "DesyncDetected", "PeerAway", "PeerBack", "FastForward",
-    "Stalled", "HandshakeFailed", "SessionEnded",
+    "Stalled", "HandshakeFailed", "SessionEnded", "PeerReconnecting", "PeerRejoined", "Resumed",
 ]
 
 
@@ -116,6 +116,38 @@ class HandshakeFailed(Event):
     TYPE: ClassVar[str] = "handshake_failed"
     seat: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReconnecting(Event):
+    """The study server reported seat ``seat`` disconnected at our frame ``frame``: it may reload and rejoin, so
+    its silence is allowed for ``rejoin_grace_ms``."""
+
+    TYPE: ClassVar[str] = "peer_reconnecting"
+    seat: int
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRejoined(Event):
+    """Seat ``seat`` rejoined from a checkpoint (its ``Resume`` arrived) at our frame ``frame``, after ``gap_ms``
+    of silence."""
+
+    TYPE: ClassVar[str] = "peer_rejoined"
+    seat: int
+    frame: int
+    gap_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Event):
+    """This session was rebuilt from a checkpoint: ``replayed_frames`` confirmed frames replayed, then it ran on
+    from frame ``from_frame`` with ``echoed_frames`` of its own inputs as its peers held them."""
+
+    TYPE: ClassVar[str] = "resumed"
+    from_frame: int
+    replayed_frames: int
+    echoed_frames: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ class Pacer:
     """Frame ``n`` is due ``n * frame_ms`` after the epoch (frame 0's time); waits and skips move the epoch."""
 
     __slots__ = ("epoch", "frame_ms", "_stats", "_wait_frames", "_skip_next", "_next_sync_frame", "_fps",
-                 "_threshold")
+                 "_threshold", "catch_up_to")
 
     def __init__(self, config: SessionConfig, stats: dict[str, Any]) -> None:
         self.epoch = 0.0
@@ -28,6 +28,9 @@ class Pacer:
         self._next_sync_frame = config.fps
         self._fps = config.fps
         self._threshold = config.time_sync_threshold
+        #: A resumed session keeps its debt below this frame (the partner's): a stall while catching up waits
+        #: for the partner's inputs instead of giving up the catch-up.
+        self.catch_up_to = 0
 
     def target(self, now_ms: float) -> int:
         """Frames that should have been simulated by ``now_ms``."""
@@ -47,7 +50,10 @@ class Pacer:
         return due
 
     def waited(self, now_ms: float, frame: int) -> None:
-        """The simulation could not go on (stall or end of the timeline): waiting accrues no debt."""
+        """The simulation could not go on (stall or end of the timeline): waiting accrues no debt (except while a
+        resumed session catches up to its partner's frame, :attr:`catch_up_to`)."""
+        if frame < self.catch_up_to:
+            return
         self.epoch = now_ms - (frame - 1) * self.frame_ms
 
     def sync(self, frame: int, peers: Collection[PeerLink], locally_away: bool) -> None:

@@ -47,7 +47,7 @@ class PeerLink:
     __slots__ = (
         "seat", "local_seat", "heard_hello", "heard_me", "started", "reply_hello", "last_heard", "acked",
         "seq_max", "seq_bits", "sync", "away", "away_since", "gone", "goodbye", "remote_hashes", "hash_checked",
-        "_queues", "_timeline", "_log", "_stats", "_events", "_slack",
+        "_queues", "_timeline", "_log", "_stats", "_events", "_slack", "reconnecting", "resume_nonce", "resume_seq",
     )
 
     def __init__(
@@ -71,6 +71,9 @@ class PeerLink:
         self.goodbye: GoodbyeReason | None = None
         self.remote_hashes: dict[int, bytes] = {}  # its hashes of frames we have not confirmed yet
         self.hash_checked = -1
+        self.reconnecting: float | None = None  # when the study server said it disconnected (it may rejoin)
+        self.resume_nonce: int | None = None  # the nonce of its latest Resume we answered
+        self.resume_seq = -1  # the sequence number floor we told it in our Echo
         self._queues = queues
         self._timeline = timeline
         self._log = log
@@ -191,11 +194,19 @@ class PeerLink:
             # We did not run (a frozen tab): what the peer sent meanwhile is still on its way to us, and may
             # reach us only after this tick. Our own pause is not the peer's silence.
             self.last_heard = min(now_ms, self.last_heard + paused)
+        grace = 0
+        if self.reconnecting is not None:
+            if self.last_heard - self.reconnecting > cfg.disconnect_timeout_ms:
+                self.reconnecting = None  # its old page kept talking long after the notice: it never left
+            else:
+                grace = cfg.rejoin_grace_ms
         if draining:
-            if now_ms - self.last_heard > cfg.disconnect_timeout_ms:
+            if now_ms - self.last_heard > max(cfg.disconnect_timeout_ms, grace):
                 self.gone = True  # our data is complete; its goodbye was lost or it left: stop waiting for acks
             return None
         limit = cfg.away_silence_timeout_ms if self.away else cfg.disconnect_timeout_ms
+        if grace > limit:
+            limit = grace
         if now_ms - self.last_heard > limit:
             return End(Outcome.PARTIAL, EndCause.PEER_SILENT, {"seat": self.seat, "limit_ms": limit})
         if self.away and now_ms - self.away_since > cfg.away_timeout_ms:
