@@ -135,7 +135,7 @@ def test_the_complete_kitchen_study_walks_every_scene(assets_dir, tmp_path):
         assert [s["kind"] for s in status["record"]["scenes"]] == [
             "consent", "instructions", "practice", "waiting", "game", "survey", "end"]
         with zipfile.ZipFile(export) as z:
-            record = json.loads(z.read("participant/record.json"))
+            record = json.loads(z.read("participant/record.json"))["record"]
             answered = {a["question_id"] for a in record["answers"] if a["answer"] is not None}
         assert {"teamwork", "partner_human", "age"} <= answered
         assert status["outcome"] == "complete" and status["between_episode_holds"] == 1

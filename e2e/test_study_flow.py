@@ -429,8 +429,9 @@ def test_a_mid_episode_reload_rejoins_and_both_exports_are_identical_and_complet
         with zipfile.ZipFile(export) as z:
             assert ended(read_csv(z, "episodes.csv")) == [0, 1]
             metas.append(json.loads(z.read("metadata.json")))
-            record = json.loads(z.read("participant/record.json"))
+            record = json.loads(z.read("participant/record.json"))["record"]
         assert [s["kind"] for s in record["scenes"]] == ["waiting", "game", "survey", "end"]
+        assert len(record["reloads"]) == (1 if export == exports[0] else 0)  # only A reloaded
     assert all(m["canonical"]["status"] == "complete" for m in metas), [m["canonical"]["status"] for m in metas]
     resumed = metas[0]["participant_local"]["stats"]["resumed"]
     assert 0 < resumed["from_frame"] < 300 and resumed["replayed_frames"] == resumed["from_frame"], resumed
