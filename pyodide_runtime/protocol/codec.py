@@ -277,12 +277,7 @@ def _inputs_fields(data: bytes) -> tuple[int, int, int, int, int, tuple[int, ...
         values = [v] * n
         offset += _RUN.size
     else:
-        for _ in range(nruns):
-            v, n = _RUN.unpack_from(data, offset)
-            if n == 0:
-                raise DecodeError("malformed", "empty run")
-            values.extend((v,) * n)
-            offset += _RUN.size
+        values, offset = _decode_runs(data, offset, nruns)
     hash_frame, state_hash = -1, b""
     if flags & _F_HASH:
         hash_frame, state_hash = _HASH.unpack_from(data, offset)
@@ -290,6 +285,18 @@ def _inputs_fields(data: bytes) -> tuple[int, int, int, int, int, tuple[int, ...
     if offset != len(data):
         raise DecodeError("malformed", "trailing bytes")
     return seq, frame, ack, adv, start, tuple(values), hash_frame, state_hash
+
+
+def _decode_runs(data: bytes, offset: int, nruns: int) -> tuple[list[int], int]:
+    """``nruns`` (value, count) runs from ``offset``: the values they expand to and the offset after them."""
+    values: list[int] = []
+    for _ in range(nruns):
+        v, n = _RUN.unpack_from(data, offset)
+        if n == 0:
+            raise DecodeError("malformed", "empty run")
+        values.extend((v,) * n)
+        offset += _RUN.size
+    return values, offset
 
 
 def _texts(data: bytes, offset: int) -> list[str]:
@@ -323,13 +330,7 @@ def _decode_echo(data: bytes, seat: int) -> Echo:
     offset = 4 + _ECHO.size
     if len(data) != offset + nruns * _RUN.size:
         raise DecodeError("malformed", "echo length")
-    values: list[int] = []
-    for _ in range(nruns):
-        v, n = _RUN.unpack_from(data, offset)
-        if n == 0:
-            raise DecodeError("malformed", "empty run")
-        values.extend((v,) * n)
-        offset += _RUN.size
+    values, offset = _decode_runs(data, offset, nruns)
     if values and start + len(values) > held:
         raise DecodeError("malformed", "echo values past held")
     return Echo(seat, nonce, seq, frame, held, start, tuple(values))
