@@ -615,7 +615,7 @@ def attach_participant(bundle: Any, record_json: str, practice: Any = ()) -> tup
     declined) with the record the page kept (JSON text, see :mod:`pyodide_runtime.export.participant`) and the
     practice bundles attached. Returns ``(zip bytes, file name, sha256)``; the game entries are kept byte for byte.
 
-    The file name is the game bundle's with ``-participant`` before ``.zip``, or, without a game,
+    The file name is the game bundle's (it is this participant's one export), or, without a game,
     ``<study>_<participant>_participant.zip`` from the record's ``study`` and ``participant`` (when given).
     """
     from pyodide_runtime.export.bundle import open_bundle, sanitize
@@ -630,7 +630,6 @@ def attach_participant(bundle: Any, record_json: str, practice: Any = ()) -> tup
         canon, local = meta["canonical"], meta["participant_local"]
         name = bundle_name(str(canon.get("study")), str(canon.get("session")), str(local.get("participant")),
                            int(local.get("seat") or 0))
-        name = name[:-4] + "-participant.zip"
     else:
         name = (f"{sanitize(record.get('study') or 'study')}_{sanitize(record.get('participant') or 'participant')}"
                 "_participant.zip")

@@ -195,7 +195,7 @@ def test_practice_bridge_and_attach_participant(game_bundles):
     assert [e["frames"] for e in meta["episodes"]] == [15, 15]
 
     data, name, sha = attach_participant(game_bundles[0], json.dumps(record(2)), [bundle, bundle])
-    assert name.endswith("_seat0-participant.zip") and sha == hashlib.sha256(data).hexdigest()
+    assert name.endswith("_seat0.zip") and sha == hashlib.sha256(data).hexdigest()
     files = open_bundle(data)
     for n in (1, 2):
         assert {k[len(f"participant/practice/{n}/"):]: v for k, v in files.items()
