@@ -363,9 +363,11 @@ def test_partner_closes_the_tab_and_the_other_ends_at_once_with_a_flagged_partia
     server, players, root, _ = matrix
     run = Run("partner-left", server, players, root)
     a, b = players
-    # B's packets reach A 150 ms late, so A always predicts B's last few frames: those form A's tail. The leave
-    # notice goes through the server, undelayed, and the packets still held back in B's page die with it.
-    run.open(autopilot("A", 13), autopilot("B", 14, "latency_ms=150&seed=141"))
+    # B's packets reach A 400 ms late, later than A's prediction window (8 frames, 267 ms at 30 fps), so A is
+    # always predicting B's last frames, however far a loaded machine lets the two pages drift: those form A's
+    # tail. The leave notice goes through the server, undelayed, and the packets still held back in B's page die
+    # with it.
+    run.open(autopilot("A", 13), autopilot("B", 14, "latency_ms=400&seed=141"))
     run.wait_frame(1, 90)
     spare = b.context.new_page()  # closing the only tab could end the browser
     closed_at = time.monotonic()
