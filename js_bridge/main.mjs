@@ -371,6 +371,9 @@ async function playPractice(scene, study) {
 async function waitForPartner(scene, study, f) {
   const status = message($("scene"), scene.title || "Finding a partner", scene.text ||
     "Please wait while we find a partner for you. This page will start the game by itself.");
+  // Queue only once this page has loaded the game: a partner is then never kept waiting for it, and the latency
+  // screening measures two idle workers (a worker still loading answers probes late).
+  await loaded();
   const started = performance.now();
   const limitMs = Number(scene.timeout_s) * 1000;
   const tick = setInterval(() => {
