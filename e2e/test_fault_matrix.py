@@ -368,7 +368,7 @@ def test_partner_closes_the_tab_and_the_other_ends_at_once_with_a_flagged_partia
     # tail. The leave notice goes through the server, undelayed, and the packets still held back in B's page die
     # with it.
     run.open(autopilot("A", 13), autopilot("B", 14, "latency_ms=400&seed=141"))
-    run.wait_frame(1, 90)
+    run.wait(lambda: (a.status().get("confirmed_frames") or 0) >= 90, 90, "A to confirm 90 frames")
     spare = b.context.new_page()  # closing the only tab could end the browser
     closed_at = time.monotonic()
     b.page.close()
