@@ -230,3 +230,18 @@ async def served(tmp_path: Path, **settings: Any) -> AsyncIterator[Served]:
                      static=static_dir(), js_bridge=js_bridge_dir(), log=EventLog(stream), clock=clock)
     async with TestClient(TestServer(app)) as client:
         yield Served(client, app[HUB], clock, stream)
+
+
+def run_node_module(script: str, *args: str) -> dict[str, Any]:
+    """Run ``script`` as an ES module under Node from the repository root; the JSON its last output line holds."""
+    import shutil
+
+    import pytest
+
+    node = shutil.which("node")
+    if not node:
+        pytest.fail("node is not installed; the page's JavaScript tests need it")
+    proc = subprocess.run([node, "--input-type=module", "-e", script, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 import pytest
 
 from pyodide_runtime.host.server.page_config import page_config
-from server_support import REPO
+from server_support import run_node_module
 
 SCRIPT = """
 import { Conditioner, parseConditions, prng } from "./js_bridge/conditioner.mjs";
@@ -48,14 +46,8 @@ console.log(JSON.stringify(out));
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    node = shutil.which("node")
-    if not node:
-        pytest.fail("node is not installed; the bridge's JavaScript tests need it")
     spec = json.dumps(page_config()["network_conditions"])
-    proc = subprocess.run([node, "--input-type=module", "-e", SCRIPT, spec], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_node_module(SCRIPT, spec)
 
 
 def test_conditions_are_seeded_and_reproducible(result):

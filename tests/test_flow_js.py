@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 
 import pytest
 
-from server_support import REPO
+from server_support import run_node_module
 
 SCRIPT = """
 import { assignOrder } from "./js_bridge/flow.mjs";
@@ -36,13 +33,7 @@ console.log(JSON.stringify({ orders, again, none: assignOrder([{ id: "g", kind: 
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    node = shutil.which("node")
-    if not node:
-        pytest.fail("node is not installed; the page's JavaScript tests need it")
-    proc = subprocess.run([node, "--input-type=module", "-e", SCRIPT], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_node_module(SCRIPT)
 
 
 def test_shuffled_scenes_swap_only_among_their_own_positions(result):

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 
 import pytest
 
 from pyodide_runtime.host.server.page_config import page_config
 from pyodide_runtime.protocol.codec import MAGIC
-from server_support import REPO
+from server_support import REPO, run_node_module
 
 SCRIPT = """
 import { Conditioner, parseConditions } from "./js_bridge/conditioner.mjs";
@@ -78,14 +76,8 @@ console.log(JSON.stringify({
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    node = shutil.which("node")
-    if not node:
-        pytest.fail("node is not installed; the bridge's JavaScript tests need it")
     spec = json.dumps(page_config()["network_conditions"])
-    proc = subprocess.run([node, "--input-type=module", "-e", SCRIPT, spec, str(MAGIC)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_node_module(SCRIPT, spec, str(MAGIC))
 
 
 def test_the_round_trip_includes_both_conditioners_latency(result):
