@@ -80,7 +80,7 @@ def test_the_quick_start_runs_as_written(tmp_path, assets_dir):
         elif language == "toml":
             (work / "study.toml").write_text(body)
         elif language == "python":
-            bundle = next((work / "out" / "demo").glob("*_A_seat0.zip"))
+            bundle = next((work / "out" / "demo").glob("*_A_seat*.zip"))
             code = body.replace("path/to/export.zip", str(bundle))
             done = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], cwd=work, env=env,
                                   capture_output=True, text=True, timeout=120)

@@ -194,7 +194,7 @@ def test_replay_page_reproduces_a_bundle_a_browser_downloaded(browser, assets_di
     demo = run_cli("demo", "--out", str(out), "--episodes", "1", "--episode-seconds", "6", "--assets",
                    str(assets_dir), timeout=300)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    bundle = sorted(out.glob("*_A_seat0.zip"))[0]
+    bundle = sorted(out.glob("*_A_seat*.zip"))[0]
     with replay_server(bundle, assets_dir, tmp_path) as url:
         page = browser.new_page()
         page.goto(url + "/")
