@@ -203,7 +203,7 @@ async function main() {
   pageConfig = study.page_config;
   reporter = new Reporter("/report", reportState).start();
   page.study = study.study;
-  page.players = study.players;
+  page.players = study.pages ?? study.players; // participant pages in a session (policy seats have none)
   const config = study.config || {};
   const scenes = Array.isArray(config.scenes) && config.scenes.length ? config.scenes : null;
   document.title = config.title || "Study";

@@ -42,6 +42,7 @@ from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import Diagnostics, ExportContext, Exporter, bundle_name
 from pyodide_runtime.export.checkpoint import Checkpoint, recover, resume_point
+from pyodide_runtime.hosted import HostedSeat, SeatRouter, policy_seats
 from pyodide_runtime.protocol.codec import T_INPUTS, DecodeError, peek_header
 from pyodide_runtime.session import (
     EndCause, EpisodeEnded, Event, FastForward, Outcome, PeerAway, PeerBack, RollbackEvent, Session, SessionEnded,
@@ -59,6 +60,8 @@ _GONE_FOR_GOOD = {"left": "left the study page", "expired": "did not reconnect w
 #: What the page's worker measures and :meth:`Bridge.status` passes through.
 #: How often a page stores a checkpoint when the study allows rejoining (ms of wall time).
 _REJOIN_CHECKPOINT_MS = 2000.0
+#: How long a page's hosted seats may go on after its own session ended complete (ms), to send their last acks.
+_HOSTED_DRAIN_MS = 5000.0
 _MEASURED = ("conditioner", "tick_cost_ms", "wasm_memory_bytes")
 _PHASES = {SessionState.HANDSHAKE: "waiting", SessionState.RUNNING: "running", SessionState.DRAINING: "finishing",
            SessionState.ENDED: "ended"}
@@ -134,6 +137,16 @@ class Bridge:
         self.session = (Session(self.game, self.config, self.seat) if self._resume is None
                         else Session.resume(self.game, self.config, self.seat, self._resume))
         self.agent = self.game.seats[self.seat]
+        policies = policy_seats(study)
+        self.router = SeatRouter(self.config.players, policies)
+        #: The policy seats this page runs (it is their owner), by seat; see :mod:`pyodide_runtime.hosted`.
+        self.hosted: dict[int, HostedSeat] = {}
+        if policies and self.seat == self.router.owner:
+            if self._resume is not None:
+                raise ResumeError("a page that runs a policy's seat cannot rejoin its session")
+            self.hosted = {s: _hosted_seat(study, spec, self.config, away) for s, spec in policies.items()}
+        self._inboxes: dict[int, list[tuple[int, bytes]]] = {s: [] for s in (self.seat, *self.hosted)}
+        self._hosted_close_at: float | None = None
         self.session_id = session_id_for_room(room) if room else "local"
         self.participant = str(participant or f"seat{self.seat}")
         self.exporter = Exporter(ExportContext.from_session(
@@ -141,6 +154,7 @@ class Bridge:
             participant=self.participant, wheel_sha256=page.get("wheel_sha256"),
             pyodide_version=page.get("pyodide_version"),
             packages=_packages(page.get("packages")),
+            policies=_policy_provenance(policies, self.router.owner),
         ))
         self.filename = self.exporter.filename
         # Episodes replayed from a checkpoint had their interim bundles on the page that stored it.
@@ -207,7 +221,7 @@ class Bridge:
         if self._last_now is not None and len(self._ticks) < _MAX_SAMPLES:
             self._ticks.append(now_ms - self._last_now)
         self._last_now = now_ms
-        packets = [(int(seat), _payload(data)) for seat, data in incoming]
+        packets = self._route_in([(int(seat), _payload(data)) for seat, data in incoming])
         checkpoint = None
         if away and not self._away:
             self._away_spans.append({"seat": self.seat, "start_frame": self.session.frame, "start_ms": now_ms,
@@ -227,6 +241,8 @@ class Bridge:
                 packets = self._apply_left(now_ms, packets)
             result = self.session.tick(now_ms, local_input, packets, away)
             result_messages, events = result.messages, result.events
+        messages = self._route_out(result_messages)
+        inference = self._tick_hosted(now_ms, messages) if self.hosted else []
         summary = self._absorb(events)
         interim = self._interim(events)
         # The page keeps no per-frame records once they are encoded (the score above read them first).
@@ -244,8 +260,9 @@ class Bridge:
             self._checkpoint_at = now_ms
         out: dict[str, Any] = {
             "frame": self.session.frame,
-            "messages": [(seat, data, _reliable(data)) for seat, data in result_messages],
+            "messages": messages,
             "events": summary["events"],
+            "inference": inference,
             "checkpoint": checkpoint,
             "bundle": None,
             "interim": None,
@@ -274,7 +291,7 @@ class Bridge:
     def _flush(self, out: dict[str, Any], now_ms: float) -> None:
         """Add what an ended session still holds (goodbyes, its end event) to ``out``."""
         rest = self.session.tick(now_ms, self.session.defaults[self.seat])
-        out["messages"] += [(seat, data, _reliable(data)) for seat, data in rest.messages]
+        out["messages"] += self._route_out(rest.messages)
         out["events"] += self._absorb(rest.events)["events"]
         out["ended"] = True
 
@@ -284,7 +301,7 @@ class Bridge:
         if self.session.error is not None and not self._error_shown:
             out["error"] = dict(self.session.error)
             self._error_shown = True
-        if self.session.ended and not self._bundle_sent:
+        if self.session.ended and not self._bundle_sent and all(h.ended for h in self.hosted.values()):
             out["bundle"], out["filename"], out["sha256"] = self.bundle()
             self._bundle_sent = True
         return out
@@ -299,9 +316,83 @@ class Bridge:
         try:
             if self.session.fail(now_ms, exc):
                 self._flush(out, now_ms)
+            for seat, hosted in self.hosted.items():
+                if not hosted.ended:
+                    out["messages"] += self._route_out(hosted.close(now_ms, "its page's session ended"), sender=seat)
             return self._finish(out)
         except Exception:  # noqa: BLE001
             raise exc from None
+
+    # -- hosted seats and routing -----------------------------------------------------------------------------
+    def _route_in(self, packets: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """Our session's packets from ``packets`` (and those our hosted seats sent it); the hosted seats' go to
+        their inboxes. Frames a page may not send are dropped and counted like any rejected packet."""
+        own = self._inboxes[self.seat]
+        router = self.router
+        if not router.active:
+            return packets
+        for from_page, data in packets:
+            routed = router.unframe(from_page, data)
+            inbox = self._inboxes.get(routed[0]) if routed is not None else None
+            if inbox is None:
+                self.session.stats["rejected"]["wrong_seat"] += 1
+                continue
+            inbox.append((routed[1], routed[2]))
+        out = own[:]
+        own.clear()
+        return out
+
+    def _route_out(self, messages: list[tuple[int, bytes]], sender: int | None = None
+                   ) -> list[tuple[int, bytes, bool]]:
+        """``(page seat, bytes, reliable)`` to send for ``messages``; those for a seat on this page stay here."""
+        out = []
+        sender = self.seat if sender is None else sender
+        for seat, data in messages:
+            inbox = self._inboxes.get(seat)
+            if inbox is not None:
+                inbox.append((sender, data))
+            else:
+                page, framed = self.router.frame(seat, data)
+                out.append((page, framed, _reliable(data)))
+        return out
+
+    def _tick_hosted(self, now_ms: float, messages: list[tuple[int, bytes, bool]]) -> list[dict[str, Any]]:
+        """Tick every hosted seat after our own session; add their packets to ``messages``; return the inference
+        requests they made."""
+        requests = []
+        session = self.session
+        if session.ended and self._hosted_close_at is None:
+            # A complete session leaves its hosted seats a moment to finish (their last acks and goodbyes); any other
+            # end closes them now.
+            self._hosted_close_at = now_ms + (_HOSTED_DRAIN_MS if session.outcome is Outcome.COMPLETE else 0.0)
+        for seat, hosted in self.hosted.items():
+            if self._hosted_close_at is not None and now_ms >= self._hosted_close_at and not hosted.ended:
+                messages += self._route_out(hosted.close(now_ms, "its page's session ended"), sender=seat)
+                continue
+            inbox = self._inboxes[seat]
+            packets = inbox[:]
+            inbox.clear()
+            sent, request = hosted.tick(now_ms, packets)
+            messages += self._route_out(sent, sender=seat)
+            if request is not None:
+                requests.append(request)
+        return requests
+
+    def policy_result(self, seat: int, request_id: int, outputs: Any, inference_ms: float | None = None) -> Any:
+        """The page's answer to an inference request from :meth:`tick` (``out["inference"]``): the model's outputs
+        in the tensor wire format. Returns the policy's new action, or ``None`` for a stale or unknown request."""
+        hosted = self.hosted.get(int(seat))
+        if hosted is None:
+            return None
+        outputs = [_tensor(t) for t in outputs]
+        return hosted.deliver(int(request_id), outputs, None if inference_ms is None else float(inference_ms))
+
+    def policy_failed(self, seat: int, message: str) -> None:
+        """The page could not run the policy of ``seat`` (its model did not load or inference raised): the seat
+        keeps its current action, and the failure is in the diagnostics."""
+        hosted = self.hosted.get(int(seat))
+        if hosted is not None:
+            hosted.failures.append(str(message)[:500])
 
     def peer_left(self, seat: Any, reason: Any) -> bool:
         """The study server's ``peer-left`` notice: seat ``seat`` left the room for ``reason``.
@@ -332,6 +423,11 @@ class Bridge:
             session = self.session
             applied = session.peer_left(seat, now_ms, why) if why else session.peer_reconnecting(seat, now_ms)
             self.left_notices["applied" if applied else "ignored"] += 1
+            for hosted in self.hosted.values():
+                if why:
+                    hosted.session.peer_left(seat, now_ms, why)
+                else:
+                    hosted.session.peer_reconnecting(seat, now_ms)
         self._left.clear()
         return []
 
@@ -508,10 +604,13 @@ class Bridge:
     def close(self, now_ms: float, reason: str = "participant left") -> dict[str, Any]:
         """End the session from this side: goodbye packets to send, and the bundle (partial unless complete)."""
         messages = self.session.close(float(now_ms), reason) if not self.session.ended else []
+        for hosted in self.hosted.values():
+            messages += hosted.close(float(now_ms), reason)
         self._absorb([])
         if self._ended_at is None:
             self._ended_at = _utc_now()
-        out: dict[str, Any] = {"messages": [(s, d, True) for s, d in messages], "bundle": None}
+        routed = self._route_out(messages)
+        out: dict[str, Any] = {"messages": [(s, d, True) for s, d, _ in routed], "bundle": None}
         if not self._bundle_sent:
             out["bundle"], out["filename"], out["sha256"] = self.bundle()
             self._bundle_sent = True
@@ -532,7 +631,8 @@ class Bridge:
             stats=session.diagnostics(),
             extra={"page": {k: v for k, v in page.items() if k not in ("user_agent",)},
                    "env": {"action_names": self.describe.get("action_names")},
-                   "left_notices": dict(self.left_notices)},
+                   "left_notices": dict(self.left_notices),
+                   "policies": [hosted.report() for hosted in self.hosted.values()]},
         )
 
     def bundle(self) -> tuple[bytes, str, str]:
@@ -549,6 +649,35 @@ class Bridge:
     def set_download(self, state: str) -> None:
         """The page reports the download's progress (``started``, ``done``, ``uploaded``...) for :meth:`status`."""
         self.download = str(state)
+
+
+def _hosted_seat(study: Mapping[str, Any], spec: Mapping[str, Any], config: SessionConfig, away: Any) -> HostedSeat:
+    """The policy seat ``spec`` (a resolved policy from ``/study.json``) with a game of its own."""
+    from pyodide_runtime.policies import PolicyRunner, ResolvedPolicy
+
+    env = study.get("env") or {}
+    cfg = study.get("config") or {}
+    game = load_game(str(env["spec"]), cfg.get("env_config"), bots=cfg.get("bots"),
+                     default_inputs=None if away is None else [int(away)] * config.players)
+    resolved = ResolvedPolicy.from_json(dict(spec))
+    return HostedSeat(game, config, int(spec["seat"]), str(spec["agent"]), PolicyRunner(resolved, seed=config.seed),
+                      policy=spec)
+
+
+def _policy_provenance(policies: Mapping[int, Mapping[str, Any]], owner: int) -> tuple[dict[str, Any], ...] | None:
+    """What every export says about the study's policies: the model by its sha256, and which page ran it."""
+    if not policies:
+        return None
+    keys = ("agent", "seat", "model_sha256", "model_bytes", "action", "frame_skip", "default_action")
+    return tuple({**{k: p.get(k) for k in keys}, "owner_seat": owner} for _, p in sorted(policies.items()))
+
+
+def _tensor(item: Any) -> dict[str, Any]:
+    """A tensor dict from the page (a JS object or a dict), with its data as bytes."""
+    get = item.get if hasattr(item, "get") else (lambda k, _i=item: getattr(_i, k, None))
+    dims = get("dims")
+    return {"name": str(get("name")), "dtype": str(get("dtype")), "dims": [int(d) for d in dims],
+            "data": _payload(get("data"))}
 
 
 def _packages(value: Any) -> tuple[dict[str, Any], ...] | None:
@@ -607,7 +736,8 @@ def practice_study_json(study_json: str | Mapping[str, Any], scene_json: str | M
     if scene.get("env_config") is not None:
         config["env_config"] = dict(scene["env_config"])
     config.pop("scenes", None)
-    return json.dumps({**study, "players": 1, "config": config})
+    config.pop("policies", None)
+    return json.dumps({**study, "players": 1, "pages": 1, "config": config, "policies": []})
 
 
 def attach_participant(bundle: Any, record_json: str, practice: Any = ()) -> tuple[bytes, str, str]:

@@ -40,6 +40,9 @@ class ExportContext:
     inline_limit: int = DEFAULT_INLINE_LIMIT
     #: Every package the page loaded (``{"name", "version", "sha256"}``), as the page reports it; ``None`` outside it.
     packages: tuple[dict[str, Any], ...] | None = None
+    #: The study's ONNX policies (agent, seat, model sha256 and size, how it acts, the page that ran it); ``None``
+    #: without policies. The same in every participant's export.
+    policies: tuple[dict[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
         to_dict = getattr(self.config, "to_dict", None)

@@ -270,6 +270,8 @@ def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: 
         # that ran different package builds do not compare identical. Absent outside the page.
         **({"packages": [dict(p) for p in ctx.packages]} if getattr(ctx, "packages", None) is not None else {}),
         "runtime": {"pyodide": ctx.pyodide_version, "python": ctx.python_version},
+        # The ONNX policies that played hosted seats: each model by its sha256, and the page that ran it.
+        **({"policies": [dict(p) for p in ctx.policies]} if getattr(ctx, "policies", None) else {}),
         "env": ctx.env,
         "agents": list(ctx.agents),
         "seats": list(ctx.seats),

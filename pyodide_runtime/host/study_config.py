@@ -119,6 +119,8 @@ class StudyConfig:
     study_files: Mapping[str, Path] = field(default_factory=dict)
     #: The waiting scene's ``max_sessions``: how many sessions the study needs (``None``: no limit).
     max_sessions: int | None = None
+    #: ``[policies]``: agent -> :class:`pyodide_runtime.policies.PolicySpec` (an ONNX model playing that agent's seat).
+    policies: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def players(self) -> int:
@@ -164,9 +166,9 @@ def parse_study_config(raw: Mapping[str, Any], *, source: Path | None = None, la
 # -- the two layouts ----------------------------------------------------------------------------------------------
 
 _TOML_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env", "session", "bots",
-             "controls", "network", "relay", "data", "scenes")
+             "policies", "controls", "network", "relay", "data", "scenes")
 _JSON_TOP = ("title", "instructions", "completion_url", "test_mode", "away_action", "env_config", "session", "bots",
-             "controls", "network", "relay", "p2p_timeout_ms", "scenes")
+             "policies", "controls", "network", "relay", "p2p_timeout_ms", "scenes")
 
 
 def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None) -> StudyConfig:
@@ -210,7 +212,7 @@ def _parse_toml(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
             data_dir = (base / Path(directory).expanduser()).resolve()
     files, max_sessions = _scenes(r, raw, page, base)
     return StudyConfig(page, env_spec, data_dir, upload, ice, source, packages, env_source, exclude, files,
-                       max_sessions)
+                       max_sessions, _policies(r, raw, page, base))
 
 
 def _scenes(r: _Reader, raw: dict[str, Any], page: dict[str, Any], base: Path) -> tuple[dict[str, Path], int | None]:
@@ -232,7 +234,8 @@ def _parse_json(r: _Reader, raw: dict[str, Any], base: Path, source: Path | None
     if (timeout := r.number(raw, "p2p_timeout_ms", 0, P2P_TIMEOUT_MAX_MS)) is not None:
         page["p2p_timeout_ms"] = timeout
     files, max_sessions = _scenes(r, raw, page, base)
-    return StudyConfig(page, source=source, study_files=files, max_sessions=max_sessions)
+    return StudyConfig(page, source=source, study_files=files, max_sessions=max_sessions,
+                       policies=_policies(r, raw, page, base))
 
 
 def _common(r: _Reader, raw: dict[str, Any]) -> dict[str, Any]:
@@ -265,6 +268,32 @@ def _common(r: _Reader, raw: dict[str, Any]) -> dict[str, Any]:
         if not page.get("test_mode"):
             r.fail("network", "network conditions are only honoured in test mode; add test_mode = true")
     return page
+
+
+def _policies(r: _Reader, raw: dict[str, Any], page: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``[policies]``: each agent's ONNX policy, checked (the model file must exist; it is resolved against the env
+    when the server starts). The page learns the agents in ``page["policies"]``."""
+    table = r.table(raw, "policies")
+    if not table:
+        return {}
+    from pyodide_runtime.policies.spec import PolicyError, PolicySpec
+
+    specs: dict[str, Any] = {}
+    for agent, entry in table.items():
+        where = f"policies.{agent}"
+        if not isinstance(entry, dict):
+            r.fail(where, "must be a table with at least model = \"file.onnx\" (see docs/ai-partners.md)")
+        if agent in (page.get("bots") or {}):
+            r.fail(where, f"agent {agent!r} has a bot in [bots] too; give it either a bot or a policy")
+        try:
+            specs[agent] = PolicySpec.from_table(agent, entry, base)
+        except PolicyError as exc:
+            r.fail(where, str(exc))
+    if int(page["session"].get("rejoin_grace_ms", 0) or 0) > 0:
+        r.fail("session.rejoin_grace_ms", "rejoining is not available in a study with [policies]: the page that runs "
+                                          "a policy cannot rebuild it after a reload; set rejoin_grace_ms = 0")
+    page["policies"] = sorted(specs)
+    return specs
 
 
 def _session(r: _Reader, session: dict[str, Any]) -> dict[str, Any]:

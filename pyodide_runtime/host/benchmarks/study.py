@@ -146,12 +146,15 @@ def resolve_config(config: Path | None, example: str | None) -> tuple[Path, str]
 
 
 def study_seats(path: Path) -> tuple[int, int]:
-    """``(players, fps)`` of the study config at ``path`` (session defaults where it says nothing)."""
+    """``(participant pages, fps)`` of the study config at ``path`` (session defaults where it says nothing): the
+    seats that ``[policies]`` play have no page."""
     from pyodide_runtime.config import SessionConfig
     from pyodide_runtime.host.study_config import load_study_config
 
-    session = load_study_config(path).page.get("session") or {}
-    return int(session.get("players", SessionConfig.players)), int(session.get("fps", SessionConfig.fps))
+    loaded = load_study_config(path)
+    session = loaded.page.get("session") or {}
+    players = int(session.get("players", SessionConfig.players)) - len(loaded.policies)
+    return players, int(session.get("fps", SessionConfig.fps))
 
 
 def prepare_study(path: Path, into: Path, *, fps: int, seconds: float, latency: list[float],
@@ -257,7 +260,18 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
         "session_s": round(span_s, 2),
         "loopback_rtt_ms": status.get("rtt_ms"),  # the page's own probe: the path before the conditioner
         "transport": status.get("transport"),
+        "policies": [_policy_figures(p) for p in (local.get("extra") or {}).get("policies") or ()],
     }
+
+
+def _policy_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """A hosted policy seat's inference figures from the owning page's export (each decision's inference time, as
+    the worker measured it around onnxruntime-web's ``run``)."""
+    times = [d["inference_ms"] for d in report.get("decisions") or () if d.get("inference_ms") is not None]
+    return {"agent": report.get("agent"), "seat": report.get("seat"), "decisions": len(report.get("decisions") or ()),
+            "requests": report.get("requests"), "skipped": (report.get("runner") or {}).get("skipped"),
+            "failures": len(report.get("failures") or ()), "inference_ms": S.percentiles(times),
+            "model_bytes": (report.get("policy") or {}).get("model_bytes")}
 
 
 def study_run(pw: Any, config: Path, workdir: Path, assets: Path | None, *, players: int, fps: int,

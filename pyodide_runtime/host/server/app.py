@@ -74,6 +74,14 @@ def create_app(
     async def study_json(request: web.Request) -> web.Response:
         return web.json_response(description, headers={"Cache-Control": "no-store"})
 
+    async def policy_model(request: web.Request) -> web.StreamResponse:
+        # Named by its sha256, so the URL changes whenever the model does: cache it like the versioned assets.
+        path = study.policy_model(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound(text="no such policy model\n")
+        return web.FileResponse(path, headers={"Content-Type": "application/octet-stream",
+                                               "Cache-Control": "public, max-age=31536000, immutable"})
+
     async def healthz(request: web.Request) -> web.Response:
         body = {
             "ok": True,
@@ -117,6 +125,7 @@ def create_app(
     app.router.add_post("/upload", uploads.handle)
     app.router.add_get("/upload", uploads.refuse_get)
     app.router.add_post("/report", reports.handle)
+    app.router.add_get("/policies/{name}", policy_model)
     if settings.admin_token is not None:
         admin = Admin(settings.admin_token, static=static, data_dir=settings.data_dir, study_id=study.id,
                       registry=registry, reports=reports, connections=lambda: len(hub.connections), clock=clock)

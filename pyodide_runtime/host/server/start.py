@@ -117,7 +117,9 @@ def start(args: argparse.Namespace) -> int:
     from pyodide_runtime.host.server.eventlog import EventLog
     from pyodide_runtime.host.server.rooms import RoomSettings
     from pyodide_runtime.host.server.settings import ServerSettings
-    from pyodide_runtime.host.server.study import StudyError, check_study, load_study, validate_env
+    from pyodide_runtime.host.server.study import (
+        StudyError, check_study, load_study, resolve_policies, validate_env,
+    )
     from pyodide_runtime.host.study_config import example_config
     from pyodide_runtime.host.web import WebFilesError, js_bridge_dir, static_dir
 
@@ -154,7 +156,7 @@ def start(args: argparse.Namespace) -> int:
     try:
         settings = ServerSettings(
             rooms=RoomSettings(
-                size=study.players,
+                size=study.pages,
                 idle_ttl=args.idle_ttl,
                 room_ttl=args.room_ttl,
                 seat_grace=args.seat_grace,
@@ -204,6 +206,7 @@ def start(args: argparse.Namespace) -> int:
 
     try:  # last of the checks: they run the researcher's code
         warning = validate_env(study)
+        study = resolve_policies(study)
         if not args.skip_study_check:
             log("study-check", message=check_study(study, assets.root))
     except StudyError as exc:

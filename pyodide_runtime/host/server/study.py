@@ -26,8 +26,11 @@ from pyodide_runtime.host.study_config import (
     load_study_config,
 )
 
-__all__ = ["Study", "StudyError", "load_study", "validate_env", "check_practice", "check_study", "safe_name"]
+__all__ = ["Study", "StudyError", "load_study", "validate_env", "check_practice", "check_study", "safe_name",
+           "resolve_policies", "POLICIES_URL"]
 
+#: Where the page fetches a policy's model: ``/policies/<sha256>.onnx``.
+POLICIES_URL = "/policies/"
 _UNSAFE = re.compile(r"(?:[^A-Za-z0-9._-]|\.{2,})+")
 
 
@@ -68,11 +71,29 @@ class Study:
     study_files: Mapping[str, Path] = field(default_factory=dict)
     #: The waiting scene's ``max_sessions`` (``None``: no limit from the config file).
     max_sessions: int | None = None
+    #: ``[policies]``: agent -> :class:`pyodide_runtime.policies.PolicySpec`.
+    policies: Mapping[str, Any] = field(default_factory=dict)
+    #: The policies resolved against the env and their models (``ResolvedPolicy.to_json()`` plus the model's URL),
+    #: set by :func:`resolve_policies` at start-up; ``/study.json`` hands them to the page.
+    resolved_policies: tuple[dict[str, Any], ...] = ()
 
     @property
     def players(self) -> int:
+        """Seats in a session: every participant's and every policy's."""
         session = self.config.get("session") or {}
         return int(session.get("players", SESSION_FIELDS["players"]))
+
+    @property
+    def pages(self) -> int:
+        """Participant pages in a session (the room size): the seats no policy plays."""
+        return self.players - len(self.policies)
+
+    def policy_model(self, name: str) -> Path | None:
+        """The model file served as ``/policies/<name>`` (``<sha256>.onnx``), or ``None``."""
+        for entry in self.resolved_policies:
+            if entry["url"] == f"{POLICIES_URL}{name}":
+                return self.policies[entry["agent"]].model
+        return None
 
     @property
     def env_config(self) -> dict[str, Any] | None:
@@ -94,7 +115,8 @@ class Study:
                 "name": self.env_file.name,
                 "sha256": hashlib.sha256(self.env_file.read_bytes()).hexdigest(),
             }
-        return {"study": self.id, "env": env, "players": self.players, "config": self.config}
+        return {"study": self.id, "env": env, "players": self.players, "pages": self.pages, "config": self.config,
+                "policies": [dict(p) for p in self.resolved_policies]}
 
 
 def load_study(env_spec: str | None, config_path: Path | None = None, study_id: str | None = None) -> Study:
@@ -136,6 +158,7 @@ def load_study(env_spec: str | None, config_path: Path | None = None, study_id: 
         exclude=loaded.exclude,
         study_files=dict(loaded.study_files),
         max_sessions=loaded.max_sessions,
+        policies=dict(loaded.policies),
     )
 
 
@@ -170,12 +193,46 @@ def validate_env(study: Study) -> str | None:
             f"({', '.join(game.seats)}; bots: {', '.join(bots) or 'none'}); give every agent without a human a bot"
             " in [bots], or change session.players"
         )
+    if study.policies:
+        last = list(game.seats[study.pages:])
+        if sorted(last) != sorted(study.policies):
+            raise StudyError(
+                f"[policies] must play the last seats: the env's seats are {', '.join(game.seats)}, so with "
+                f"{len(study.policies)} policies they must be {', '.join(last)}, not {', '.join(sorted(study.policies))}"
+            )
     away = study.config.get("away_action")
     for seat in range(len(game.seats)):
         if away is not None and not 0 <= away < game.input_count(seat):
             raise StudyError(f"away_action {away} is not an action of seat {seat} (0..{game.input_count(seat) - 1})")
     check_practice(study)
     return None
+
+
+def resolve_policies(study: Study) -> Study:
+    """Check every policy against the env and its model (names, shapes, dtypes, one score per action) and return
+    the study with ``resolved_policies`` set; raise :class:`StudyError` naming the problem."""
+    if not study.policies:
+        return study
+    from dataclasses import replace
+
+    from pyodide_runtime.policies import PolicyError, resolve_policy
+
+    game = env_target(study).load_game(verify=False)
+    observations = game.reset(int((study.config.get("session") or {}).get("seed", 0) or 0)).observations
+    resolved = []
+    for agent, spec in sorted(study.policies.items()):
+        seat = list(game.seats).index(agent)
+        try:
+            policy = resolve_policy(spec, seat, game.input_count(seat), observations[agent])
+        except PolicyError as exc:
+            raise StudyError(f"[policies.{agent}]: {exc}") from None
+        except ImportError as exc:
+            raise StudyError(f"[policies.{agent}]: checking the model needs the onnx package ({exc}); "
+                             "install it with: pip install 'pyodide-runtime[ai]'") from None
+        entry = policy.to_json()
+        entry["url"] = f"{POLICIES_URL}{entry['model_sha256']}.onnx"
+        resolved.append(entry)
+    return replace(study, resolved_policies=tuple(resolved))
 
 
 def check_practice(study: Study) -> None:
