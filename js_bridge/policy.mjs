@@ -117,7 +117,8 @@ export class PolicyModel {
     const inputs = {};
     for (const feed of feeds) {
       if (!this.session.inputNames.includes(feed.name)) {
-        throw new Error(`the model has no input ${JSON.stringify(feed.name)} (its inputs: ${this.inputNames.join(", ")})`);
+        const known = this.inputNames.join(", ");
+        throw new Error(`the model has no input ${JSON.stringify(feed.name)} (its inputs: ${known})`);
       }
       inputs[feed.name] = toOrtTensor(this.ort, feed);
     }
@@ -155,7 +156,8 @@ export function toOrtTensor(ort, { name, dtype, dims, data }) {
 /** A wire tensor from an onnxruntime-web Tensor (its bytes copied out of the runtime). */
 export function fromOrtTensor(name, tensor) {
   if (!DTYPES[tensor.type]) {
-    throw new Error(`output ${name} has dtype ${tensor.type}, which policies cannot use (${Object.keys(DTYPES).join(", ")})`);
+    const known = Object.keys(DTYPES).join(", ");
+    throw new Error(`output ${name} has dtype ${tensor.type}, which policies cannot use (only ${known})`);
   }
   const values = tensor.data;
   const data = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();

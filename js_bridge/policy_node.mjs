@@ -79,7 +79,9 @@ async function answer(model, line) {
   const outputs = await model.run(feeds);
   const ms = performance.now() - t0;
   return {
-    outputs: outputs.map((o) => ({ name: o.name, dtype: o.dtype, dims: o.dims, data_b64: Buffer.from(o.data).toString("base64") })),
+    outputs: outputs.map(({ name, dtype, dims, data }) => ({
+      name, dtype, dims, data_b64: Buffer.from(data).toString("base64"),
+    })),
     ms,
   };
 }

@@ -107,7 +107,9 @@ def fetch_ort(
     return files
 
 
-def cached_ort(dest: Path, *, version: str | None = None, integrity: str | None = None) -> dict[str, dict[str, str]] | None:
+def cached_ort(
+    dest: Path, *, version: str | None = None, integrity: str | None = None
+) -> dict[str, dict[str, str]] | None:
     """The ``ort/`` files already in ``dest`` when they are the pinned release, complete and unchanged; else None."""
     version = version or ORT_VERSION
     integrity = integrity or ORT_INTEGRITY
@@ -187,7 +189,8 @@ def _extract(data: bytes, version: str, source: str) -> dict[str, bytes]:
             pkg = json.loads(read("package.json"))
             if pkg.get("name") != ORT_PACKAGE or pkg.get("version") != version:
                 raise AssetError(
-                    f"tarball from {source} holds {pkg.get('name')} {pkg.get('version')}, expected {ORT_PACKAGE} {version}"
+                    f"tarball from {source} holds {pkg.get('name')} {pkg.get('version')}, "
+                    f"expected {ORT_PACKAGE} {version}"
                 )
             return {name: read(f"dist/{name}") for name in ORT_FILES}
     except (tarfile.TarError, OSError, ValueError) as exc:
