@@ -36,16 +36,18 @@ def assets_root(tmp_path_factory) -> Path:
     except AssetError as exc:
         pytest.fail(f"the package tests need the fetched Pyodide assets: {exc}")
     dest = tmp_path_factory.mktemp("assets")
-    for p in src.iterdir():
+    (dest / "ort").mkdir()
+    for p in [*src.iterdir(), *src.glob("ort/*")]:  # ort/: onnxruntime-web, listed in the manifest too
         if not p.is_file():
             continue
+        target = dest / p.relative_to(src)
         if p.stat().st_size > 1 << 20:
             try:
-                os.link(p, dest / p.name)
+                os.link(p, target)
                 continue
             except OSError:
                 pass
-        shutil.copy2(p, dest / p.name)
+        shutil.copy2(p, target)
     return dest
 
 

@@ -8,6 +8,8 @@ The participant page never touches a public CDN. ``fetch_assets`` assembles one 
   Pyodide CDN, each verified by sha256 against the official ``pyodide-lock.json`` shipped in that npm tarball;
 - our own wheel and its pure-Python runtime dependencies (gymnasium, cloudpickle, typing-extensions,
   farama-notifications) from the local build and the package index;
+- with ``ort=True``, onnxruntime-web's wasm backend in ``ort/`` (for ONNX policies), from the npm registry
+  tarball checked against a pinned sha512 (see :mod:`pyodide_runtime.host.ort_assets`);
 - one ``pyodide-lock.json`` listing exactly those files with their sha256, so the page loads everything with a
   single ``loadPackage`` call that Pyodide hash-checks;
 - ``manifest.json``: what was fetched, from where, and every file's sha256.
@@ -484,9 +486,17 @@ def fetch_assets(
     npm_registry: str = DEFAULT_NPM_REGISTRY,
     npm_tarball: Path | None = None,
     cdn: str | None = DEFAULT_CDN,
+    ort: bool = False,
+    ort_tarball: Path | None = None,
     progress: Progress = lambda msg: None,
 ) -> FetchReport:
-    """Assemble, verify and lock the self-hosted assets in ``dest``. See the module docstring."""
+    """Assemble, verify and lock the self-hosted assets in ``dest``. See the module docstring.
+
+    ``ort`` also fetches onnxruntime-web (``ort_tarball``: from this file instead of ``npm_registry``), as
+    ``assets fetch`` does unless told ``--no-ort``; without it, a verified copy already in ``dest`` is kept.
+    """
+    from pyodide_runtime.host import ort_assets
+
     dest = Path(dest) if dest is not None else default_assets_dir(pyodide_version)
     dest.mkdir(parents=True, exist_ok=True)
     mirror_objs = [Mirror(m) for m in mirrors]
@@ -513,6 +523,10 @@ def fetch_assets(
     wheels = list(sources)
     for w, source in sources.items():
         report.files[w.name] = {"sha256": sha256_file(w), "source": source}
+    if ort or ort_tarball is not None:
+        report.files.update(ort_assets.fetch_ort(dest, registry=npm_registry, tarball=ort_tarball, progress=progress))
+    else:
+        report.files.update(ort_assets.cached_ort(dest) or {})
 
     lock_path = write_lock(dest, official, names, wheels)
     report.files[LOCK_NAME] = {"sha256": sha256_file(lock_path), "source": "written"}
@@ -528,6 +542,7 @@ def fetch_assets(
         "own_wheel": own.name,
         "own_wheel_sha256": sha256_file(dest / own.name),
         "files": recorded,
+        "ort": ort_assets.ort_manifest_entry(dest, recorded),
         # Remembered so a study's [env] packages can later be taken from the same places (see packages.py).
         # Earlier fetches' mirrors are kept after this one's, so a fetch without --mirror forgets none.
         "mirrors": list(dict.fromkeys(

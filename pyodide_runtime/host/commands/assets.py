@@ -1,6 +1,7 @@
 """Fetch, verify and lock the self-hosted Pyodide assets the participant page loads.
 
-`assets fetch` assembles the directory (idempotent: verified files already present are kept), and with
+`assets fetch` assembles the directory (idempotent: verified files already present are kept; it includes
+onnxruntime-web for ONNX policies unless told `--no-ort`), and with
 `--config study.toml` also prepares the study's `[env] packages` and `[env] source`;
 `assets add REQ ...` resolves, fetches and locks extra packages for a study ahead of time;
 `assets verify` re-checks every file's sha256 against the manifest; `assets path` prints the default location.
@@ -34,6 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     fetch.add_argument("--npm-tarball", type=Path, help="use this pyodide-<version>.tgz instead of the registry")
     fetch.add_argument("--cdn", default=DEFAULT_CDN, help="Pyodide CDN base URL template (default %(default)s)")
     fetch.add_argument("--no-cdn", action="store_true", help="never contact the CDN; use mirrors only")
+    fetch.add_argument("--ort-tarball", type=Path, help="use this onnxruntime-web-<version>.tgz instead of the registry")
+    fetch.add_argument("--no-ort", action="store_true", help="skip onnxruntime-web (needed only by ONNX policies)")
     fetch.add_argument(
         "--config", type=Path, help="a study TOML: also prepare its [env] packages and [env] source for the page"
     )
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
             npm_registry=args.npm_registry,
             npm_tarball=args.npm_tarball,
             cdn=None if args.no_cdn else args.cdn,
+            ort=not args.no_ort,
+            ort_tarball=None if args.no_ort else args.ort_tarball,
             progress=progress,
         )
         print(f"{report.dest}: {len(report.files)} files ready, {len(report.fetched)} fetched this run")

@@ -143,6 +143,7 @@ class FileRoutes:
         app.router.add_get("/assets/{name}", self.asset)
         app.router.add_get("/assets/{version}/{name}", self.versioned_asset)
         app.router.add_get("/assets/{version}/packages/{name}", self.versioned_package)
+        app.router.add_get("/assets/{version}/ort/{name}", self.versioned_ort)
         app.router.add_get("/js_bridge/{path:.*}", self.bridge)
         if self.env_file is not None:
             app.router.add_get("/study/{name}", self.study_file)
@@ -182,6 +183,12 @@ class FileRoutes:
         if path is None:
             raise _not_found()
         return _file(path, {"Cache-Control": IMMUTABLE})
+
+    async def versioned_ort(self, request: web.Request) -> web.StreamResponse:
+        # onnxruntime-web's files (``ort/`` in the manifest), which the worker imports for ONNX policies.
+        if request.match_info["version"] != self.asset_version:
+            raise _not_found("these assets were replaced; reload the page")
+        return self._asset("ort/" + request.match_info["name"], IMMUTABLE)
 
     async def study_file(self, request: web.Request) -> web.StreamResponse:
         # Exactly one file is served here: the env file named on the command line.
