@@ -10,6 +10,7 @@
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
 import { Conditioner } from "./conditioner.mjs";
 import { Prober } from "./screening.mjs";
+import { fetchModel, loadOrt, PolicyModel } from "./policy.mjs";
 
 let py = null;          // the Pyodide instance
 let bridgeModule = null;
@@ -28,6 +29,7 @@ let ended = false;
 let pendingStart = null;
 let pendingLeft = [];    // peer-left notices that came before the bridge existed
 let lastTransport = null; // the page's latest transport report, applied when the bridge exists
+const policyModels = new Map(); // seat -> PolicyModel: the study's ONNX policies (run by the owning page)
 const cost = { count: 0, total_ms: 0, max_ms: 0 }; // time spent in the Python tick, conversions included
 // Its distribution: 0.05 ms buckets up to 100 ms (longer ticks land in the last one), for p50/p95/p99.
 const BUCKET_MS = 0.05;
@@ -59,6 +61,7 @@ async function init(msg) {
     onProgress: (stage, detail) => post({ type: "progress", stage, message: detail && detail.message }),
   });
   py = pyodide;
+  await loadPolicies(msg.study.policies || [], msg.assetsURL);
   const envStart = performance.now();
   if (env.file) await writeEnvFile(py, env.file);
   post({ type: "progress", stage: "env", message: "Loading the game…" });
@@ -74,6 +77,37 @@ async function init(msg) {
   if (pendingStart) start(pendingStart);
 }
 
+
+/** The study's ONNX models, each checked against its sha256, in onnxruntime-web (self-hosted with the assets).
+ * Every page loads them: which page runs a policy's seat is only known once the server has given it its seat. */
+async function loadPolicies(policies, assetsURL) {
+  if (!policies.length) return;
+  post({ type: "progress", stage: "policy", message: "Loading the computer partner…" });
+  try {
+    const ort = await loadOrt(assetsURL);
+    for (const p of policies) {
+      const bytes = await fetchModel(p.url, p.model_sha256);
+      policyModels.set(p.seat, await PolicyModel.create(ort, bytes));
+    }
+  } catch (err) {
+    throw new Error(`the computer partner's model could not be loaded: ${(err && err.message) || err}`);
+  }
+}
+
+/** Run one inference request from the bridge; the result reaches Python between ticks. */
+function infer(request) {
+  const model = policyModels.get(request.seat);
+  const owner = bridge;
+  if (!model) {
+    owner.policy_failed(request.seat, "no model loaded for this seat");
+    return;
+  }
+  const started = performance.now();
+  model.run(request.feeds).then(
+    (outputs) => { if (bridge === owner) owner.policy_result(request.seat, request.id, outputs, performance.now() - started); },
+    (err) => { if (bridge === owner) owner.policy_failed(request.seat, String((err && err.message) || err)); },
+  );
+}
 
 async function wheelSha256(assetsURL) {
   try {
@@ -182,6 +216,7 @@ function tick(now) {
   cost.max_ms = Math.max(cost.max_ms, spent);
   buckets[Math.min(buckets.length - 1, Math.floor(spent / BUCKET_MS))]++;
   for (const [seat, data, reliable] of out.messages) send(seat, data, reliable);
+  if (out.inference) for (const request of out.inference) infer(request);
   if (out.render !== undefined && out.render !== null) {
     const frame = { type: "frame", kind: out.render_kind, render: out.render, w: out.render_w, h: out.render_h };
     post(frame, out.render_kind === "rgba" ? [out.render.buffer] : []);

@@ -204,6 +204,14 @@ def start(args: argparse.Namespace) -> int:
             packages=[f"{p.name}=={p.version}" for p in resolved.packages],
             excluded=[name for name, _chain in resolved.excluded])
 
+    if study.policies:
+        from pyodide_runtime.host.ort_assets import require_ort
+
+        try:
+            require_ort(assets.root, assets.manifest)
+        except AssetError as exc:
+            raise StartError(f"[policies]: {exc}") from None
+
     try:  # last of the checks: they run the researcher's code
         warning = validate_env(study)
         study = resolve_policies(study)
