@@ -287,8 +287,8 @@ def _policies(r: _Reader, raw: dict[str, Any], page: dict[str, Any], base: Path)
             r.fail(where, f"agent {agent!r} has a bot in [bots] too; give it either a bot or a policy")
         try:
             specs[agent] = PolicySpec.from_table(agent, entry, base)
-        except PolicyError as exc:
-            r.fail(where, str(exc))
+        except PolicyError as exc:  # its message starts with the field (policies.<agent>.<key>)
+            raise StudyConfigError(f"{r.name}: {exc}") from None
     if int(page["session"].get("rejoin_grace_ms", 0) or 0) > 0:
         r.fail("session.rejoin_grace_ms", "rejoining is not available in a study with [policies]: the page that runs "
                                           "a policy cannot rebuild it after a reload; set rejoin_grace_ms = 0")
