@@ -179,3 +179,20 @@ def test_node_missing_is_skipped_with_advice(tmp_path, monkeypatch):
     result = report.get("cook_1 onnxruntime-web")
     assert result.status == "skip" and "node is not on PATH" in result.message and "Node.js" in result.fix
     assert report.passed
+
+
+def test_onnxruntime_web_agrees_on_the_example_when_installed():
+    """With Node, the runner and the fetched ORT files present, the page's runtime really runs and agrees."""
+    from pyodide_runtime.host.assets import default_assets_dir
+    from pyodide_runtime.host.checkpolicy.checks import _default_runner
+    from pyodide_runtime.host.checkpolicy.node import node_unavailable
+
+    reason = node_unavailable(default_assets_dir() / "ort", _default_runner())
+    if reason is not None:
+        pytest.skip(f"onnxruntime-web not available: {reason[0]}")
+    report = run_policy_checks(load_policy_study(EXAMPLES / "human_ai_onnx.toml"), CheckPolicyOptions(frames=60))
+    assert report.passed, report.render()
+    assert report.get("cook_1 onnxruntime-web").status == "pass"
+    agreement = report.get("cook_1 agreement")
+    assert agreement.status == "pass" and agreement.details["compared"] == 60
+    assert agreement.details["max_abs_score_difference"] < 1e-3
