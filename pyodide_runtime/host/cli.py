@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("pyodide_runtime.host.commands.simulate", "run peers in one process over a seeded simulated network"),
     "synctest": ("pyodide_runtime.host.commands.synctest", "roll back every frame and compare hashes: is the env rollback-safe?"),
     "check-env": ("pyodide_runtime.host.commands.check_env", "check an env for rollback and Pyodide fitness, with a fix per failure"),
+    "check-policy": ("pyodide_runtime.host.commands.check_policy", "check a study's ONNX policies: fit, runtimes agree, speed, actions"),
     "compare": ("pyodide_runtime.host.commands.compare", "compare the canonical data of two exports"),
     "validate": ("pyodide_runtime.host.commands.validate", "check an export bundle's integrity and consistency"),
     "replay": ("pyodide_runtime.host.commands.replay", "replay a bundle in the browser, or render it to a video"),
