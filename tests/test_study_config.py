@@ -218,7 +218,7 @@ def test_away_action_reaches_the_game():
 
 
 def test_examples_are_listed_and_load():
-    assert list_examples() == ["coin_chase", "human_ai", "kitchen", "kitchen_study", "pong"]
+    assert list_examples() == ["coin_chase", "human_ai", "human_ai_onnx", "kitchen", "kitchen_study", "pong"]
     for name in list_examples():
         config = load_study_config(example_config(name))
         page = config.page
@@ -313,7 +313,7 @@ def test_serve_refuses_bad_configs_with_the_field(tmp_path):
 def test_serve_help_names_both_formats_and_the_examples():
     done = subprocess.run([sys.executable, "-m", "pyodide_runtime.host.server", "--help"], capture_output=True,
                           text=True, timeout=60)
-    assert ".toml or .json" in done.stdout and "human_ai, kitchen, kitchen_study, pong" in done.stdout
+    assert ".toml or .json" in done.stdout and "human_ai, human_ai_onnx, kitchen," in done.stdout
 
 
 def test_the_documented_example_is_valid(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["ResolvedPolicy"]
@@ -66,8 +66,9 @@ class ResolvedPolicy:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ResolvedPolicy:
-        """Rebuild from :meth:`to_json`'s dict."""
-        d = dict(data)
+        """Rebuild from :meth:`to_json`'s dict; other keys (``/study.json`` adds the model's ``url``) are ignored."""
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in data.items() if k in known}
         d["input_dims"] = tuple(int(x) for x in d["input_dims"])
         d["recurrent"] = tuple({**r, "dims": tuple(int(x) for x in r["dims"])} for r in d.get("recurrent") or ())
         d["extra_inputs"] = tuple({**r, "dims": tuple(int(x) for x in r["dims"])}
