@@ -225,7 +225,7 @@ def test_examples_are_listed_and_load():
         # a study with scenes shows its texts in them; the others have one instructions text
         assert page["title"] and (page.get("instructions") or page.get("scenes")) and page["controls"]
         assert page["session"]["episodes"] >= 1 and page["session"]["fps"] == 30
-        env = "kitchen" if name == "kitchen_study" else name
+        env = {"kitchen_study": "kitchen", "human_ai_onnx": "human_ai"}.get(name, name)
         assert config.env_spec == f"pyodide_runtime.examples.{env}:make_env"
         assert validate_env(load_study(None, example_config(name), name)) is None
     flow = load_study_config(example_config("kitchen_study")).page["scenes"]
