@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-import tarfile
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+
+from server_support import npm_tarball
 
 from pyodide_runtime.host import assets
 from pyodide_runtime.host.cli import main
@@ -56,14 +56,9 @@ def distribution(tmp_path: Path) -> dict:
     files = {n: f"// {n}\n".encode() for n in assets.CORE_FILES if n not in ("package.json", "pyodide-lock.json")}
     files["package.json"] = json.dumps({"name": "pyodide", "version": VERSION}).encode()
     files["pyodide-lock.json"] = json.dumps(lock).encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"package/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    tar_bytes = npm_tarball(files)
     tarball = tmp_path / f"pyodide-{VERSION}.tgz"
-    tarball.write_bytes(buf.getvalue())
+    tarball.write_bytes(tar_bytes)
     own = assets.build_wheel_from_install(tmp_path)
     return {"mirror": mirror, "pure": pure, "tarball": tarball, "lock": lock, "own": own, "dest": tmp_path / "out"}
 

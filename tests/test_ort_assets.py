@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import io
 import json
 import re
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pyodide_runtime.host import assets, ort_assets
 from pyodide_runtime.host.cli import main
 from pyodide_runtime.host.server.files import IMMUTABLE, FileRoutes, page_csp
-from server_support import make_assets
+from server_support import make_assets, npm_tarball
 from tests.test_assets import _fetch, distribution  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,17 +41,12 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     The pinned integrity is replaced by this tarball's (the real one is checked by the integrity tests below)."""
     files = {"package.json": json.dumps({"name": ort_assets.ORT_PACKAGE, "version": ort_assets.ORT_VERSION}).encode(),
              **{f"dist/{n}": d for n, d in DIST_FILES.items()}}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"package/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    tar_bytes = npm_tarball(files)
     root = tmp_path / "registry"
     folder = root / ort_assets.ORT_PACKAGE / "-"
     folder.mkdir(parents=True)
     tarball = folder / f"{ort_assets.ORT_PACKAGE}-{ort_assets.ORT_VERSION}.tgz"
-    tarball.write_bytes(buf.getvalue())
+    tarball.write_bytes(tar_bytes)
     monkeypatch.setattr(ort_assets, "ORT_INTEGRITY", _integrity(tarball.read_bytes()))
     return {"url": root.as_uri(), "tarball": tarball}
 
@@ -98,14 +91,8 @@ def test_the_real_pinned_integrity_rejects_a_different_tarball(tmp_path: Path):
 
 
 def test_a_tarball_of_another_package_is_refused(registry, tmp_path: Path, monkeypatch):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = json.dumps({"name": "onnxruntime-web", "version": "1.29.0"}).encode()
-        info = tarfile.TarInfo("package/package.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
     other = tmp_path / "other.tgz"
-    other.write_bytes(buf.getvalue())
+    other.write_bytes(npm_tarball({"package.json": json.dumps({"name": "onnxruntime-web", "version": "1.29.0"}).encode()}))
     monkeypatch.setattr(ort_assets, "ORT_INTEGRITY", _integrity(other.read_bytes()))
     with pytest.raises(assets.AssetError, match="1.29.0, expected onnxruntime-web 1.30.0"):
         ort_assets.fetch_ort(tmp_path / "assets", registry=registry["url"], tarball=other)

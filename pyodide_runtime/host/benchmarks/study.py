@@ -426,8 +426,8 @@ def parse_args(args: Any) -> dict[str, Any]:
     """Check a study run's arguments before anything starts; ``ArgumentError`` says what is wrong."""
     config, name = resolve_config(args.config, args.example)
     players, study_fps = study_seats(config)
-    if players < 2:
-        raise S.ArgumentError(f"the study has {players} seat; a study run needs two or more browsers (session.players)")
+    if players < 1:
+        raise S.ArgumentError("the study has no participant seat: every seat is played by a policy")
     if args.fps is None:
         fps = study_fps
     else:
