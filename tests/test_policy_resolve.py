@@ -134,3 +134,17 @@ def test_a_hook_builds_the_input(tmp_path):
     assert x.shape == (1, 30) and x[0, :2].tolist() == list(map(float, obs["position"]))
     with pytest.raises(PolicyError, match=r"hook 'pyodide_runtime.examples.human_ai_onnx:nothing'"):
         resolve_policy(spec(tmp_path, model, hook="pyodide_runtime.examples.human_ai_onnx:nothing"), 1, 6, obs)
+
+
+def test_weights_in_a_separate_file_are_refused_with_the_fix(tmp_path):
+    """PyTorch's exporter keeps weights beside the model by default; the page fetches one file."""
+    import onnx
+
+    linear(tmp_path / "one.onnx", np.ones((3, 2), dtype=np.float32))
+    model = onnx.load(str(tmp_path / "one.onnx"))
+    onnx.save(model, str(tmp_path / "split.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="split.onnx.data", size_threshold=0)
+    assert (tmp_path / "split.onnx.data").is_file()
+    with pytest.raises(PolicyError, match=r"separate file \(split.onnx.data\).*external_data=False"):
+        describe_model(tmp_path / "split.onnx")
+    assert [t.name for t in describe_model(tmp_path / "one.onnx").inputs] == ["obs"]

@@ -69,6 +69,17 @@ def describe_model(path: Path | str) -> ModelInfo:
         raise PolicyError(f"model file {path}: cannot read it ({exc.strerror or exc})") from None
     try:
         model = onnx.load_model_from_string(data)
+    except Exception as exc:  # protobuf decode errors have no common base
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PolicyError(f"model file {path} is not a valid ONNX model: {first[:300]}") from None
+    external = sorted({entry.value for t in model.graph.initializer for entry in t.external_data
+                       if entry.key == "location"})
+    if external:
+        # The page fetches one file; weights kept beside it (PyTorch's exporter does this by default) never arrive.
+        raise PolicyError(f"model file {path} keeps its weights in a separate file ({', '.join(external)}); export "
+                          "it as one file, e.g. torch.onnx.export(..., external_data=False), or "
+                          "onnx.save(onnx.load(path), path, save_as_external_data=False)")
+    try:
         onnx.checker.check_model(model)
     except Exception as exc:  # protobuf decode errors and checker errors have no common base
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
