@@ -159,3 +159,43 @@ def test_the_router_frames_packets_only_when_a_page_hosts_seats():
     assert router.unframe(0, b"\x01\x01\x02\x03\x02rest") == (1, 2, b"\x01\x02\x03\x02rest")
     with pytest.raises(ValueError):
         SeatRouter(2, hosted=[0])
+
+
+def test_stale_or_failed_inference_keeps_the_seat_playing_and_is_reported(tmp_path):
+    desc, resolved, model_path = study_with_policy(tmp_path, episodes=1, max_steps=60)
+    desc["players"], desc["pages"] = 3, 2
+    owner = Bridge(json.dumps(desc), 0, room="room-x", participant="p0")
+    other = Bridge(json.dumps(desc), 1, room="room-x", participant="p1")
+    assert set(owner.hosted) == {2} and not other.hosted
+    assert owner.policy_result(2, 999, [], 0.1) is None, "an unknown request id changes nothing"
+    assert owner.policy_result(1, 1, [], 0.1) is None, "seat 1 is not a policy seat of this page"
+    owner.policy_failed(2, "inference raised: out of memory")
+    report = owner.diagnostics().extra["policies"][0]
+    assert report["failures"] == ["inference raised: out of memory"]
+    assert report["policy"]["model_sha256"] == resolved["model_sha256"] and report["decisions"] == []
+
+
+def test_a_policy_study_refuses_rejoin_and_policies_on_any_seat_but_the_last(tmp_path):
+    from pyodide_runtime.host.server.study import StudyError, load_study, validate_env
+    from pyodide_runtime.host.study_config import StudyConfigError, load_study_config
+
+    mlp_policy(tmp_path / "p.onnx", 4, 5)
+    base = f'''[env]
+spec = "{COIN_CHASE}"
+config = {{ players = 3 }}
+[session]
+players = 3
+'''
+    study = tmp_path / "study.toml"
+    study.write_text(base + "rejoin_grace_ms = 5000\n[policies.player_2]\nmodel = \"p.onnx\"\n")
+    with pytest.raises(StudyConfigError, match="rejoin_grace_ms"):
+        load_study_config(study)
+    study.write_text(base + "[policies.player_0]\nmodel = \"p.onnx\"\n")
+    with pytest.raises(StudyError, match="must play the last seats"):
+        validate_env(load_study(None, study))
+    study.write_text(base + "[bots]\nplayer_2 = \"random\"\n[policies.player_2]\nmodel = \"p.onnx\"\n")
+    with pytest.raises(StudyConfigError, match="has a bot in \\[bots\\] too"):
+        load_study_config(study)
+    study.write_text(base + "[policies.player_2]\nmodel = \"p.onnx\"\nframe_skip = 0\n")
+    with pytest.raises(StudyConfigError, match=r"study.toml: policies.player_2.frame_skip: must be an integer >= 1"):
+        load_study_config(study)
