@@ -77,6 +77,27 @@ def _span(values, fmt: str = "{:.1f}", unit: str = "") -> str:
     return (lo if lo == hi else f"{lo}–{hi}") + unit
 
 
+_AI_PARTNERS = {"python-bot": "Python bot (`human_ai`)", "onnx-example": "ONNX, example model",
+                "onnx-large": "ONNX, 10× larger model"}
+
+
+def _ai_partner_row(name: str, fps: int) -> str:
+    """One row of docs/performance.md's AI partners table, from benchmarks/results/ai-partners/<name>-<fps>.json."""
+    data = json.loads((RESULTS / "ai-partners" / f"{name}-{fps}.json").read_text(encoding="utf-8"))
+    run = data["runs"][0]
+    (seat,) = run["seats"]
+    tick = seat["tick_ms"]
+    policy = (seat.get("policies") or [None])[0]
+    inference = "–" if policy is None else " / ".join(f"{policy['inference_ms'][k]:.1f}" for k in ("p50", "p95", "p99"))
+    model = "–" if policy is None else f"{policy['model_bytes'] / 1000:.0f} kB"
+    decisions = "–" if policy is None else f"{policy['decisions']:,}"
+    assert all(run["valid"]) and seat["outcome"] == "complete"  # the section says every export validated
+    assert policy is None or policy["skipped"] == 0  # and that no decision point was skipped
+    return (f"| {_AI_PARTNERS[name]} | {model} | {fps} | {seat['fps_held']:.2f} | {tick['p50']:.2f} / {tick['p95']:.2f} / "
+            f"{tick['p99']:.2f} | {seat['steady_tick_ms_per_frame']:.2f} | {inference} | {decisions} | "
+            f"{run['load_1min_before']:.1f} |")
+
+
 def _quoted_figures() -> list[tuple[str, str, str]]:
     """(doc file, the text it must contain, where in the result files that text comes from)."""
     load, mug, browser, boot, scale = (_result(n) for n in ("load", "mug", "browser", "browser-boot", "scale"))
@@ -169,6 +190,8 @@ def _quoted_figures() -> list[tuple[str, str, str]]:
         ("README.md", f"(`benchmarks/results/browser-preload.json`): "
                       f"{_span(preload['preloaded']['pairing_to_first_frame_ms'], '{:.0f}')} ms (target 1 s)",
          "browser-preload.json preloaded"),
+        *[("docs/performance.md", _ai_partner_row(name, fps), f"ai-partners/{name}-{fps}.json")
+          for fps in (30, 60) for name in _AI_PARTNERS],
         ("docs/performance.md", f"was {preload['play'][0]['first_frame_s']:.2f} s; this run was made on a loaded machine "
                                 f"(load {preload['machine']['load_1min']:.1f} at the start)", "browser-preload.json play"),
     ]
