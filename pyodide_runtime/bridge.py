@@ -388,11 +388,11 @@ class Bridge:
         return hosted.deliver(int(request_id), outputs, None if inference_ms is None else float(inference_ms))
 
     def policy_failed(self, seat: int, message: str) -> None:
-        """The page could not run the policy of ``seat`` (its model did not load or inference raised): the seat
-        keeps its current action, and the failure is in the diagnostics."""
+        """The page could not run the policy of ``seat`` (inference raised): the seat keeps its current action, the
+        next decision point asks again, and the failure is in the diagnostics."""
         hosted = self.hosted.get(int(seat))
         if hosted is not None:
-            hosted.failures.append(str(message)[:500])
+            hosted.fail(str(message))
 
     def peer_left(self, seat: Any, reason: Any) -> bool:
         """The study server's ``peer-left`` notice: seat ``seat`` left the room for ``reason``.

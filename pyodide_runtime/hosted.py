@@ -98,7 +98,7 @@ class HostedSeat:
         #: ``[global frame, action]`` each time the committed action changed: the seat's inputs from that frame on.
         self.applied: list[list[int]] = []
         self.requests = 0
-        #: What went wrong running the model on the page (it did not load, or inference raised).
+        #: What went wrong running the model on the page (inference raised, or its outputs were unusable).
         self.failures: list[str] = []
         self._episode = -1
         self._last_t = -1
@@ -168,7 +168,18 @@ class HostedSeat:
         if pending is None or pending["id"] != int(request_id):
             return None
         self._pending = None
-        return int(self.runner.deliver(outputs, inference_ms))
+        try:
+            return int(self.runner.deliver(outputs, inference_ms))
+        except Exception as exc:  # noqa: BLE001 - outputs the policy cannot use: note it, keep playing
+            self.fail(f"request {request_id}: {type(exc).__name__}: {exc}")
+            return None
+
+    def fail(self, message: str) -> None:
+        """The request in flight failed (inference raised, or its outputs were unusable): the seat keeps its current
+        action, the next decision point asks again, and the failure goes into the report."""
+        self.failures.append(str(message)[:500])
+        self._pending = None
+        self.runner.cancel()
 
     def close(self, now_ms: float, reason: str) -> list[tuple[int, bytes]]:
         return self.session.close(now_ms, reason)

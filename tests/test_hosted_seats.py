@@ -169,10 +169,39 @@ def test_stale_or_failed_inference_keeps_the_seat_playing_and_is_reported(tmp_pa
     assert set(owner.hosted) == {2} and not other.hosted
     assert owner.policy_result(2, 999, [], 0.1) is None, "an unknown request id changes nothing"
     assert owner.policy_result(1, 1, [], 0.1) is None, "seat 1 is not a policy seat of this page"
+    pages = {0: owner, 1: other}
+    inboxes: dict[int, list] = {0: [], 1: []}
+    clock = [0.0]
+
+    def until_asked() -> list[dict]:
+        """Tick both pages back to back (no latency) until the owner asks for an inference."""
+        while clock[0] < 60_000:
+            asked = []
+            for seat, page in pages.items():
+                out = page.tick(clock[0], 0, inboxes[seat])
+                inboxes[seat] = []
+                for to, data, _ in out["messages"]:
+                    inboxes[to].append((seat, data))
+                asked += out["inference"]
+            clock[0] += 1000 / 30
+            if asked:
+                return asked
+        return []
+
+    asked = until_asked()
+    assert asked, "the owning page asked for an inference"
     owner.policy_failed(2, "inference raised: out of memory")
+    assert owner.policy_result(2, asked[0]["id"], [], 0.1) is None, "the failed request's late result is dropped"
     report = owner.diagnostics().extra["policies"][0]
     assert report["failures"] == ["inference raised: out of memory"]
     assert report["policy"]["model_sha256"] == resolved["model_sha256"] and report["decisions"] == []
+    # The next decision point asks again, and outputs the policy cannot use are a failure, not an exception.
+    again = until_asked()
+    assert again, "after a failure the policy asks again"
+    assert owner.policy_result(2, again[0]["id"], [{"name": "logits", "dtype": "float32", "dims": [1, 2],
+                                                     "data": b"\0" * 8}], 0.1) is None
+    report = owner.diagnostics().extra["policies"][0]
+    assert len(report["failures"]) == 2 and "expected 5" in report["failures"][1], report["failures"]
 
 
 def test_a_policy_study_refuses_rejoin_and_policies_on_any_seat_but_the_last(tmp_path):

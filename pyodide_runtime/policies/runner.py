@@ -74,6 +74,13 @@ class PolicyRunner:
         self._rng = policy_rng(self.seed, self.episode, self.resolved.seat)
         self._pending = None
 
+    def cancel(self) -> None:
+        """Forget the request in flight (its inference failed): the next decision point may request again, and the
+        seat keeps its current action meanwhile."""
+        if self._pending is not None:
+            self._pending = None
+            self.stats["dropped"] += 1
+
     def due(self, frame_in_episode: int) -> bool:
         """Whether ``frame_in_episode`` is a decision point (every ``frame_skip``-th frame, from 0)."""
         return frame_in_episode % self.resolved.frame_skip == 0
