@@ -29,6 +29,7 @@ def test_a_policy_seat_plays_identically_inside_pyodide(run_in_pyodide):
     study = short_human_ai_onnx()
     native = play_with_stand_in_model(study)
     assert native["outcome"] == "complete" and native["confirmed_frames"] == 2 * FRAMES
+    assert {"frames.csv", "resets.csv"} <= set(native["canonical_tables"])
     (seat,) = native["policies"]
     assert seat["seat"] == 1 and not seat["failures"]
     assert len(seat["decisions"]) > FRAMES and len({d["action"] for d in seat["decisions"]}) > 2

@@ -32,7 +32,8 @@ def play_with_stand_in_model(study: Mapping[str, Any], *, frames_per_input: int 
                              max_ms: float = 600_000.0) -> dict[str, Any]:
     """Play ``study`` (a ``/study.json`` description with ``pages`` 1 and resolved ``policies``) to its end.
 
-    Returns the export's ``canonical_digest``, its ``confirmed_frames``, and each policy seat's ``decisions``
+    Returns the sha256 of each canonical table of the export (``frames.csv``, ``resets.csv``, ...), its
+    ``confirmed_frames``, and each policy seat's ``decisions``
     (without their inference times) and ``applied`` log.
     """
     from pyodide_runtime.bridge import Bridge
@@ -58,6 +59,9 @@ def play_with_stand_in_model(study: Mapping[str, Any], *, frames_per_input: int 
               "decisions": [{k: d[k] for k in ("episode", "frame", "frame_in_episode", "action")}
                             for d in r["decisions"]]}
              for r in metadata["participant_local"]["extra"]["policies"]]
-    return {"canonical_digest": manifest["canonical_digest"],
+    # The canonical tables (metadata names the interpreter and the wheel, which differ between CPython and Pyodide).
+    tables = {path: entry["sha256"] for path, entry in manifest["files"].items()
+              if entry["canonical"] and path != "metadata.json"}
+    return {"canonical_tables": tables,
             "confirmed_frames": metadata["canonical"]["confirmed_frames"],
             "outcome": metadata["participant_local"]["session_outcome"], "policies": seats}
