@@ -313,6 +313,8 @@ def test_closing_the_tab_after_episode_one_leaves_episode_one_on_the_server(asse
                 p.open(f"{server.url}/?participant=C{i}&autopilot=random&seed={i + 1}")
             wait_for(lambda: len(stored(server.data_dir, "interim-episode1-*.zip")) == 2 or None, 150,
                      "both seats' episode-1 copies")
+            # The first page to load pairs first and takes seat 0, so the closed one's seat is read, not assumed.
+            closed = f"seat{players[1].status()['seat']}"
             players[1].close()  # the participant closes the browser during the between-episode countdown
             survivor = wait_for(lambda: players[0].bundles() or None, 90, "the partner's download")[0]
         except (TimeoutError, AssertionError) as exc:
@@ -320,9 +322,9 @@ def test_closing_the_tab_after_episode_one_leaves_episode_one_on_the_server(asse
         finally:
             for p in players:
                 p.close()
-    gone = [p for p in stored(server.data_dir, "interim-episode1-*.zip") if p.parent.name == "seat1"]
+    gone = [p for p in stored(server.data_dir, "interim-episode1-*.zip") if p.parent.name == closed]
     assert len(gone) == 1 and stored(server.data_dir, "final-*.zip") != []
-    assert not [p for p in stored(server.data_dir, "final-*.zip") if p.parent.name == "seat1"]
+    assert not [p for p in stored(server.data_dir, "final-*.zip") if p.parent.name == closed]
     v = run_cli("validate", str(gone[0]))
     assert v.returncode == 0, v.stdout + v.stderr
     with zipfile.ZipFile(gone[0]) as z:
