@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from players import Player, StudyServer, run_cli, wait_for
+from players import play_to_the_end, run_cli
 
 from pyodide_runtime.host.data import load
 from pyodide_runtime.host.study_config import example_config
@@ -26,25 +26,7 @@ MAX_STEPS = 150
 
 
 def play(assets_dir: Path, tmp_path: Path, config: Path, urls: list[str], timeout: float = 150) -> tuple[list[Path], list[dict]]:
-    from playwright.sync_api import sync_playwright
-
-    with StudyServer(tmp_path / "server", config, assets=assets_dir, env=None) as server, sync_playwright() as pw:
-        players = [Player(pw, f"p{i}", tmp_path / f"p{i}") for i in range(len(urls))]
-        try:
-            for p, query in zip(players, urls):
-                p.open(f"{server.url}/?{query}")
-            try:
-                bundles = wait_for(lambda: (lambda b: [x[0] for x in b] if all(b) else None)(
-                    [p.bundles() for p in players]), timeout, "every participant's export")
-            except TimeoutError as exc:
-                evidence = tmp_path / "evidence"
-                for p in players:
-                    p.save_evidence(evidence)
-                pytest.fail(f"{exc}; consoles and status saved in {evidence}")
-            statuses = [p.status() for p in players]
-        finally:
-            for p in players:
-                p.close()
+    bundles, statuses = play_to_the_end(assets_dir, tmp_path, config, urls, timeout)
     for s in statuses:
         assert s["phase"] == "ended" and s["outcome"] == "complete", s
         assert not s["errors"], s["errors"]

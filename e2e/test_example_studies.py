@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from players import Player, StudyServer, run_cli, wait_for
+from players import Player, StudyServer, play_to_the_end, run_cli, wait_for
 
 from pyodide_runtime.host.study_config import example_config
 
@@ -33,30 +33,9 @@ def short_config(name: str, into: Path) -> Path:
 
 
 def play(assets_dir: Path, tmp_path: Path, name: str, seats: int) -> tuple[list[Path], list[dict]]:
-    from playwright.sync_api import sync_playwright
-
     config = short_config(name, tmp_path)
-    with StudyServer(tmp_path / "server", config, assets=assets_dir, env=None) as server, sync_playwright() as pw:
-        players = [Player(pw, f"p{i}", tmp_path / f"p{i}") for i in range(seats)]
-        try:
-            for i, p in enumerate(players):
-                p.open(f"{server.url}/?participant=P{i}&autopilot=random&seed={i + 1}")
-
-            def done():
-                found = [p.bundles() for p in players]
-                return [f[0] for f in found] if all(found) else None
-
-            try:
-                bundles = wait_for(done, 75, f"{seats} bundle(s) of the {name} study")
-            except TimeoutError as exc:
-                evidence = tmp_path / "evidence"
-                for p in players:
-                    p.save_evidence(evidence)
-                pytest.fail(f"{exc}; consoles and status saved in {evidence}")
-            statuses = [p.status() for p in players]
-        finally:
-            for p in players:
-                p.close()
+    bundles, statuses = play_to_the_end(assets_dir, tmp_path, config,
+                                        [f"participant=P{i}&autopilot=random&seed={i + 1}" for i in range(seats)], 75)
     for s in statuses:
         assert s["phase"] == "ended" and s["outcome"] == "complete", s
         assert not s["errors"], s["errors"]
