@@ -181,15 +181,16 @@ def test_node_missing_is_skipped_with_advice(tmp_path, monkeypatch):
     assert report.passed
 
 
-def test_onnxruntime_web_agrees_on_the_example_when_installed():
-    """With Node, the runner and the fetched ORT files present, the page's runtime really runs and agrees."""
+def test_onnxruntime_web_agrees_on_the_example():
+    """With Node, the runner and the fetched ORT files (the test setup has them), the page's runtime really runs
+    and agrees."""
     from pyodide_runtime.host.assets import default_assets_dir
     from pyodide_runtime.host.checkpolicy.checks import _default_runner
     from pyodide_runtime.host.checkpolicy.node import node_unavailable
 
     reason = node_unavailable(default_assets_dir() / "ort", _default_runner())
     if reason is not None:
-        pytest.skip(f"onnxruntime-web not available: {reason[0]}")
+        pytest.fail(f"the page's runtime cannot run here: {reason[0]}; {reason[1]}")
     report = run_policy_checks(load_policy_study(EXAMPLES / "human_ai_onnx.toml"), CheckPolicyOptions(frames=60))
     assert report.passed, report.render()
     assert report.get("cook_1 onnxruntime-web").status == "pass"
