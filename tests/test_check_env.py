@@ -58,8 +58,11 @@ def test_bundled_examples_pass(spec, config, bots):
     assert report.passed, report.render()
     assert ALL_CHECKS <= set(statuses), statuses
     assert statuses["pyodide-run"] == SKIP  # only with --pyodide
-    not_passed = {n: s for n, s in statuses.items() if s != PASS and n not in ("pyodide-run", "cost", "packages")}
+    not_passed = {n: s for n, s in statuses.items()
+                  if s != PASS and n not in ("pyodide-run", "cost", "packages", "frame-budget")}
     assert not not_passed, report.render()
+    # Without Pyodide's figures the frame budget is never judged a pass (the page runs in Pyodide)
+    assert statuses["frame-budget"] in (SKIP, WARN) and "--pyodide" in report.get("frame-budget").message
     assert statuses["cost"] in (PASS, WARN)  # a timing warning on a loaded machine is not a failure
     assert report.get("synctest").details["runs"][-1]["checks"] > 0
 
@@ -240,6 +243,11 @@ def test_pyodide_run_steps_coin_chase_from_a_file_spec_in_real_pyodide(pyodide_a
     assert "stepped 60 frames in Pyodide 0.27.7" in result.message
     assert result.details["snapshot_method"] == "explicit"  # verified inside Pyodide, as the page does
     assert result.details["python"].startswith("3.12")
+    assert result.details["step_median_us"] > 0 and result.details["capture_us"] > 0
+    budget = report.get("frame-budget")  # judged from the figures measured in Pyodide
+    assert budget.status == PASS, budget.message
+    assert budget.details["measured_in"] == "Pyodide"
+    assert budget.details["step_us"] == round(result.details["step_median_us"], 1)
 
 
 def test_modules_made_at_run_time_by_extensions_are_not_imports(monkeypatch):

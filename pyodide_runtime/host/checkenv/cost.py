@@ -30,8 +30,21 @@ def _median_us(call: Callable[[], Any], repeats: int) -> float:
     return statistics.median(samples)
 
 
+def _step_median_us(game: Any, rng: random.Random, counts: list[int], seed: int, repeats: int) -> float:
+    """Median of single steps with random inputs (the resets an episode end needs are not timed)."""
+    samples = []
+    for _ in range(repeats):
+        inputs = [rng.randrange(c) for c in counts]
+        start = time.perf_counter()
+        result = game.step(inputs)
+        samples.append((time.perf_counter() - start) * 1e6)
+        if result.episode_over:
+            game.reset(seed)
+    return statistics.median(samples)
+
+
 def measure_cost(game: Any, seed: int, warmup: int = 30, repeats: int = 101) -> dict[str, Any]:
-    """Sizes in bytes and medians in µs for snapshot capture and restore, and for pickling the whole env."""
+    """Sizes in bytes and medians in µs for one step, snapshot capture and restore, and pickling the whole env."""
     rng = random.Random(seed)
     counts = [game.input_count(s) for s in range(len(game.seats))]
     game.reset(seed)
@@ -41,6 +54,7 @@ def measure_cost(game: Any, seed: int, warmup: int = 30, repeats: int = 101) -> 
     state = game.get_state()
     out: dict[str, Any] = {
         "method": game.snapshot_method,
+        "step_us": _step_median_us(game, rng, counts, seed, repeats),
         "capture_us": _median_us(game.get_state, repeats),
         "restore_us": _median_us(lambda: game.set_state(state), repeats),
     }

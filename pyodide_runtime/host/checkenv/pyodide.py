@@ -225,14 +225,27 @@ rng = random.Random(params["seed"])
 counts = [game.input_count(s) for s in range(len(game.seats))]
 game.reset(params["seed"])
 start = time.perf_counter()
-digests = []
+digests, steps = [], []
 for _ in range(params["frames"]):
-    r = game.step([rng.randrange(c) for c in counts])
+    inputs = [rng.randrange(c) for c in counts]
+    t0 = time.perf_counter()
+    r = game.step(inputs)
+    steps.append(time.perf_counter() - t0)
     digests.append(field_digests(r)["observations"][:16])
     if r.episode_over:
         game.reset(params["seed"])
 elapsed = time.perf_counter() - start
+captures, restores = [], []
+for _ in range(31):
+    t0 = time.perf_counter()
+    state = game.get_state()
+    t1 = time.perf_counter()
+    game.set_state(state)
+    captures.append(t1 - t0)
+    restores.append(time.perf_counter() - t1)
+median = lambda xs: sorted(xs)[len(xs) // 2] * 1e6
 result = {"frames": len(digests), "step_us": elapsed / max(1, len(digests)) * 1e6,
+          "step_median_us": median(steps), "capture_us": median(captures), "restore_us": median(restores),
           "snapshot_method": game.snapshot_method, "python": facts["python"], "pyodide": facts["pyodide"]}
 """
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyodide_runtime.host.checkenv import api, cost, determinism, instrument, pyodide, rollback
-from pyodide_runtime.host.checkenv.report import FAIL, PASS, SKIP, CheckResult, Report
+from pyodide_runtime.host.checkenv import api, budget, cost, determinism, instrument, pyodide, rollback
+from pyodide_runtime.host.checkenv.report import FAIL, PASS, SKIP, WARN, CheckResult, Report
 from pyodide_runtime.host.checkenv.target import EnvTarget
 
 __all__ = ["CheckOptions", "run_checks"]
@@ -26,6 +26,10 @@ class CheckOptions:
     seed: int = 0
     pyodide: bool = False
     assets: Path | None = None
+    #: The frame rate the frame-budget check judges against (the study's ``[session] fps``).
+    fps: int = 30
+    #: The session's prediction window (``[session] max_prediction``): the deepest possible rollback.
+    window: int = 8
 
 
 def packages_result(study_packages: object) -> CheckResult:
@@ -87,7 +91,7 @@ def run_checks(target: EnvTarget, options: CheckOptions = CheckOptions(),
     step("api.adapter", "adapter", lambda: api.check_adapter(target))
     if report.get("api.adapter").failed:
         for name in ("snapshot", "synctest", "hidden-state", "global-rng", "wall-time", "determinism",
-                     "set-iteration", "pyodide-modules", "cost", "pyodide-run"):
+                     "set-iteration", "pyodide-modules", "cost", "pyodide-run", "frame-budget"):
             report.results.append(CheckResult(name, SKIP, "not run: the runtime cannot play this env"))
         return report
     step("snapshot", "start-up snapshot verification", lambda: rollback.check_snapshot(target))
@@ -126,4 +130,15 @@ def run_checks(target: EnvTarget, options: CheckOptions = CheckOptions(),
              lambda: pyodide.check_in_pyodide(target, seed, assets=options.assets, study_packages=study_packages))
     else:
         report.results.append(CheckResult("pyodide-run", SKIP, "not run; add --pyodide to step the env in real Pyodide"))
+
+    def details(name: str) -> dict | None:
+        try:
+            result = report.get(name)
+        except KeyError:
+            return None
+        return result.details if result.status in (PASS, WARN) else None
+
+    step("frame-budget", f"rollback depth that fits a tick at {options.fps} fps",
+         lambda: budget.check_frame_budget(details("cost"), details("pyodide-run"), options.fps,
+                                                   options.window))
     return report

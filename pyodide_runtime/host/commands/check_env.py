@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distance", default="1,4,8", help="comma-separated sync test distances (default %(default)s)")
     parser.add_argument("--frames", type=int, default=300, help="frames per sync test run (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fps", type=int, default=None,
+                        help="frame rate the frame-budget check judges against (default: the study's, else 30)")
     parser.add_argument("--pyodide", action="store_true",
                         help="also import and step the env inside real Pyodide under Node (needs the assets)")
     parser.add_argument("--assets", default=None, metavar="DIR",
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from pyodide_runtime.config import SessionConfig
     from pyodide_runtime.host.checkenv import CheckOptions, EnvTarget, run_checks
     from pyodide_runtime.host.cli import CommandError
 
@@ -88,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--distance values and --frames must be at least 1")
     spec, config, packages, source = args.env, _config(args.config), tuple(args.package), None
     exclude: tuple[str, ...] = ()
+    study_fps = None
+    window = SessionConfig().max_prediction
     if args.study is not None:
         from pyodide_runtime.host.study_config import StudyConfigError, load_study_config
 
@@ -101,12 +106,17 @@ def run(args: argparse.Namespace) -> int:
         packages = (*study.packages, *packages)
         source = study.env_source
         exclude = study.exclude
+        study_fps = (study.page.get("session") or {}).get("fps")
+        window = (study.page.get("session") or {}).get("max_prediction", window)
     if args.source is not None:
         source = Path(args.source).resolve()
         if not source.is_dir():
             raise CommandError(f"--source {args.source!r}: no such directory")
     if spec is None:
         raise CommandError("no env given: pass SPEC or --study with env.spec")
+    fps = args.fps if args.fps is not None else int(study_fps or 30)
+    if not 1 <= fps <= 240:
+        raise CommandError(f"--fps {fps}: must be between 1 and 240")
     target = EnvTarget(spec, config, bots, source, packages, exclude)
     if target.file is not None:  # absolute, so fresh processes find it whatever their directory
         target = EnvTarget(f"{target.file}:{spec.rpartition(':')[2]}", config, bots, source, packages, exclude)
@@ -126,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"check-env: {message} ...", file=sys.stderr, flush=True)
 
     options = CheckOptions(distances=distances, sync_frames=args.frames, seed=args.seed, pyodide=args.pyodide,
-                           assets=Path(args.assets) if args.assets else None)
+                           assets=Path(args.assets) if args.assets else None, fps=fps,
+                           window=int(window))
     report = run_checks(target, options, progress)
     print(report.render())
     if args.json:
