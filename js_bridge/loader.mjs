@@ -17,6 +17,8 @@ export async function loadRuntime({ assetsURL, packages = [], onProgress = () =>
   const timings = {};
   const t0 = performance.now();
   onProgress("pyodide", { message: "Loading Python…" });
+  // The lock (to report what was loaded) is read while Pyodide loads.
+  const lockAnswer = fetch(assetsURL + "pyodide-lock.json").then((r) => r.json());
   const { loadPyodide } = await import(assetsURL + "pyodide.mjs");
   const pyodide = await loadPyodide({
     indexURL: assetsURL,
@@ -31,7 +33,7 @@ export async function loadRuntime({ assetsURL, packages = [], onProgress = () =>
   onProgress("packages", { message: "Loading packages…" });
   await pyodide.loadPackage(["pyodide-runtime", ...packages], { messageCallback: () => {}, checkIntegrity: true });
   timings.packages_ms = performance.now() - t1;
-  const lock = await (await fetch(assetsURL + "pyodide-lock.json")).json();
+  const lock = await lockAnswer;
   const byName = Object.fromEntries(Object.values(lock.packages).map((e) => [e.name, e]));
   const loaded = Object.keys(pyodide.loadedPackages).sort().map((name) => {
     const entry = lock.packages[name] || byName[name] || {};
