@@ -598,6 +598,7 @@ function onWorker(msg, study) {
       break;
     case "ready":
       page.timings = msg.timings;
+      page.timings.loaded_ms = performance.now(); // since the page opened (first_frame_ms and paired_ms too)
       if (page.pairedAt) page.timings.paired_ms = page.pairedAt;
       setProgress("joined", "Waiting for your partner…");
       if (workerReady) workerReady.resolve();
