@@ -8,6 +8,7 @@
 //               probe-result, resume-failed, recovered, env-error, error
 
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
+import { storeBytecode } from "./bytecode.mjs";
 import { Conditioner } from "./conditioner.mjs";
 import { Prober } from "./screening.mjs";
 import { fetchModel, loadOrt, PolicyModel } from "./policy.mjs";
@@ -61,6 +62,7 @@ async function init(msg) {
     assetsURL: msg.assetsURL,
     packages: env.packages || [],
     onProgress: (stage, detail) => post({ type: "progress", stage, message: detail && detail.message }),
+    keepBytecode: true,
   });
   py = pyodide;
   await loadPolicies(msg.study.policies || [], msg.assetsURL);
@@ -79,6 +81,10 @@ async function init(msg) {
   isReady = true;
   readyResolve();
   if (pendingStart) start(pendingStart);
+  // Keep this visit's bytecode for the next one (after the first tick when the game has already started).
+  if (timings.bytecode && timings.bytecode.restored === 0) {
+    setTimeout(() => storeBytecode(py, msg.assetsURL).then((n) => (timings.bytecode.stored = n)), 0);
+  }
 }
 
 /** Build the game (the env, its bots, the snapshot verification) before the seat is known, so that the session
