@@ -1,4 +1,5 @@
-"""A returning participant's browser takes the runtime from its caches: `bench browser`'s second-visit run."""
+"""A returning participant's browser takes the runtime and its bytecode from its caches: `bench browser`'s
+second-visit run."""
 
 from __future__ import annotations
 
@@ -33,7 +34,11 @@ def test_a_second_visit_loads_the_runtime_from_the_http_cache_and_plays(assets_d
         assets = page["assets"]
         assert assets["transferred_bytes"] > 1_000_000 and assets["from_cache"] < assets["files"], \
             "an empty profile fetches the runtime from the server"
+    for page in run["first_visit"]:
+        assert page["timings_ms"]["bytecode"]["restored"] == 0, "an empty profile has no stored bytecode"
     for page in run["second_visit"]:
+        # The first visit stored the bytecode of the packages it imported; the second wrote it back before importing.
+        assert page["timings_ms"]["bytecode"]["restored"] > 50
         assets = page["assets"]
         assert assets["from_cache"] == assets["files"] and assets["transferred_bytes"] == 0, \
             f"every runtime file must come from the HTTP cache on a second visit: {assets}"
