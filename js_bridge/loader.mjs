@@ -5,18 +5,24 @@
 // loadPackage call installs them all and Pyodide checks each file's hash. PYTHONHASHSEED=0 makes set iteration
 // order the same in every participant's tab.
 
+import { restoreBytecode } from "./bytecode.mjs";
+
 /**
  * @param {object} options
  * @param {string} options.assetsURL  base URL of the asset directory, ending in "/"
  * @param {string[]} [options.packages]  the study's packages (lock names), loaded with the runtime
  * @param {(stage: string, detail?: object) => void} [options.onProgress]
+ * @param {boolean} [options.keepBytecode]  write back the bytecode a previous visit stored (bytecode.mjs) and let
+ *   the imports write theirs; `timings.bytecode` then says how many files were restored
  * @returns {Promise<{pyodide: any, timings: object, facts: object, packages: object[]}>}
  *   `packages`: every package loaded, as {name, version, sha256} from the lock Pyodide checked them against
  */
-export async function loadRuntime({ assetsURL, packages = [], onProgress = () => {} }) {
+export async function loadRuntime({ assetsURL, packages = [], onProgress = () => {}, keepBytecode = false }) {
   const timings = {};
   const t0 = performance.now();
   onProgress("pyodide", { message: "Loading Python…" });
+  // The lock (to report what was loaded) is read while Pyodide loads.
+  const lockAnswer = fetch(assetsURL + "pyodide-lock.json").then((r) => r.json());
   const { loadPyodide } = await import(assetsURL + "pyodide.mjs");
   const pyodide = await loadPyodide({
     indexURL: assetsURL,
@@ -31,7 +37,12 @@ export async function loadRuntime({ assetsURL, packages = [], onProgress = () =>
   onProgress("packages", { message: "Loading packages…" });
   await pyodide.loadPackage(["pyodide-runtime", ...packages], { messageCallback: () => {}, checkIntegrity: true });
   timings.packages_ms = performance.now() - t1;
-  const lock = await (await fetch(assetsURL + "pyodide-lock.json")).json();
+  if (keepBytecode) {
+    const tb = performance.now();
+    timings.bytecode = await restoreBytecode(pyodide, assetsURL);
+    timings.bytecode_ms = performance.now() - tb;
+  }
+  const lock = await lockAnswer;
   const byName = Object.fromEntries(Object.values(lock.packages).map((e) => [e.name, e]));
   const loaded = Object.keys(pyodide.loadedPackages).sort().map((name) => {
     const entry = lock.packages[name] || byName[name] || {};

@@ -213,10 +213,12 @@ async function main() {
   renderer = new Renderer($("stage"));
   hud = new Hud($("hud"));
 
+  // The worker starts loading the runtime at once; the checks of this tab's stored checkpoints overlap it (a page
+  // that offers recovered data needs the runtime too, to rebuild the data).
+  startWorker(study);
   const resume = await resumable(study);
   if (!resume && await offerRecovery(study)) return;
 
-  startWorker(study);
   setInterval(measure, 2000);
   watchVisibility((away) => {
     page.away = away;
@@ -371,9 +373,11 @@ async function playPractice(scene, study) {
 async function waitForPartner(scene, study, f) {
   const status = message($("scene"), scene.title || "Finding a partner", scene.text ||
     "Please wait while we find a partner for you. This page will start the game by itself.");
-  // Queue only once this page has loaded the game: a partner is then never kept waiting for it, and the latency
-  // screening measures two idle workers (a worker still loading answers probes late).
-  await loaded();
+  // With latency screening, queue only once this page has loaded the game: the screening then measures two idle
+  // workers (a worker still loading answers probes late). Without it, join at once: pairing and the WebRTC set-up
+  // overlap the loading, and the game starts once both pages have loaded it.
+  const screening = !!(study.screening && study.screening.max_rtt_ms);
+  if (screening) await loaded();
   const started = performance.now();
   const limitMs = Number(scene.timeout_s) * 1000;
   const tick = setInterval(() => {
@@ -405,7 +409,7 @@ async function waitForPartner(scene, study, f) {
       }
       f.waitingEvent(attempt, "paired");
       // The server's limit (the scene's max_rtt_ms, or serve --max-rtt-ms, whichever is smaller) decides.
-      if (!(study.screening && study.screening.max_rtt_ms)) return { outcome: "paired" };
+      if (!screening) return { outcome: "paired" };
       const screened = await screen(study, attempt, f);
       if (screened.ok) return { outcome: "paired" };
       transport.close();
@@ -594,6 +598,7 @@ function onWorker(msg, study) {
       break;
     case "ready":
       page.timings = msg.timings;
+      page.timings.loaded_ms = performance.now(); // since the page opened (first_frame_ms and paired_ms too)
       if (page.pairedAt) page.timings.paired_ms = page.pairedAt;
       setProgress("joined", "Waiting for your partner…");
       if (workerReady) workerReady.resolve();

@@ -8,12 +8,14 @@
 //               probe-result, resume-failed, recovered, env-error, error
 
 import { loadRuntime, writeEnvFile } from "./loader.mjs";
+import { storeBytecode } from "./bytecode.mjs";
 import { Conditioner } from "./conditioner.mjs";
 import { Prober } from "./screening.mjs";
 import { fetchModel, loadOrt, PolicyModel } from "./policy.mjs";
 
 let py = null;          // the Pyodide instance
 let bridgeModule = null;
+let preparedGame = null; // the game built during init (prepareGame), for the game's Bridge
 let bridge = null;      // pyodide_runtime.bridge.Bridge: the practice or the game session in progress
 let mode = "game";      // what `bridge` is: "practice" (solo, no peers) or "game"
 let setup = null;       // the init message
@@ -55,10 +57,12 @@ const fail = (where, err) => post({ type: "error", where, message: String((err &
 async function init(msg) {
   setup = msg;
   const env = msg.study.env || {};
+  const wheelAnswer = wheelSha256(msg.assetsURL); // fetched while Pyodide loads
   const { pyodide, timings, facts, packages } = await loadRuntime({
     assetsURL: msg.assetsURL,
     packages: env.packages || [],
     onProgress: (stage, detail) => post({ type: "progress", stage, message: detail && detail.message }),
+    keepBytecode: true,
   });
   py = pyodide;
   await loadPolicies(msg.study.policies || [], msg.assetsURL);
@@ -69,14 +73,51 @@ async function init(msg) {
   // Import the env module now so joining a room does not wait for it.
   bridgeModule.load_env_for_page(env.spec);
   timings.env_ms = performance.now() - envStart;
-  const wheel = await wheelSha256(msg.assetsURL);
+  prepareGame(msg.study, timings);
+  const wheel = await wheelAnswer;
+  timings.assets = assetTransfers(msg.assetsURL);
   setup.page = { ...msg.page, wheel_sha256: wheel, pyodide_version: facts.pyodide, packages };
   post({ type: "ready", timings, facts, wheel_sha256: wheel });
   isReady = true;
   readyResolve();
   if (pendingStart) start(pendingStart);
+  // Keep this visit's bytecode for the next one (after the first tick when the game has already started).
+  if (timings.bytecode && timings.bytecode.restored === 0) {
+    setTimeout(() => storeBytecode(py, msg.assetsURL).then((n) => (timings.bytecode.stored = n)), 0);
+  }
 }
 
+/** Build the game (the env, its bots, the snapshot verification) before the seat is known, so that the session
+ * starts as soon as the room is full. The game's Bridge takes it (see run); a study whose env cannot be built is
+ * left to the Bridge, which raises the same error where it always has. */
+function prepareGame(study, timings) {
+  const started = performance.now();
+  try {
+    preparedGame = bridgeModule.prepare_game(JSON.stringify(study));
+  } catch (err) {
+    preparedGame = null;
+    return;
+  }
+  timings.game_ms = performance.now() - started;
+}
+
+/** The asset files this worker fetched, and how many came from the browser's HTTP cache (no bytes transferred,
+ * Resource Timing `transferSize` 0 with a body): a second visit should fetch none of them again. */
+function assetTransfers(assetsURL) {
+  const entries = performance.getEntriesByType("resource").filter((e) => e.name.startsWith(assetsURL));
+  const cached = entries.filter((e) => e.transferSize === 0 && e.encodedBodySize > 0);
+  return {
+    files: entries.length,
+    from_cache: cached.length,
+    transferred_bytes: entries.reduce((sum, e) => sum + (e.transferSize || 0), 0),
+  };
+}
+
+
+function dropPreparedGame() {
+  if (preparedGame) preparedGame.destroy();
+  preparedGame = null;
+}
 
 /** The study's ONNX models, each checked against its sha256, in onnxruntime-web (self-hosted with the assets).
  * Every page loads them: which page runs a policy's seat is only known once the server has given it its seat. */
@@ -142,6 +183,7 @@ function start(msg) {
 /** A practice session: the study's env played alone (bots for the other agents), with no peers and no server. */
 async function practice(msg) {
   await ready;
+  dropPreparedGame(); // the game session builds its game after the practice, as it would without preparation
   const studyJson = bridgeModule.practice_study_json(JSON.stringify(setup.study), JSON.stringify(msg.scene));
   run(studyJson, { seat: 0, room: `practice-${msg.scene.id}`, participant: msg.participant || null }, "practice");
 }
@@ -153,10 +195,12 @@ function run(studyJson, msg, kind) {
   try {
     const kwargs = { room: msg.room, participant: msg.participant, page };
     if (resume) kwargs.resume = resume;
+    if (kind === "game" && preparedGame) kwargs.game = preparedGame;
     bridge = bridgeModule.Bridge.callKwargs(studyJson, msg.seat, kwargs);
   } finally {
     page.destroy();
     if (resume) resume.destroy();
+    if (kind === "game") dropPreparedGame(); // used once at most, even when the Bridge refused to start
   }
   mode = kind;
   ended = false;

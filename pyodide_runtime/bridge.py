@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pyodide_runtime.config import SessionConfig
+from pyodide_runtime.envs.base import Game
 from pyodide_runtime.envs.loading import load_game
 from pyodide_runtime.export import Diagnostics, ExportContext, Exporter, bundle_name
 from pyodide_runtime.export.checkpoint import Checkpoint, recover, resume_point
@@ -115,13 +116,17 @@ class Bridge:
         participant: str | None = None,
         page: Mapping[str, Any] | None = None,
         resume: Any = None,
+        game: Game | None = None,
     ) -> None:
         """``study`` is the ``/study.json`` content (a dict or its JSON text); ``page`` holds facts the page
         knows (``user_agent``, ``wheel_sha256``, ``pyodide_version``, ``conditioner``, ``url_params``...).
 
         ``resume``: the checkpoint chunks a previous page of this participant stored (what :func:`recover_bundle`
         takes) to rejoin its session after a reload; raises :class:`~pyodide_runtime.session.ResumeError` (or
-        :class:`~pyodide_runtime.export.checkpoint.CheckpointError`) when it cannot, see :meth:`_resumed`."""
+        :class:`~pyodide_runtime.export.checkpoint.CheckpointError`) when it cannot, see :meth:`_resumed`.
+
+        ``game``: a game :func:`prepare_game` built from this same study and never played, used instead of
+        building one (the page builds it while it waits for its seat)."""
         if isinstance(study, str):
             study = json.loads(study)
         page = dict(page or {})
@@ -129,10 +134,8 @@ class Bridge:
         self.seat = int(seat)
         config = study.get("config") or {}
         self.config = study_session_config(study)
-        env = study.get("env") or {}
         away = config.get("away_action")  # the action an away seat plays (default: the env's, usually 0)
-        self.game = load_game(str(env["spec"]), config.get("env_config"), bots=config.get("bots"),
-                              default_inputs=None if away is None else [int(away)] * self.config.players)
+        self.game = game if game is not None else prepare_game(study)
         self._resume = resume_point(_chunks(resume)) if resume is not None else None
         self.session = (Session(self.game, self.config, self.seat) if self._resume is None
                         else Session.resume(self.game, self.config, self.seat, self._resume))
@@ -706,6 +709,25 @@ def recover_bundle(chunks: Any) -> tuple[bytes, str]:
     name = bundle_name(str(context.get("study")), str(context.get("session")), str(context.get("participant")),
                        int(context.get("seat", 0)))
     return data, name.replace(".zip", "-recovered.zip") if name.endswith(".zip") else name
+
+
+def prepare_game(study: Mapping[str, Any] | str) -> Game:
+    """The game a :class:`Bridge` for ``study`` plays: the env built from ``env.spec`` with ``config.env_config``,
+    its bots and away action, wrapped and its snapshots verified (raises what :func:`load_game` raises).
+
+    The page's worker calls it once the env is imported, before its seat is known, and hands the result to the
+    game's :class:`Bridge` (``game=``), so that building and verifying the env overlaps joining the room."""
+    if isinstance(study, str):
+        study = json.loads(study)
+    config = study.get("config") or {}
+    env = study.get("env") or {}
+    away = config.get("away_action")
+    players = study_session_config(study).players
+    return load_game(str(env["spec"]), config.get("env_config"), bots=config.get("bots"),
+                     default_inputs=None if away is None else [int(away)] * players)
+
+
+__all__ += ["prepare_game"]
 
 
 def load_env_for_page(spec: str) -> None:

@@ -17,7 +17,10 @@ Runs (each a fresh server and session with Coin Chase on autopilot):
   frames, long tasks and the slowest ``evaluate`` round trip on B's page while it caught up;
 - ``preloaded``: a study with scenes whose participants read instructions while the page loads the runtime and
   the env in the background, continue once it has, and get paired: time from the pairing to the first frame on
-  each page.
+  each page;
+- ``second_visit``: returning participants (each browser keeps its profile): page open to the game loaded and to
+  the first frame on a first visit, then on a second visit with the HTTP and code caches warm, and how many of
+  the runtime's files the HTTP cache served.
 
 With ``--config STUDY.toml`` or ``--example NAME`` the command makes a study run instead of this suite: any study at
 set per-seat latency and jitter (:mod:`pyodide_runtime.host.benchmarks.study`).
@@ -265,6 +268,57 @@ def _preloaded(pw: Any, root: Path, assets: Path | None) -> dict[str, Any]:
     }
 
 
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
+def _visit(pw: Any, server: Any, profiles: list[Path], participants: tuple[str, str]) -> list[dict[str, Any]]:
+    """Both players' browsers started on their profiles, each opening the page, until both drew a first frame."""
+    from pyodide_runtime.host.headless import CHROMIUM_FLAGS, chromium_path
+
+    contexts = []
+    try:
+        for profile in profiles:
+            contexts.append(pw.chromium.launch_persistent_context(
+                str(profile), executable_path=chromium_path(), headless=True,
+                args=[f for f in CHROMIUM_FLAGS if f != "--headless=new"]))
+        pages = [c.pages[0] if c.pages else c.new_page() for c in contexts]
+        for i, page in enumerate(pages):
+            page.goto(f"{server.url}/?participant={participants[i]}&autopilot=random&seed={i + 1}")
+
+        def timings() -> list[dict[str, Any]]:
+            return [p.evaluate("window.pyodideRuntime ? window.pyodideRuntime.status().timings : null") or {}
+                    for p in pages]
+
+        got = _wait(lambda: (t := timings()) and all("first_frame_ms" in x for x in t) and t, 180,
+                    "both pages' first frame")
+    finally:
+        for c in contexts:
+            c.close()
+    return [{"open_to_loaded_ms": round(t["loaded_ms"], 1), "open_to_first_frame_ms": round(t["first_frame_ms"], 1),
+             "assets": t.get("assets"), "timings_ms": t} for t in got]
+
+
+def _second_visit(pw: Any, root: Path, assets: Path | None) -> dict[str, Any]:
+    """A returning participant: each player's Chromium keeps its profile (``launch_persistent_context`` on a
+    temporary user-data dir, the system Chromium). First visit: both browsers open the page with empty profiles
+    and play until both drew a first frame, then close. Second visit: both browsers start again on the same
+    profiles and open the page again (new participants, a new room). Per visit and page: page open to the game
+    loaded (the worker ready) and to the first frame (page clock), and the worker's asset report: files fetched,
+    how many the HTTP cache served, bytes transferred. Also the size of each profile's wasm code cache after the
+    first visit (V8 keeps compiled wasm of streamed, cacheable responses there)."""
+    from pyodide_runtime.host.headless import StudyServer
+
+    profiles = [root / f"profile-{n}" for n in "ab"]
+    for p in profiles:
+        p.mkdir(parents=True, exist_ok=True)
+    with StudyServer(root / "server", _study(30, 60), assets=assets) as server:
+        first = _visit(pw, server, profiles, ("A1", "B1"))
+        wasm_cache = [_dir_bytes(p / "Default" / "Code Cache" / "wasm") for p in profiles]
+        second = _visit(pw, server, profiles, ("A2", "B2"))
+    return {"first_visit": first, "second_visit": second, "wasm_code_cache_bytes": wasm_cache}
+
+
 def _away(pw: Any, root: Path, assets: Path | None, away_s: float) -> dict[str, Any]:
     fps = 30
     s = TwoPlayerSession(pw, root, _study(fps, away_s + 30), assets)
@@ -310,7 +364,7 @@ def _away(pw: Any, root: Path, assets: Path | None, away_s: float) -> dict[str, 
 def bench_browser(workdir: Path, assets: Path | None = None, *, fps: tuple[int, ...] = (30, 60),
                   seconds: float = 20.0, away: tuple[float, ...] = (10.0, 60.0), loss: float = 0.2,
                   floor: bool = True, floor_frames: int = 600, memory_seconds: float = 0.0,
-                  preload: bool = True) -> dict[str, Any]:
+                  preload: bool = True, second_visit: bool = True) -> dict[str, Any]:
     """Run the browser suite; see the module docstring. ``seconds`` is the length of each play session."""
     from playwright.sync_api import sync_playwright
 
@@ -340,6 +394,8 @@ def bench_browser(workdir: Path, assets: Path | None = None, *, fps: tuple[int, 
             out["away"].append(_away(pw, workdir / f"away{int(a)}", assets, a))
         if preload:
             out["preloaded"] = _preloaded(pw, workdir / "preloaded", assets)
+        if second_visit:
+            out["second_visit"] = _second_visit(pw, workdir / "second-visit", assets)
         if memory_seconds:
             row = _play(pw, workdir / "memory", assets, 30, memory_seconds, sample_every=max(2.0, memory_seconds / 20))
             first, last = row["memory"][0], row["memory"][-1]
@@ -397,6 +453,9 @@ def add_parser(sub: Any) -> None:
                    help="length of the memory run sampling JS heap and wasm memory; 0 skips it (default %(default)s)")
     p.add_argument("--no-preload", action="store_true",
                    help="skip the pairing-to-first-frame run (a study whose pages preload during its instructions)")
+    p.add_argument("--no-second-visit", action="store_true",
+                   help="skip the returning-participant run (page open to loaded and to first frame, first visit "
+                        "then second visit with the browsers' profiles kept)")
     study = p.add_argument_group("study run (--away, --loss, --no-floor, --memory-seconds and --no-preload do not "
                                  "apply)")
     source = study.add_mutually_exclusive_group()
@@ -448,7 +507,7 @@ def run(args: Any) -> int:
     results: dict[str, Any] = {"suite": "browser", "machine": machine(), "seconds": args.seconds}
     results.update(bench_browser(workdir, assets, fps=fps, seconds=args.seconds, away=away, loss=args.loss,
                                  floor=not args.no_floor, memory_seconds=args.memory_seconds,
-                                 preload=not args.no_preload))
+                                 preload=not args.no_preload, second_visit=not args.no_second_visit))
     results["machine_after"] = machine()
     rows = [{"run": f"{r['fps_configured']} fps", **r} for r in results["play"]]
     if "loss" in results:
@@ -473,5 +532,14 @@ def run(args: Any) -> int:
         print(f"\npreloaded behind the instructions: pairing to first frame "
               f"{', '.join(f'{g:.0f} ms' for g in p['pairing_to_first_frame_ms'])} (cold first frame: "
               f"{rows[0]['first_frame_s'] if rows else '-'} s from opening the page)")
+    if "second_visit" in results:
+        v = results["second_visit"]
+        for name in ("first_visit", "second_visit"):
+            loaded = ", ".join(f"{x['open_to_loaded_ms']:.0f} ms" for x in v[name])
+            frame = ", ".join(f"{x['open_to_first_frame_ms']:.0f} ms" for x in v[name])
+            cached = ", ".join(f"{(x['assets'] or {}).get('from_cache')}/{(x['assets'] or {}).get('files')}"
+                               for x in v[name])
+            print(f"{name.replace('_', ' ')}: page open to loaded {loaded}; to first frame {frame}; "
+                  f"runtime files from the HTTP cache {cached}")
     write_results(args.json, results)
     return 0
