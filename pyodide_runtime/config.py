@@ -130,11 +130,11 @@ class SessionConfig:
     def to_dict(self) -> dict[str, int | str]:
         """Plain-data form (for metadata and the CLI summary).
 
-        The adaptive-delay fields appear only when they differ from their defaults, so a config that leaves them
-        out has the same form, digest and export metadata as before they existed."""
+        The adaptive-delay fields appear only with ``adaptive_delay`` on (without it the bounds change nothing), so
+        a config without it has the same form, digest and export metadata as before these fields existed."""
         out = asdict(self)
-        for name in _OPTIONAL:
-            if out[name] == _DEFAULTS[name]:
+        if not self.adaptive_delay:
+            for name in _ADAPTIVE:
                 del out[name]
         return out
 
@@ -143,9 +143,8 @@ class SessionConfig:
         return bytes.fromhex(digest(self.to_dict(), size=16))
 
 
-#: Fields left out of :meth:`SessionConfig.to_dict` at their default.
-_OPTIONAL = ("adaptive_delay", "min_input_delay", "max_input_delay")
-_DEFAULTS = {f.name: f.default for f in fields(SessionConfig)}
+#: Fields left out of :meth:`SessionConfig.to_dict` while ``adaptive_delay`` is off.
+_ADAPTIVE = ("adaptive_delay", "min_input_delay", "max_input_delay")
 
 
 def session_defaults() -> dict[str, int | str]:
