@@ -332,3 +332,18 @@ def test_sessions_skip_resimulation_snapshots_and_stay_exact():
     for p in result.peers:
         assert p.session.diagnostics()["resim_snapshots_skipped"] == p.session.stats["resim_snapshots_skipped"]
     assert_parity(make, config, result, 300)
+
+
+def test_send_times_are_bounded_and_old_acks_ignored():
+    from pyodide_runtime.sync.input_delay import SENT_KEPT
+
+    c = DelayController(2, 1, 8, FRAME_MS)
+    for count in range(1, 3 * SENT_KEPT):
+        c.sent(count, count * FRAME_MS)
+    assert len(c._sent_at) == SENT_KEPT
+    c.acked(1, 10, 1e9)  # its send time is no longer kept: not a sample
+    assert not c._samples
+    last = 3 * SENT_KEPT - 1
+    for ack in range(last - 20, last + 1):
+        c.acked(1, ack, ack * FRAME_MS + 70.0)  # frame ack - 1 was first sent at ack * FRAME_MS
+    assert c.target() == 3 and c.rtt_ms == 70.0

@@ -27,6 +27,8 @@ __all__ = ["DelayController", "frames_needed"]
 
 #: Acks needed before the first change.
 MIN_SAMPLES = 8
+#: Send times kept (frames): an ack of an older frame measures nothing useful (bounded memory in long sessions).
+SENT_KEPT = 4096
 
 
 def frames_needed(rtt_ms: float, frame_ms: float) -> int:
@@ -38,7 +40,7 @@ class DelayController:
     """Measures round trips from acks and chooses this peer's input delay (see the module docstring)."""
 
     __slots__ = ("delay", "low", "high", "frame_ms", "percentile", "lower_after", "frame_cost_ms", "_samples",
-                 "_sent_at", "_acked", "_since", "_target", "_dirty", "_below", "rtt_ms")
+                 "_sent_at", "_sent_base", "_acked", "_since", "_target", "_dirty", "_below", "rtt_ms")
 
     def __init__(
         self, start: int, low: int, high: int, frame_ms: float, *, window: int = 60, percentile: float = 0.9,
@@ -56,7 +58,8 @@ class DelayController:
         #: The smoothed round trip (the percentile of the window) behind the current choice, or ``None``.
         self.rtt_ms: float | None = None
         self._samples: deque[float] = deque(maxlen=window)
-        self._sent_at: list[float] = []  # wall time our input for frame g was first sent
+        self._sent_at: deque[float] = deque()  # wall time our input for frame _sent_base + i was first sent
+        self._sent_base = 0
         self._acked: dict[int, int] = {}  # per seat: the highest ack sampled
         self._since = -math.inf  # inputs first sent before this are not measured (a pause came between)
         self._target = start
@@ -67,15 +70,20 @@ class DelayController:
     def sent(self, count: int, now_ms: float) -> None:
         """Our inputs for frames ``0 .. count-1`` have been sent by ``now_ms`` (the new ones first now)."""
         sent_at = self._sent_at
-        if count > len(sent_at):
-            sent_at.extend([now_ms] * (count - len(sent_at)))
+        end = self._sent_base + len(sent_at)
+        if count > end:
+            sent_at.extend([now_ms] * (count - end))
+            while len(sent_at) > SENT_KEPT:
+                sent_at.popleft()
+                self._sent_base += 1
 
     def acked(self, seat: int, ack: int, now_ms: float) -> None:
         """``seat`` acknowledged our inputs for frames ``0 .. ack-1`` in a packet that arrived by ``now_ms``."""
-        if ack <= self._acked.get(seat, 0) or ack > len(self._sent_at):
+        index = ack - 1 - self._sent_base
+        if ack <= self._acked.get(seat, 0) or not 0 <= index < len(self._sent_at):
             return
         self._acked[seat] = ack
-        sent = self._sent_at[ack - 1]
+        sent = self._sent_at[index]
         if sent >= self._since:
             self._samples.append(now_ms - sent)
             self._dirty = True
