@@ -55,6 +55,14 @@ Between episodes
     catch-up debt. A rollback that moves a speculative episode end keeps the one hold already made. Pacing never
     changes the data: ``stats["between_episode_holds"]`` counts the holds.
 
+Input delay
+    The local input sampled on a tick is committed for frame ``frame + input_delay``. With
+    ``config.adaptive_delay`` each session chooses its own delay within ``[min_input_delay, max_input_delay]``
+    from the round trips its peers' acks show and the frame cost the host reports with
+    :meth:`Session.note_frame_cost` (see :mod:`pyodide_runtime.sync.input_delay`); each change is an
+    ``InputDelayChanged`` event and a row of ``diagnostics()["input_delays"]``. Inputs stay per frame and final, so
+    the data does not depend on the delays the peers chose.
+
 Rejoin
     A page that reloads mid-game builds its session with :meth:`Session.resume` from its last checkpoint: the
     confirmed frames are replayed (their hashes must match), its own inputs past them are taken back from the
