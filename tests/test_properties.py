@@ -189,4 +189,4 @@ def test_seeded_sweep_of_many_short_scenarios():
             changed += result.total("input_delay_changes") > 0
     # short episodes with long holds may see no misprediction, but nearly all scenarios must roll back
     assert rollbacks >= count * 0.9
-    assert changed >= adaptive * 0.8, f"the delay changed in {changed} of {adaptive} adaptive scenarios"
+    assert changed >= adaptive * 0.95, f"the delay changed in {changed} of {adaptive} adaptive scenarios"
