@@ -157,7 +157,6 @@ class Session:
         #: The adaptive input delay (``None`` when ``config.adaptive_delay`` is off) and its changes.
         self._delay: DelayController | None = None
         self._delay_changes: list[dict[str, Any]] = []
-        self._frame_cost_ms = 0.0
         if config.adaptive_delay:
             self._delay = DelayController(config.input_delay, config.min_input_delay, config.max_input_delay,
                                           config.frame_ms, lower_after=2 * config.fps)
@@ -296,7 +295,6 @@ class Session:
         ms = float(ms)
         if not 0.0 <= ms < float("inf"):
             raise ValueError(f"note_frame_cost: ms must be a finite, non-negative number of milliseconds, not {ms!r}")
-        self._frame_cost_ms = ms
         if self._delay is not None:
             self._delay.note_frame_cost(ms)
             self.stats["frame_cost_ms"] = ms
