@@ -43,6 +43,10 @@ SESSION = {
     # (delay 2, sync threshold 2) the page that happens to run up to 2 frames behind can receive every input in
     # time and never roll back, which would let the scenarios below pass without their fault on that side.
     "input_delay": 1, "time_sync_threshold": 1,
+    # Each page then chooses its own input delay from the round trips it measures, starting at that 1 frame (the
+    # first second, before enough acks came back, still rolls back on both sides): every fault below also runs
+    # with the delay changing under it, and the exports must still be identical.
+    "adaptive_delay": True, "min_input_delay": 1, "max_input_delay": 6,
     # Timeouts keep their defaults: disconnect_timeout_ms (5 s) is shorter than the freeze, so a frozen tab must
     # not take its own pause for its partner's silence; away_silence_timeout_ms (120 s) is far longer than the
     # partner-leaves scenarios take, so only the leave notice can end them in time.
@@ -200,6 +204,12 @@ def local_metadata(bundle: Path) -> dict[str, Any]:
         return json.loads(z.read("metadata.json"))["participant_local"]
 
 
+def delay_changes(bundle: Path) -> list[dict[str, Any]]:
+    """The input delay changes this side recorded (``diagnostics/network.json``, ``stats.input_delays``)."""
+    with zipfile.ZipFile(bundle) as z:
+        return json.loads(z.read("diagnostics/network.json"))["stats"]["input_delays"]
+
+
 def away_frames(bundle: Path, seat: int) -> list[int]:
     """Global frames at which ``seat`` played its away default, from the canonical frames.csv."""
     rows = load(bundle, backend="python").frames
@@ -259,6 +269,15 @@ def test_latency_150ms_rtt_with_jitter_rolls_back_on_both_sides(matrix):
         run.check(s["rollbacks"] > 0 and s["resimulated_frames"] > 0, f"no rollback at 150 ms RTT: {s}")
     run.check(local_metadata(bundles[0])["extra"]["page"]["conditioner"]["latency_ms"] == 75,
               "the conditions are recorded in the export")
+    # 150 ms round trips need more than the starting 1 frame of delay: each side raised its own, and says when
+    for bundle in bundles:
+        changes = delay_changes(bundle)
+        run.check(bool(changes) and max(c["delay"] for c in changes) >= 3
+                  and all(c["rtt_ms"] is not None and c["rtt_ms"] >= 100 for c in changes if c["delay"] >= 3),
+                  f"{bundle.name}: the input delay did not follow the 150 ms round trip: {changes}")
+        stats = json.loads(zipfile.ZipFile(bundle).read("diagnostics/network.json"))["stats"]
+        run.check(stats["input_delay"] == changes[-1]["delay"]
+                  and stats["input_delay_changes"] == len(changes), f"{bundle.name}: delay stats {stats}")
 
 
 def test_loss_reordering_and_duplication_roll_back_without_long_stalls(matrix):

@@ -69,6 +69,14 @@ class SessionConfig:
     #: Silence allowed from a peer the study server reported disconnected (its page may reload and rejoin from
     #: its last checkpoint); 0: no rejoin, a disconnected peer is waited for no longer than any other.
     rejoin_grace_ms: int = 0
+    #: Each peer chooses its own input delay, between ``min_input_delay`` and ``max_input_delay``, from the round
+    #: trips it measures and the frame cost the page reports (:meth:`Session.note_frame_cost`), starting at
+    #: ``input_delay``. Off: the delay stays ``input_delay``. Never changes the data (see docs/parity.md).
+    adaptive_delay: bool = False
+    #: Lowest input delay the adaptive delay may choose (frames).
+    min_input_delay: int = 1
+    #: Highest input delay the adaptive delay may choose (frames).
+    max_input_delay: int = 8
 
     def __post_init__(self) -> None:
         def require(name: str, ok: bool, rule: str) -> None:
@@ -81,6 +89,8 @@ class SessionConfig:
                 require(f.name, isinstance(value, str) and value in PREDICTIONS, f"must be one of {PREDICTIONS}")
             elif f.name == "frame_hash":
                 require(f.name, value in ("sampled", "full"), "must be 'sampled' or 'full'")
+            elif f.name == "adaptive_delay":
+                require(f.name, type(value) is bool, "must be true or false")
             else:
                 require(f.name, type(value) is int, "must be an int")
         require("players", 1 <= self.players <= 8, "must be between 1 and 8")
@@ -98,6 +108,14 @@ class SessionConfig:
         require("fast_forward_threshold", self.fast_forward_threshold >= 2, "must be at least 2")
         require("time_sync_threshold", self.time_sync_threshold >= 1, "must be at least 1")
         require("between_episodes_ms", 0 <= self.between_episodes_ms <= 600_000, "must be between 0 and 600000")
+        require("min_input_delay", 0 <= self.min_input_delay <= 30, "must be between 0 and 30")
+        require("max_input_delay", 0 <= self.max_input_delay <= 30, "must be between 0 and 30")
+        require("max_input_delay", self.max_input_delay >= self.min_input_delay,
+                f"must be at least min_input_delay ({self.min_input_delay})")
+        if self.adaptive_delay:
+            require("input_delay", self.min_input_delay <= self.input_delay <= self.max_input_delay,
+                    f"with adaptive_delay, must be between min_input_delay ({self.min_input_delay}) and "
+                    f"max_input_delay ({self.max_input_delay})")
 
     @property
     def frame_ms(self) -> float:
@@ -110,12 +128,23 @@ class SessionConfig:
         return int.from_bytes(raw[:4], "big") & 0x7FFFFFFF
 
     def to_dict(self) -> dict[str, int | str]:
-        """Plain-data form (for metadata and the CLI summary)."""
-        return asdict(self)
+        """Plain-data form (for metadata and the CLI summary).
+
+        The adaptive-delay fields appear only with ``adaptive_delay`` on (without it the bounds change nothing), so
+        a config without it has the same form, digest and export metadata as before these fields existed."""
+        out = asdict(self)
+        if not self.adaptive_delay:
+            for name in _ADAPTIVE:
+                del out[name]
+        return out
 
     def digest(self) -> bytes:
         """16-byte canonical digest of the fields that must match between peers (checked in the handshake)."""
         return bytes.fromhex(digest(self.to_dict(), size=16))
+
+
+#: Fields left out of :meth:`SessionConfig.to_dict` while ``adaptive_delay`` is off.
+_ADAPTIVE = ("adaptive_delay", "min_input_delay", "max_input_delay")
 
 
 def session_defaults() -> dict[str, int | str]:

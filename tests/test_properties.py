@@ -6,6 +6,7 @@ duplicates, fast-forwards), so parity is never proved on a run that exercised no
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ class Scenario:
     clock_rate: float
     example_env: bool
     seed: int
+    adaptive: bool = False
 
 
 @st.composite
@@ -78,6 +80,7 @@ def scenarios(draw, players=st.sampled_from([2, 2, 2, 3])):
         clock_rate=draw(st.sampled_from([1.0, 1.0, 1.03])),
         example_env=draw(st.sampled_from([False, False, True])),
         seed=draw(st.integers(0, 2**31)),
+        adaptive=draw(st.sampled_from([False, False, True])),
     )
 
 
@@ -85,6 +88,7 @@ def run_scenario(sc: Scenario):
     cfg = SessionConfig(
         players=sc.players, input_delay=sc.input_delay, max_prediction=sc.max_prediction, episodes=sc.episodes,
         seed=sc.seed % 1000, prediction=sc.prediction, frame_hash=sc.frame_hash, hash_interval=15,
+        adaptive_delay=sc.adaptive, min_input_delay=0, max_input_delay=8,
     )
     net = Network(seed=sc.seed, default=LinkSpec(sc.latency_ms, sc.jitter_ms, sc.loss, sc.duplicate, sc.reorder))
     net.links[(1, 0)] = LinkSpec(sc.back_latency_ms, sc.jitter_ms, sc.loss, sc.duplicate, sc.reorder)
@@ -113,6 +117,12 @@ def check_scenario(sc: Scenario) -> None:
         assert result.peers[sc.away[0].seat].session.stats["fast_forward_frames"] > 0
     if sc.away:
         assert any(r.away[sc.away[0].seat] for r in result.peers[0].records)
+    if sc.adaptive:  # every change is one frame, within the bounds, and recorded
+        for peer in result.peers:
+            changes = peer.session.diagnostics()["input_delays"]
+            delays = [sc.input_delay] + [c["delay"] for c in changes]
+            assert all(abs(b - a) == 1 and 0 <= b <= 8 for a, b in zip(delays, delays[1:])), delays
+            assert peer.session.input_delay == delays[-1]
     # and parity held
     for peer in result.peers:
         assert peer.outcome == "complete", peer.session.end_reason
@@ -139,8 +149,9 @@ def test_seeded_sweep_of_many_short_scenarios():
     Each scenario asserts that the loss, duplication and reordering it injects happened, that both peers complete
     with byte-identical confirmed records (compared in memory; no export is built) and the expected record count.
     Rollbacks are checked in aggregate: a scenario whose holds are long may never mispredict, so at least 90 % of
-    the scenarios must have rolled back."""
-    count, rollbacks = 1000, 0
+    the scenarios must have rolled back. A third of the scenarios choose their input delay adaptively (somewhat
+    longer, so that the round trips can be measured and acted on): most of them must have changed it."""
+    count, rollbacks, adaptive, changed = 1000, 0, 0, 0
     for i in range(count):
         rng = random.Random(i)
         delay = rng.randint(0, 3)
@@ -153,6 +164,12 @@ def test_seeded_sweep_of_many_short_scenarios():
         link = LinkSpec(rng.uniform(low, low + 150), rng.choice([0.0, 20.0]), rng.choice([0.0, 0.1, 0.3]),
                         rng.choice([0.0, 0.2]), rng.choice([0.0, 0.2]))
         length = rng.randint(12, 30)
+        if i % 3 == 1:
+            adaptive += 1
+            low_delay = rng.randint(0, delay)
+            cfg = dataclasses.replace(cfg, adaptive_delay=True, min_input_delay=low_delay,
+                                      max_input_delay=delay + rng.randint(1, 5))
+            length = rng.randint(40, 60)
         make = tiny_grid_factory(length=length, players=players)
         result = run_peers(make, cfg, link=link, seed=i, policy=random_policy(i, (1, rng.randint(1, 5))))
         # each scenario's network faults happened (latency applies to every packet by construction): the loss,
@@ -166,5 +183,10 @@ def test_seeded_sweep_of_many_short_scenarios():
         assert all(p.outcome == "complete" for p in result.peers), f"scenario {i}"
         assert len(result.peers[0].records) == length * cfg.episodes
         rollbacks += result.total("rollbacks") > 0
+        if cfg.adaptive_delay:
+            delays = [p.session.input_delay for p in result.peers]
+            assert all(cfg.min_input_delay <= d <= cfg.max_input_delay for d in delays), f"scenario {i}"
+            changed += result.total("input_delay_changes") > 0
     # short episodes with long holds may see no misprediction, but nearly all scenarios must roll back
     assert rollbacks >= count * 0.9
+    assert changed >= adaptive * 0.95, f"the delay changed in {changed} of {adaptive} adaptive scenarios"

@@ -33,8 +33,10 @@ def test_config_digest_and_episode_seeds():
     for f in dataclasses.fields(SessionConfig):
         value = getattr(base, f.name)
         bumped = value + 1 if isinstance(value, int) else value
-        changed = {"prediction": "default", "frame_hash": "full"}.get(f.name, bumped)
-        assert dataclasses.replace(base, **{f.name: changed}).digest() != base.digest(), f.name
+        changed = {"prediction": "default", "frame_hash": "full", "adaptive_delay": True}.get(f.name, bumped)
+        extra = {"adaptive_delay": True} if f.name in ("min_input_delay", "max_input_delay") else {}
+        assert dataclasses.replace(base, **extra).digest() != dataclasses.replace(
+            base, **extra, **{f.name: changed}).digest(), f.name
     seeds = [base.episode_seed(k) for k in range(50)]
     assert len(set(seeds)) == 50 and all(0 <= s < 2**31 for s in seeds)
     assert seeds == [SessionConfig().episode_seed(k) for k in range(50)]

@@ -51,6 +51,9 @@ time_sync_threshold = 3
 handshake_resend_ms = 150
 between_episodes_ms = 2000
 rejoin_grace_ms = 30000
+adaptive_delay = true
+min_input_delay = 2
+max_input_delay = 6
 
 [bots]
 player_1 = "random"
@@ -102,7 +105,7 @@ def test_every_field_round_trips(full, tmp_path):
                "disconnect_timeout_ms": 4000, "away_silence_timeout_ms": 60000, "hash_interval": 15,
                "frame_hash": "full", "max_frames_per_tick": 6, "fast_forward_threshold": 10,
                "time_sync_threshold": 3, "handshake_resend_ms": 150, "between_episodes_ms": 2000,
-               "rejoin_grace_ms": 30000}
+               "rejoin_grace_ms": 30000, "adaptive_delay": True, "min_input_delay": 2, "max_input_delay": 6}
     assert set(session) == set(SESSION_FIELDS), "the example covers every session setting"
     assert config.page == {
         "title": "Full", "instructions": "Every field.", "test_mode": True, "away_action": 0,

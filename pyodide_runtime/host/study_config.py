@@ -302,7 +302,10 @@ def _session(r: _Reader, session: dict[str, Any]) -> dict[str, Any]:
     r.known(session, "session", tuple(SESSION_FIELDS))
     for key, value in session.items():
         default = SESSION_FIELDS[key]
-        if isinstance(default, int) and (type(value) is not int):
+        if isinstance(default, bool):
+            if type(value) is not bool:
+                r.fail(f"session.{key}", f"must be true or false (got {value!r})")
+        elif isinstance(default, int) and (type(value) is not int):
             r.fail(f"session.{key}", f"must be an integer (got {value!r})")
         if isinstance(default, str) and not isinstance(value, str):
             r.fail(f"session.{key}", f"must be a string (got {value!r})")

@@ -8,8 +8,8 @@ reloaded page from its checkpoint, ``pacing`` how many frames wall time asks for
 from pyodide_runtime.session.core import Session, TickResult
 from pyodide_runtime.session.errors import describe_error
 from pyodide_runtime.session.events import (
-    DesyncDetected, EpisodeEnded, Event, FastForward, HandshakeFailed, PeerAway, PeerBack, PeerReconnecting,
-    PeerRejoined, Resumed, RollbackEvent, SessionEnded, Stalled, Started,
+    DesyncDetected, EpisodeEnded, Event, FastForward, HandshakeFailed, InputDelayChanged, PeerAway, PeerBack,
+    PeerReconnecting, PeerRejoined, Resumed, RollbackEvent, SessionEnded, Stalled, Started,
 )
 from pyodide_runtime.session.peer import REJECT_KINDS, PeerLink
 from pyodide_runtime.session.resume import ResumeError, ResumePoint
@@ -20,5 +20,5 @@ __all__ = [
     "Session", "TickResult", "SnapshotError", "SessionState", "Outcome", "EndCause", "End", "PeerLink",
     "Event", "Started", "RollbackEvent", "EpisodeEnded", "DesyncDetected", "PeerAway", "PeerBack", "FastForward",
     "Stalled", "HandshakeFailed", "SessionEnded", "REJECT_KINDS", "describe_error", "PeerReconnecting",
-    "PeerRejoined", "Resumed", "ResumeError", "ResumePoint",
+    "PeerRejoined", "Resumed", "ResumeError", "ResumePoint", "InputDelayChanged",
 ]

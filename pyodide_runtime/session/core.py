@@ -55,6 +55,14 @@ Between episodes
     catch-up debt. A rollback that moves a speculative episode end keeps the one hold already made. Pacing never
     changes the data: ``stats["between_episode_holds"]`` counts the holds.
 
+Input delay
+    The local input sampled on a tick is committed for frame ``frame + input_delay``. With
+    ``config.adaptive_delay`` each session chooses its own delay within ``[min_input_delay, max_input_delay]``
+    from the round trips its peers' acks show and the frame cost the host reports with
+    :meth:`Session.note_frame_cost` (see :mod:`pyodide_runtime.sync.input_delay`); each change is an
+    ``InputDelayChanged`` event and a row of ``diagnostics()["input_delays"]``. Inputs stay per frame and final, so
+    the data does not depend on the delays the peers chose.
+
 Rejoin
     A page that reloads mid-game builds its session with :meth:`Session.resume` from its last checkpoint: the
     confirmed frames are replayed (their hashes must match), its own inputs past them are taken back from the
@@ -82,13 +90,14 @@ from pyodide_runtime.protocol.codec import T_HELLO, DecodeError, decode, decode_
 from pyodide_runtime.protocol.messages import AWAY_BIT, Echo, Goodbye, GoodbyeReason, Hello, Inputs, Resume
 from pyodide_runtime.session.errors import describe_error
 from pyodide_runtime.session.events import (
-    EpisodeEnded, Event, FastForward, HandshakeFailed, PeerReconnecting, RollbackEvent, SessionEnded, Stalled,
-    Started,
+    EpisodeEnded, Event, FastForward, HandshakeFailed, InputDelayChanged, PeerReconnecting, RollbackEvent,
+    SessionEnded, Stalled, Started,
 )
 from pyodide_runtime.session.pacing import Pacer
 from pyodide_runtime.session.peer import REJECT_KINDS, PeerLink
 from pyodide_runtime.session.resume import ResumePoint, ResumeState, on_rejoin_message, replay
 from pyodide_runtime.session.state import End, EndCause, Outcome, SessionState
+from pyodide_runtime.sync.input_delay import DelayController
 from pyodide_runtime.sync.inputs import InputQueues
 from pyodide_runtime.sync.prediction import Predictor, make_predictor
 from pyodide_runtime.sync.timeline import Timeline
@@ -143,7 +152,16 @@ class Session:
             "stalls": 0, "stall_ticks": 0, "fast_forward_frames": 0, "time_sync_skips": 0,
             "packets_sent": 0, "bytes_sent": 0, "packets_received": 0, "bytes_received": 0,
             "desyncs": 0, "between_episode_holds": 0, "rejected": dict.fromkeys(REJECT_KINDS, 0),
+            "resim_snapshots_skipped": 0,
         }
+        #: The adaptive input delay (``None`` when ``config.adaptive_delay`` is off) and its changes.
+        self._delay: DelayController | None = None
+        self._delay_changes: list[dict[str, Any]] = []
+        if config.adaptive_delay:
+            self._delay = DelayController(config.input_delay, config.min_input_delay, config.max_input_delay,
+                                          config.frame_ms, lower_after=2 * config.fps)
+            self.stats["input_delay"] = config.input_delay
+            self.stats["input_delay_changes"] = 0
         self.log = FrameLog(config.frame_hash, config.hash_interval)
         self.queues = InputQueues(self.defaults, config.input_delay, self.input_counts)
         self.timeline = Timeline(
@@ -156,7 +174,7 @@ class Session:
         self._events: list[Event] = []
         self.peers = {
             s: PeerLink(s, seat, queues=self.queues, timeline=self.timeline, log=self.log, stats=self.stats,
-                        events=self._events, slack=self._slack)
+                        events=self._events, slack=self._slack, delay=self._delay)
             for s in range(config.players) if s != seat
         }
         self.state = _HANDSHAKE
@@ -260,6 +278,26 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - the env's failure ends the session, never the page
             self.fail(self._last_tick or 0.0, exc)
             return None
+
+    @property
+    def input_delay(self) -> int:
+        """The current input delay: the input sampled at frame ``f`` is executed at ``f + input_delay``."""
+        return self._input_delay
+
+    def note_frame_cost(self, ms: float) -> None:
+        """The host's measure of what one simulated frame costs: the median wall time (ms) of one ``step``
+        with its snapshot, in the page that runs this session. Call it whenever the measure is updated (a few
+        times a second is plenty); until it is called the cost counts as 0. With ``adaptive_delay`` a cost that
+        would not let the expected rollbacks be resimulated within one frame raises the input delay (see
+        :mod:`pyodide_runtime.sync.input_delay`) and is recorded in ``stats["frame_cost_ms"]``; without it the
+        call changes nothing. Raises ``ValueError`` for a negative or non-finite value.
+        """
+        ms = float(ms)
+        if not 0.0 <= ms < float("inf"):
+            raise ValueError(f"note_frame_cost: ms must be a finite, non-negative number of milliseconds, not {ms!r}")
+        if self._delay is not None:
+            self._delay.note_frame_cost(ms)
+            self.stats["frame_cost_ms"] = ms
 
     def fail(self, now_ms: float, exc: BaseException, where: str | None = None) -> bool:
         """The env raised ``exc`` outside :meth:`tick` (e.g. while the page drew its output): end with outcome
@@ -405,6 +443,8 @@ class Session:
             return False
         if peer.reconnecting is None:
             peer.reconnecting = now_ms
+        if self._delay is not None:
+            self._delay.interrupt(now_ms)
         self._events.append(PeerReconnecting(seat, self.timeline.frame))
         return True
 
@@ -458,6 +498,9 @@ class Session:
 
     # -- running ----------------------------------------------------------------------------------------------
     def _run(self, now_ms: float, local_input: int, away: bool) -> None:
+        if self._delay is not None and (away or (
+                self._last_tick is not None and now_ms - self._last_tick > 4 * self.pacer.frame_ms)):
+            self._delay.interrupt(now_ms)  # acks of what we sent before a pause measure the pause
         if (self.peers and self._check_peers(now_ms)) or self._check_away(now_ms, away):
             return
         tl = self.timeline
@@ -476,7 +519,7 @@ class Session:
             self._end(now_ms, End(Outcome.COMPLETE, EndCause.ALL_CONFIRMED))
             return
         if self.peers:
-            self._send_inputs()
+            self._send_inputs(now_ms)
 
     def _check_peers(self, now_ms: float) -> bool:
         paused = now_ms - self._last_tick if self._last_tick is not None else 0.0
@@ -515,7 +558,7 @@ class Session:
             # tick at 1 Hz), but no further: inputs committed here are what the participant gets on return.
             self._away_gap = max(self._away_gap, gap)
             lease = min(cfg.away_lease_frames, int(2 * self._away_gap / self.pacer.frame_ms) + 2)
-            horizon = max(self.timeline.frame, self.pacer.target(now_ms)) + cfg.input_delay + lease
+            horizon = max(self.timeline.frame, self.pacer.target(now_ms)) + self._input_delay + lease
             self.queues.fill(self.seat, horizon, self._away_value)
         else:
             self._away_gap = 0.0
@@ -545,6 +588,10 @@ class Session:
         due = self.pacer.due(now_ms, tl.frame)
         if due <= 0:
             return
+        if self._delay is not None:
+            new = self._delay.update()
+            if new is not None:
+                self._set_delay(new)
         fast_forward = due >= self._ff_threshold
         value = self._away_value if (away or fast_forward) else local_input
         start = tl.frame
@@ -581,6 +628,19 @@ class Session:
             self._events.append(FastForward(start, tl.frame))
         self.pacer.sync(tl.frame, self.peers.values(), away or fast_forward)
 
+    def _set_delay(self, delay: int) -> None:
+        """The adaptive delay changed (by one frame). Inputs stay per frame and final: a higher delay commits the
+        current input for the skipped frame too (``fill`` fills the gap), a lower one drops the inputs sampled for
+        frames already committed (``fill`` to a known frame is a no-op)."""
+        self._input_delay = delay
+        frame = self.timeline.frame
+        rtt = self._delay.rtt_ms if self._delay is not None else None
+        rtt = round(rtt, 1) if rtt is not None else None
+        self.stats["input_delay"] = delay
+        self.stats["input_delay_changes"] += 1
+        self._delay_changes.append({"frame": frame, "delay": delay, "rtt_ms": rtt})
+        self._events.append(InputDelayChanged(frame, delay, rtt))
+
     def _promote(self, now_ms: float) -> None:
         records = self.timeline.promote(now_ms)
         if not records:
@@ -611,12 +671,14 @@ class Session:
         self.stats["packets_sent"] += 1
         self.stats["bytes_sent"] += len(data)
 
-    def _send_inputs(self) -> None:
+    def _send_inputs(self, now_ms: float) -> None:
         hash_frame, h = -1, b""
         if self._latest_hash is not None and (self._hash_sends < 4 or self._seq % 8 == 0):
             hash_frame, h = self._latest_hash
             self._hash_sends += 1
         frame = self.timeline.frame
+        if self._delay is not None:
+            self._delay.sent(self.queues.count(self.seat), now_ms)
         hello = None
         for s, p in self.peers.items():
             if p.gone:
@@ -678,4 +740,6 @@ class Session:
             "unconfirmed_tail": len(self.log.unconfirmed_tail()), "desynced_frames": list(self.log.desynced_frames),
             "error": dict(self.error) if self.error is not None else None,
             **{k: (dict(v) if isinstance(v, dict) else v) for k, v in self.stats.items()},
+            # with adaptive_delay: every change of the input delay, (frame, delay, rtt_ms), in order
+            **({"input_delays": [dict(c) for c in self._delay_changes]} if self._delay is not None else {}),
         }

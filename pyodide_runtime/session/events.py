@@ -14,7 +14,7 @@ from pyodide_runtime.session.state import EndCause, Outcome
 
 __all__ = [
     "Event", "Started", "RollbackEvent", "EpisodeEnded", "DesyncDetected", "PeerAway", "PeerBack", "FastForward",
-    "Stalled", "HandshakeFailed", "SessionEnded", "PeerReconnecting", "PeerRejoined", "Resumed",
+    "Stalled", "HandshakeFailed", "SessionEnded", "PeerReconnecting", "PeerRejoined", "Resumed", "InputDelayChanged",
 ]
 
 
@@ -107,6 +107,17 @@ class Stalled(Event):
     frame: int
     confirmed: int
     seats: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InputDelayChanged(Event):
+    """The adaptive input delay became ``delay`` at local frame ``frame``: the input sampled at frame ``f >= frame``
+    is executed at ``f + delay``. ``rtt_ms`` is the smoothed round trip behind the choice (``None`` before any)."""
+
+    TYPE: ClassVar[str] = "input_delay"
+    frame: int
+    delay: int
+    rtt_ms: float | None
 
 
 @dataclass(frozen=True, slots=True)

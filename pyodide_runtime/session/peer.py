@@ -10,6 +10,7 @@ from pyodide_runtime.protocol.codec import encode_inputs
 from pyodide_runtime.protocol.messages import AWAY_BIT, Goodbye, GoodbyeReason, Hello
 from pyodide_runtime.session.events import DesyncDetected, PeerAway, PeerBack
 from pyodide_runtime.session.state import End, EndCause, Outcome
+from pyodide_runtime.sync.input_delay import DelayController
 from pyodide_runtime.sync.inputs import InputQueues
 from pyodide_runtime.sync.time_sync import TimeSync
 from pyodide_runtime.sync.timeline import Timeline
@@ -48,11 +49,12 @@ class PeerLink:
         "seat", "local_seat", "heard_hello", "heard_me", "started", "reply_hello", "last_heard", "acked",
         "seq_max", "seq_bits", "sync", "away", "away_since", "gone", "goodbye", "remote_hashes", "hash_checked",
         "_queues", "_timeline", "_log", "_stats", "_events", "_slack", "reconnecting", "resume_nonce", "resume_seq",
+        "_delay",
     )
 
     def __init__(
         self, seat: int, local_seat: int, *, queues: InputQueues, timeline: Timeline, log: FrameLog,
-        stats: dict[str, Any], events: list[Any], slack: int,
+        stats: dict[str, Any], events: list[Any], slack: int, delay: DelayController | None = None,
     ) -> None:
         self.seat = seat
         self.local_seat = local_seat
@@ -80,6 +82,7 @@ class PeerLink:
         self._stats = stats
         self._events = events
         self._slack = slack
+        self._delay = delay  # measures round trips from this seat's acks (adaptive input delay)
 
     def reject(self, kind: str) -> None:
         self._stats["rejected"][kind] += 1
@@ -134,14 +137,21 @@ class PeerLink:
         self.seq_max = seq
         self.last_heard = now_ms
         self.started = True
-        if ack > self.acked:
-            self.acked = ack
         first, end = accepted
+        was_away = self.away
         if end > first:
             tl.check_inputs(seat, first, end)
             new = values[first - start:]
             if len(new) != 1 or (new[0] >= AWAY_BIT) != self.away:  # else the away flag did not change
                 self._track_away(now_ms, first, new)
+        if ack > self.acked:
+            self.acked = ack
+            delay = self._delay
+            if delay is not None:
+                if was_away or self.away:
+                    delay.interrupt(now_ms)  # an away page acks when it ticks, not when our inputs arrive
+                else:
+                    delay.acked(seat, ack, now_ms)
         self.sync.observe(tl.frame, frame, advantage)
         if hash_frame >= 0:
             self.on_remote_hash(hash_frame, state_hash)

@@ -285,6 +285,8 @@ def answer_resume(session: Session, link: PeerLink, msg: Resume, now_ms: float) 
         link.remote_hashes.clear()
         link.reconnecting = None
         session.stats["peer_rejoins"] = session.stats.get("peer_rejoins", 0) + 1
+        if session._delay is not None:
+            session._delay.interrupt(now_ms)  # its acks of what we sent while it was gone measure the gap
         session._events.append(PeerRejoined(seat, session.timeline.frame, gap))
     link.last_heard = now_ms
     held = q.count(seat)

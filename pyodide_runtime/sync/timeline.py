@@ -6,7 +6,9 @@ end was predicted), and the snapshot of a frame is taken before it is simulated,
 
 Snapshots are only taken for frames simulated with at least one predicted input: a rollback can only target
 such a frame (the first one whose prediction was wrong). They are pruned once the frame is confirmed, because a
-late input can only belong to a frame past the confirmed frame. That is the whole retention rule.
+late input can only belong to a frame past the confirmed frame. That is the whole retention rule. It holds in
+resimulation too: a rollback resimulates the frames whose inputs are all known by now without a snapshot
+(``stats["resim_snapshots_skipped"]`` counts them), since no later rollback can target them.
 """
 
 from __future__ import annotations
@@ -162,13 +164,20 @@ class Timeline:
         state, self.episode, self.episode_frame = self._snapshots[r]
         self.game.set_state(state)
         self.log.discard_from(r)
+        snaps = self._snapshots
+        had = []  # frames that were snapshotted (simulated with a prediction) before this rollback
         for g in range(r, target):
-            self._snapshots.pop(g, None)
+            if snaps.pop(g, None) is not None:
+                had.append(g)
             self._used.pop(g, None)
         self.frame = r
         self._clock = now_ms
         while self.frame < target and self.episode < self._episodes:
             self._simulate(self.frame)
+        # Frames whose inputs are all known now are resimulated without a snapshot (no rollback can target them
+        # again): count the get_state calls this saved.
+        skipped = sum(1 for g in had if g < self.frame and g not in snaps)
+        self.stats["resim_snapshots_skipped"] = self.stats.get("resim_snapshots_skipped", 0) + skipped
         depth = target - r
         self.stats["rollbacks"] += 1
         self.stats["resimulated_frames"] += self.frame - r
