@@ -8,6 +8,7 @@ export class Renderer {
     this.pending = null;
     this.drawn = 0;
     this.scratch = null;
+    this.onPaint = null; // called with each paint's duration (ms)
   }
 
   /** Keep the latest frame; it is painted on the next animation frame (nothing is painted while hidden). */
@@ -21,9 +22,11 @@ export class Renderer {
     const frame = this.pending;
     this.pending = null;
     if (!frame) return;
+    const started = performance.now();
     if (frame.kind === "draw") this.drawList(JSON.parse(frame.render));
     else if (frame.kind === "rgba") this.drawRgba(frame.render, frame.w, frame.h);
     this.drawn++;
+    if (this.onPaint) this.onPaint(performance.now() - started); // the page's main-thread time per frame
   }
 
   drawList(shapes) {
