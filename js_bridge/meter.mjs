@@ -5,6 +5,8 @@
 const BUCKET_MS = 0.01;
 const N = 2002; // [0] zero, [1 + i] for (i * BUCKET_MS, (i + 1) * BUCKET_MS], the last one for >= 20 ms
 
+const roundMax = (v) => Math.round(v * 1e3) / 1e3; // as summary() rounds max_ms
+
 export class Meter {
   constructor() {
     this.buckets = new Uint32Array(N);
@@ -35,9 +37,9 @@ export class Meter {
     let seen = 0;
     for (let i = 0; i < N; i++) {
       seen += this.buckets[i];
-      if (seen >= rank) return i === 0 ? 0 : i === N - 1 ? this.max : Math.round(i * BUCKET_MS * 1e4) / 1e4;
+      if (seen >= rank) return i === 0 ? 0 : i === N - 1 ? roundMax(this.max) : Math.round(i * BUCKET_MS * 1e4) / 1e4;
     }
-    return this.max;
+    return roundMax(this.max);
   }
 
   /** {count, total_ms, mean_ms, max_ms, p50, p95, p99}, as the Python side's tick parts. */

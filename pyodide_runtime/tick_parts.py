@@ -56,8 +56,8 @@ class Histogram:
             if seen >= rank:
                 if i == 0:
                     return 0.0
-                return self.max if i == _BUCKETS - 1 else round(i * BUCKET_MS, 4)
-        return self.max
+                return round(self.max, 3) if i == _BUCKETS - 1 else round(i * BUCKET_MS, 4)
+        return round(self.max, 3)
 
     def summary(self) -> dict[str, Any]:
         """``{count, total_ms, mean_ms, max_ms, p50, p95, p99}`` (percentiles per sample, ms)."""
