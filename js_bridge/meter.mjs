@@ -37,7 +37,11 @@ export class Meter {
     let seen = 0;
     for (let i = 0; i < N; i++) {
       seen += this.buckets[i];
-      if (seen >= rank) return i === 0 ? 0 : i === N - 1 ? roundMax(this.max) : Math.round(i * BUCKET_MS * 1e4) / 1e4;
+      // A bucket's upper bound, but never above the largest sample.
+      if (seen >= rank) {
+        if (i === 0) return 0;
+        return i === N - 1 ? roundMax(this.max) : Math.min(roundMax(this.max), Math.round(i * BUCKET_MS * 1e4) / 1e4);
+      }
     }
     return roundMax(this.max);
   }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["BUCKET_MS", "Histogram", "TickParts"]
@@ -46,25 +46,34 @@ class Histogram:
         self._buckets[i if i < _BUCKETS else _BUCKETS - 1] += 1
 
     def percentile(self, q: float) -> float | None:
-        """The upper bound of the bucket holding the ``q`` quantile (0 for the zero bucket); ``None`` if empty."""
+        """The upper bound of the bucket holding the ``q`` quantile (0 for the zero bucket, at most the max);
+        ``None`` if empty."""
+        return self.percentiles((q,))[0]
+
+    def percentiles(self, qs: Sequence[float]) -> list[float | None]:
+        """:meth:`percentile` of each of ``qs`` (ascending), in one walk over the buckets."""
         if self.count == 0:
-            return None
-        rank = max(1, math.ceil(q * self.count))
+            return [None] * len(qs)
+        ranks = [max(1, math.ceil(q * self.count)) for q in qs]
+        top = round(self.max, 3)  # no bucket's upper bound is reported above the largest sample
+        out: list[float | None] = []
         seen = 0
         for i, n in enumerate(self._buckets):
+            if not n:
+                continue
             seen += n
-            if seen >= rank:
-                if i == 0:
-                    return 0.0
-                return round(self.max, 3) if i == _BUCKETS - 1 else round(i * BUCKET_MS, 4)
-        return round(self.max, 3)
+            while len(out) < len(ranks) and seen >= ranks[len(out)]:
+                out.append(0.0 if i == 0 else top if i == _BUCKETS - 1 else min(top, round(i * BUCKET_MS, 4)))
+            if len(out) == len(ranks):
+                return out
+        return out + [top] * (len(ranks) - len(out))
 
     def summary(self) -> dict[str, Any]:
         """``{count, total_ms, mean_ms, max_ms, p50, p95, p99}`` (percentiles per sample, ms)."""
         return {"count": self.count, "total_ms": round(self.total, 3),
                 "mean_ms": round(self.total / self.count, 4) if self.count else None,
                 "max_ms": round(self.max, 3),
-                "p50": self.percentile(0.5), "p95": self.percentile(0.95), "p99": self.percentile(0.99)}
+                **dict(zip(("p50", "p95", "p99"), self.percentiles((0.5, 0.95, 0.99))))}
 
 
 class TickParts:

@@ -188,6 +188,10 @@ def test_histogram_percentiles_and_zero_bucket():
     assert s["count"] == 10 and s["p50"] == 0.0, "most samples were exactly zero"
     assert s["p95"] == 25.0 and s["max_ms"] == 25.0, "beyond the last bucket: the max"
     assert h.percentile(0.7) == 0.02 and h.percentile(0.9) == 1.24
+    assert h.percentiles((0.5, 0.7, 0.9, 1.0)) == [0.0, 0.02, 1.24, 25.0]
+    small = Histogram()
+    small.add(0.077)
+    assert small.percentile(0.99) == 0.077, "a bucket bound above the max is reported as the max"
     assert s["total_ms"] == pytest.approx(26.747)
     h.add(-0.01)
     assert h.count == 11 and h.total == pytest.approx(26.747), "clock jitter below zero counts as zero"
