@@ -706,7 +706,8 @@ function startInput(study, started) {
 function onFrame(msg) {
   const started = performance.now();
   if (msg.render !== undefined) {
-    $("loading").hidden = true;
+    const loading = $("loading");
+    if (!loading.hidden) loading.hidden = true; // no DOM write on every frame
     if (page.timings && page.stage === "playing" && page.timings.first_frame_ms === undefined) {
       page.timings.first_frame_ms = performance.now();
     }

@@ -286,9 +286,9 @@ class Bridge:
                 extra.pop("events", None)
             if not out.get("inference"):
                 extra.pop("inference", None)
-        end = time.perf_counter()
-        self._record_parts((end - start) * 1000.0)
-        return [(end - start) * 1000.0, out["frame"], out["messages"] or None, render,
+        self._record_parts((time.perf_counter() - start) * 1000.0)
+        python_ms = (time.perf_counter() - start) * 1000.0  # recording the parts included
+        return [python_ms, out["frame"], out["messages"] or None, render,
                 out.get("render_w"), out.get("render_h"), hud_json, extra]
 
     def _tick(self, now_ms: float, local_input: int, incoming: Iterable[Any], away: bool) -> dict[str, Any]:
