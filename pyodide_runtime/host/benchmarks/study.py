@@ -259,10 +259,10 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
         "tick_parts_ms": {**parts, "clock_resolution_ms": (status.get("tick_parts_ms") or {}).get("clock_resolution_ms"),
                           "method": "per part, the median (p50, upper bounds of 0.01 ms buckets) and mean of its time "
                                     "per tick, every tick of the session; a clock of 0.1 ms resolution (a page that "
-                                    "is not cross-origin isolated) makes medians of parts under it 0 or 0.1, while "
-                                    "the means stay unbiased"},
+                                    "is not cross-origin isolated) makes medians of parts under it 0 or 0.1: read "
+                                    "the means for those"},
         # The worker's overhead above the env: the tick's median minus the env step's median (and the same with
-        # means, which a coarse clock does not bias).
+        # means, which a coarse clock does not round to its resolution).
         "worker_overhead_ms": {
             "p50": round(cost["p50"] - env_p50, 3) if cost.get("p50") is not None and env_p50 is not None else None,
             "mean": (round((cost.get("mean") or 0.0) - env_mean, 3) if cost.get("count") and env_mean is not None
