@@ -26,6 +26,11 @@ def test_bench_browser_reports_boot_play_away_and_floor(assets_dir, tmp_path):
         for t in row["timings_ms"]:
             assert t["pyodide_ms"] > 0 and t["packages_ms"] > 0 and t["env_ms"] > 0
         assert all(w["count"] > 0 and 0 < w["mean"] < w["max"] + 1e-9 for w in row["worker_tick_ms"])
+        for parts, w in zip(row["tick_parts_ms"], row["worker_tick_ms"]):
+            assert {"session", "env_step", "export", "render", "convert", "post", "status"} <= set(parts)
+            assert all(p["mean"] >= 0 and p["p50"] >= 0 for p in parts.values())
+            assert sum(p["mean"] for k, p in parts.items() if k not in ("post", "status")) <= w["mean"] + 0.1
+        assert all(m["p50"] is not None and m["p50"] >= 0 and m["per_tick_mean"] >= 0 for m in row["main_thread_ms"])
         assert all(r["count"] > 0 for r in row["raf_interval_ms"])
         assert len(row["memory"]) >= 2
         for sample in row["memory"]:

@@ -7,6 +7,7 @@ import { Transport } from "./transport.mjs";
 import { parseConditions } from "./conditioner.mjs";
 import { Autopilot, Keyboard, keyMap } from "./input.mjs";
 import { Hud, Renderer } from "./render.mjs";
+import { Meter } from "./meter.mjs";
 import { watchVisibility } from "./visibility.mjs";
 import { appendCheckpoint, deleteCheckpoints, listCheckpoints } from "./storage.mjs";
 import { offerDownload, saveFile, uploadBundle } from "./download.mjs";
@@ -77,6 +78,26 @@ let storageKey = null;
 // failed latency screening. Reports (docs/server.md, "Admin dashboard") never hold a participant id.
 const PAGE_ID = newPageId();
 let reporter = null;
+// The main thread's time for the game (main_thread_ms in status()): handling the worker's frame and status messages
+// and painting. perFrame: each painted frame's paint plus the message handling since the previous paint.
+const mainCost = { frame: new Meter(), paint: new Meter(), status: new Meter(), perFrame: new Meter(), sincePaint: 0 };
+
+function notePaint(ms) {
+  mainCost.paint.add(ms);
+  mainCost.perFrame.add(ms + mainCost.sincePaint);
+  mainCost.sincePaint = 0;
+}
+
+function mainThreadMs() {
+  const ticks = (page.python && page.python.tick_cost_ms && page.python.tick_cost_ms.count) || 0;
+  const total = mainCost.frame.total + mainCost.paint.total + mainCost.status.total;
+  return {
+    ticks, total_ms: Math.round(total * 1000) / 1000,
+    per_tick_mean_ms: ticks ? Math.round((total / ticks) * 1e4) / 1e4 : null,
+    per_frame: mainCost.perFrame.summary(),
+    parts: { frame: mainCost.frame.summary(), paint: mainCost.paint.summary(), status: mainCost.status.summary() },
+  };
+}
 const reportLabel = (v) => (v == null || v === "" ? null : String(v).replace(/[^\x20-\x7e]/g, "?").slice(0, 64));
 const reportCount = (v) => (Number.isInteger(v) && v >= 0 ? v : null);
 
@@ -136,6 +157,7 @@ function status() {
     interims: page.interims,
     final: page.final,
     rendered_frames: renderer ? renderer.drawn : 0,
+    main_thread_ms: mainThreadMs(),
     errors: page.errors,
   }));
 }
@@ -636,15 +658,16 @@ function onWorker(msg, study) {
       transport.send(msg.seat, msg.data, msg.reliable);
       break;
     case "frame":
-      $("loading").hidden = true;
-      if (page.timings && page.stage === "playing" && page.timings.first_frame_ms === undefined) {
-        page.timings.first_frame_ms = performance.now();
-      }
-      renderer.submit(msg);
+      onFrame(msg);
       break;
-    case "status":
+    case "status": {
+      const started = performance.now();
       onStatus(msg);
+      const spent = performance.now() - started;
+      mainCost.status.add(spent);
+      mainCost.sincePaint += spent;
       break;
+    }
     case "checkpoint":
       if (storageKey) {
         appendCheckpoint(storageKey, { study: study.study, filename: page.filename }, msg.data)
@@ -684,17 +707,47 @@ function startInput(study, started) {
   }
 }
 
+/** A tick's news from the worker: its new render payload, its events, and the HUD when it changed. */
+function onFrame(msg) {
+  const started = performance.now();
+  if (msg.render !== undefined) {
+    const loading = $("loading");
+    if (!loading.hidden) loading.hidden = true; // no DOM write on every frame
+    if (page.timings && page.stage === "playing" && page.timings.first_frame_ms === undefined) {
+      page.timings.first_frame_ms = performance.now();
+    }
+    if (!renderer.onPaint) renderer.onPaint = notePaint;
+    renderer.submit(msg);
+  }
+  page.frame = msg.frame;
+  for (const e of msg.events || []) if (e.type in page.events) page.events[e.type]++;
+  if (msg.hud) onHud(msg.hud);
+  else if (page.hud && page.hud.fast_forwarding) showOverlay(page.hud);
+  const spent = performance.now() - started;
+  mainCost.frame.add(spent);
+  mainCost.sincePaint += spent;
+}
+
 function onStatus(msg) {
   page.python = msg.status;
-  page.hud = msg.hud && Object.keys(msg.hud).length ? msg.hud : page.hud;
   for (const e of msg.events || []) if (e.type in page.events) page.events[e.type]++;
-  const h = page.hud || {};
-  $("overlay").hidden = !h.fast_forwarding && !h.between;
-  if (h.fast_forwarding) $("overlay-text").textContent = `Catching up… frame ${msg.status.frame}`;
-  else if (h.between) $("overlay-text").textContent = betweenText(h);
+  onHud(msg.hud && Object.keys(msg.hud).length ? msg.hud : page.hud);
+}
+
+function onHud(h) {
+  page.hud = h;
+  showOverlay(h || {});
   showStopped();
-  if (h.phase === "ended" && autopilot) autopilot.stop();
+  if (h && h.phase === "ended" && autopilot) autopilot.stop();
   hud.update(page.hud, page);
+}
+
+function showOverlay(h) {
+  const hidden = !h.fast_forwarding && !h.between;
+  if ($("overlay").hidden !== hidden) $("overlay").hidden = hidden;
+  const frame = page.frame ?? (page.python || {}).frame;
+  if (h.fast_forwarding) $("overlay-text").textContent = `Catching up… frame ${frame}`;
+  else if (h.between) $("overlay-text").textContent = betweenText(h);
 }
 
 /** The between-episode screen: the last score and a countdown to the next episode. */

@@ -8,6 +8,8 @@ export class Renderer {
     this.pending = null;
     this.drawn = 0;
     this.scratch = null;
+    this.onPaint = null; // called with each paint's duration (ms)
+    this.font = null;    // the font last set on the context
   }
 
   /** Keep the latest frame; it is painted on the next animation frame (nothing is painted while hidden). */
@@ -21,9 +23,11 @@ export class Renderer {
     const frame = this.pending;
     this.pending = null;
     if (!frame) return;
+    const started = performance.now();
     if (frame.kind === "draw") this.drawList(JSON.parse(frame.render));
     else if (frame.kind === "rgba") this.drawRgba(frame.render, frame.w, frame.h);
     this.drawn++;
+    if (this.onPaint) this.onPaint(performance.now() - started); // the page's main-thread time per frame
   }
 
   drawList(shapes) {
@@ -34,6 +38,7 @@ export class Renderer {
           if (this.canvas.width !== s.w || this.canvas.height !== s.h) {
             this.canvas.width = s.w;
             this.canvas.height = s.h;
+            this.font = null; // resizing resets the context's state
           }
           ctx.fillStyle = s.fill || "#ffffff";
           ctx.fillRect(0, 0, s.w, s.h);
@@ -57,7 +62,7 @@ export class Renderer {
           this.stroke(s, () => ctx.stroke());
           break;
         case "text":
-          ctx.font = `${s.bold ? "bold " : ""}${Number(s.size) || 14}px sans-serif`;
+          this.setFont(`${s.bold ? "bold " : ""}${Number(s.size) || 14}px sans-serif`);
           ctx.textAlign = ["left", "center", "right"].includes(s.align) ? s.align : "left";
           ctx.textBaseline = "alphabetic";
           ctx.fillStyle = s.fill || "#000000";
@@ -66,6 +71,14 @@ export class Renderer {
         default:
           break; // unknown shapes are skipped
       }
+    }
+  }
+
+  /** Set the context's font only when it changes: parsing a font string is the costly part of drawing text. */
+  setFont(font) {
+    if (this.font !== font) {
+      this.ctx.font = font;
+      this.font = font;
     }
   }
 
@@ -86,6 +99,7 @@ export class Renderer {
     if (this.canvas.width !== w * scale || this.canvas.height !== h * scale) {
       this.canvas.width = w * scale;
       this.canvas.height = h * scale;
+      this.font = null;
     }
     this.ctx.imageSmoothingEnabled = false;
     this.ctx.drawImage(this.scratch, 0, 0, w * scale, h * scale);

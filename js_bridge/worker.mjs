@@ -12,6 +12,7 @@ import { storeBytecode } from "./bytecode.mjs";
 import { Conditioner } from "./conditioner.mjs";
 import { Prober } from "./screening.mjs";
 import { fetchModel, loadOrt, PolicyModel } from "./policy.mjs";
+import { clockResolutionMs, Meter } from "./meter.mjs";
 
 let py = null;          // the Pyodide instance
 let bridgeModule = null;
@@ -46,6 +47,15 @@ function percentile(q) {
   }
   return null;
 }
+// The worker's own parts of a tick (ms per tick, see tick_parts_ms in docs/bridge.md): the JS<->Python conversions
+// (the call and toJs, minus Python's own time), posting to the main thread and transport, and building the status.
+const parts = { convert: new Meter(), post: new Meter(), status: new Meter() };
+const workerTick = new Meter(); // the whole tick here: the Python call, conversions, posts and status
+// The status is built on a time basis (and at once on a notable event, at the end, or when asked), not per tick.
+const STATUS_MS = 500;
+let lastStatusAt = -Infinity;
+let statusMs = 0;       // this tick's status time, for parts.status
+let lastHud = {};       // the latest HUD the bridge sent (it sends one only when it changed)
 let isReady = false;
 let readyResolve;
 const ready = new Promise((resolve) => (readyResolve = resolve));
@@ -207,6 +217,10 @@ function run(studyJson, msg, kind) {
   ticks = 0;
   Object.assign(cost, { count: 0, total_ms: 0, max_ms: 0 }); // each session's own tick costs
   buckets.fill(0);
+  for (const m of Object.values(parts)) m.reset();
+  workerTick.reset();
+  lastStatusAt = -Infinity;
+  lastHud = {};
   inbox = [];
   const info = JSON.parse(bridge.status_json());
   post({ type: "started", mode, filename: info.filename, session: info.session, action_names: info.action_names,
@@ -251,36 +265,51 @@ function loop() {
 function tick(now) {
   const incoming = inbox;
   inbox = [];
-  const res = bridge.tick(now, input, incoming, away);
+  // Only what changed crosses: [python_ms, frame, messages, render, w, h, hud JSON, extra] (Bridge.tick_page).
+  const res = bridge.tick_page(now, input, incoming.length ? incoming : null, away);
   const out = res.toJs(TO_JS);
   res.destroy();
-  const spent = performance.now() - now;
+  const called = performance.now();
+  const spent = called - now;
+  const [pyMs, frame, messages, render, w, h, hudJson, extra] = out;
   cost.count++;
   cost.total_ms += spent;
   cost.max_ms = Math.max(cost.max_ms, spent);
   buckets[Math.min(buckets.length - 1, Math.floor(spent / BUCKET_MS))]++;
-  for (const [seat, data, reliable] of out.messages) send(seat, data, reliable);
-  if (out.inference) for (const request of out.inference) infer(request);
-  if (out.render !== undefined && out.render !== null) {
-    const frame = { type: "frame", kind: out.render_kind, render: out.render, w: out.render_w, h: out.render_h };
-    post(frame, out.render_kind === "rgba" ? [out.render.buffer] : []);
+  parts.convert.add(spent - pyMs);
+  statusMs = 0;
+  if (messages) for (const [seat, data, reliable] of messages) send(seat, data, reliable);
+  const x = extra || {};
+  if (x.inference) for (const request of x.inference) infer(request);
+  const hud = hudJson ? JSON.parse(hudJson) : null;
+  if (hud) lastHud = hud;
+  if (render !== undefined && render !== null || hud || x.events) {
+    // One message per tick at most: the new render payload, the HUD when it changed, this tick's events.
+    const msg = { type: "frame", frame };
+    const rgba = render instanceof Uint8Array;
+    if (render !== undefined && render !== null) Object.assign(msg, { kind: rgba ? "rgba" : "draw", render, w, h });
+    if (hud) msg.hud = hud;
+    if (x.events) msg.events = x.events;
+    post(msg, rgba ? [render.buffer] : []);
   }
   // The env raised: the session ended with outcome "error"; the traceback is for the console, not the page.
-  if (out.error) post({ type: "env-error", reason: out.error.reason, traceback: out.error.traceback });
-  const notable = out.events.length > 0;
-  if (notable || ++ticks % 8 === 0 || out.ended) postStatus(out.hud, out.events);
-  if (out.checkpoint && mode === "game") post({ type: "checkpoint", data: out.checkpoint }, [out.checkpoint.buffer]);
-  if (out.interim && mode === "game") {
-    post({ type: "interim", data: out.interim, label: out.interim_label, sha256: out.interim_sha256 },
-         [out.interim.buffer]);
+  if (x.error) post({ type: "env-error", reason: x.error.reason, traceback: x.error.traceback });
+  if (x.urgent || x.ended || now - lastStatusAt >= STATUS_MS) postStatus();
+  if (x.checkpoint && mode === "game") post({ type: "checkpoint", data: x.checkpoint }, [x.checkpoint.buffer]);
+  if (x.interim && mode === "game") {
+    post({ type: "interim", data: x.interim, label: x.interim_label, sha256: x.interim_sha256 }, [x.interim.buffer]);
   }
-  if (out.bundle) {
+  if (x.bundle) {
     ended = true;
     const type = mode === "practice" ? "practice-bundle" : "bundle";
-    post({ type, data: out.bundle, filename: out.filename, sha256: out.sha256 }, [out.bundle.buffer]);
-    postStatus(out.hud, []); // this tick's events were posted above; posting them again would count them twice
+    post({ type, data: x.bundle, filename: x.filename, sha256: x.sha256 }, [x.bundle.buffer]);
+    postStatus();
   }
-  return out.events.some((e) => e.type === "fast_forward");
+  const done = performance.now();
+  parts.post.add(done - called - statusMs);
+  parts.status.add(statusMs);
+  workerTick.add(done - now);
+  return !!x.events && x.events.some((e) => e.type === "fast_forward");
 }
 
 function send(seat, data, reliable) {
@@ -288,22 +317,28 @@ function send(seat, data, reliable) {
     post({ type: "send", seat, data: payload, reliable }, [payload.buffer]));
 }
 
-// The status is built by the Python bridge; the worker only hands it its own measurements.
-function postStatus(hud, events = []) {
+// The status is built by the Python bridge; the worker only hands it its own measurements. Events reach the page
+// with the tick's "frame" message, the HUD there too when it changes; the status repeats the latest HUD.
+function postStatus() {
+  const started = performance.now();
   const measured = {
     conditioner: conditioner.stats,
     tick_cost_ms: { count: cost.count, mean: cost.count ? cost.total_ms / cost.count : 0, max: cost.max_ms,
                     p50: percentile(0.5), p95: percentile(0.95), p99: percentile(0.99) },
     wasm_memory_bytes: py._module && py._module.HEAP8 ? py._module.HEAP8.buffer.byteLength : null,
+    tick_parts_js: { parts: Object.fromEntries(Object.entries(parts).map(([k, m]) => [k, m.summary()])),
+                     worker_tick: workerTick.summary(), clock_resolution_ms: clockResolutionMs() },
   };
-  post({ type: "status", status: JSON.parse(bridge.status_json(JSON.stringify(measured))), hud, events });
+  post({ type: "status", status: JSON.parse(bridge.status_json(JSON.stringify(measured))), hud: lastHud, events: [] });
+  lastStatusAt = started;
+  statusMs += performance.now() - started;
 }
 
 function setTransport(m) {
   lastTransport = m;
   if (!bridge) return;
   bridge.set_transport(m.kind, m.rtt_ms ?? null, performance.now());
-  if (ended) postStatus({}, []); // no more ticks post it
+  if (ended) postStatus(); // no more ticks post it
 }
 
 async function recover(chunks, key) {
@@ -345,7 +380,7 @@ const handlers = {
   download: (m) => {
     if (!bridge) return;
     bridge.set_download(m.state);
-    postStatus({}, []);
+    postStatus();
   },
   recover: (m) => recover(m.chunks, m.key),
 };

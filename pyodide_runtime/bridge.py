@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -41,6 +42,7 @@ from typing import Any
 from pyodide_runtime.config import SessionConfig
 from pyodide_runtime.envs.base import Game
 from pyodide_runtime.envs.loading import load_game
+from pyodide_runtime.envs.timing import GameTimer, instrument
 from pyodide_runtime.export import Diagnostics, ExportContext, Exporter, bundle_name
 from pyodide_runtime.export.checkpoint import Checkpoint, recover, resume_point
 from pyodide_runtime.hosted import HostedSeat, SeatRouter, policy_seats
@@ -50,6 +52,7 @@ from pyodide_runtime.session import (
     SessionState, Stalled, Started,
 )
 from pyodide_runtime.session.resume import ResumeError
+from pyodide_runtime.tick_parts import TickParts
 
 __all__ = ["Bridge", "session_id_for_room", "recover_bundle", "study_session_config"]
 
@@ -64,6 +67,13 @@ _REJOIN_CHECKPOINT_MS = 2000.0
 #: How long a page's hosted seats may go on after its own session ended complete (ms), to send their last acks.
 _HOSTED_DRAIN_MS = 5000.0
 _MEASURED = ("conditioner", "tick_cost_ms", "wasm_memory_bytes")
+#: The parts of a tick the bridge times (ms per tick, see :meth:`Bridge.status`'s ``tick_parts_ms``): the session's
+#: own work (its tick minus the env's step and snapshots), the env's ``step``, its ``get_state``/``set_state``,
+#: the hosted policy seats' ticks, the export encoding (``exporter.update``, and the bundle at the end), checkpoints
+#: and interim bundles, the render payload (the env's ``render`` and its encoding), and the rest of the bridge.
+TICK_PARTS = ("session", "env_step", "snapshot", "hosted", "export", "checkpoint", "render", "bridge")
+#: Events that may come on every tick: they do not make the page's status urgent.
+_FREQUENT_EVENTS = ("rollback", "fast_forward", "stalled")
 _PHASES = {SessionState.HANDSHAKE: "waiting", SessionState.RUNNING: "running", SessionState.DRAINING: "finishing",
            SessionState.ENDED: "ended"}
 
@@ -140,6 +150,12 @@ class Bridge:
         self.session = (Session(self.game, self.config, self.seat) if self._resume is None
                         else Session.resume(self.game, self.config, self.seat, self._resume))
         self.agent = self.game.seats[self.seat]
+        #: Wall time of the game's step and snapshots (for ``tick_parts_ms``); ``None`` if the game cannot be timed.
+        self.game_timer: GameTimer | None = _timer_for(self.game)
+        self.tick_parts = TickParts(TICK_PARTS)
+        self._part_times: dict[str, float] = {}
+        self._last_render: Any = None
+        self._last_hud: dict[str, Any] | None = None
         policies = policy_seats(study)
         self.router = SeatRouter(self.config.players, policies)
         #: The policy seats this page runs (it is their owner), by seat; see :mod:`pyodide_runtime.hosted`.
@@ -214,13 +230,74 @@ class Bridge:
         self, now_ms: float, local_input: int, incoming: Iterable[Any] = (), away: bool = False
     ) -> dict[str, Any]:
         """Advance to ``now_ms``; ``incoming`` holds ``(from_seat, bytes)`` pairs. See the module docstring."""
+        start = time.perf_counter()
+        out = self._timed_tick(now_ms, local_input, incoming, away)
+        self._record_parts((time.perf_counter() - start) * 1000.0)
+        return out
+
+    def _timed_tick(self, now_ms: float, local_input: int, incoming: Iterable[Any], away: bool) -> dict[str, Any]:
+        self._part_times = {}
         try:
             return self._tick(float(now_ms), local_input, incoming, away)
         except Exception as exc:  # noqa: BLE001 - not the env (the session handles that): still end with the data
             return self._crash(float(now_ms), exc)
 
+    def _record_parts(self, total_ms: float) -> None:
+        """Record this tick's parts; ``bridge`` is what the timed parts leave of ``total_ms``."""
+        times = self._part_times
+        times["bridge"] = total_ms - sum(times.values())
+        self.tick_parts.record(times)
+
+    def tick_page(self, now_ms: float, local_input: int, incoming: Any = None, away: bool = False) -> list[Any]:
+        """:meth:`tick` for the page's worker: only what changed crosses to JavaScript, in a short list::
+
+            [python_ms, frame, messages, render, render_w, render_h, hud, extra]
+
+        ``python_ms`` is this call's own time (the worker subtracts it from its measure of the call to get the
+        conversion cost); ``messages`` is ``[(seat, bytes, reliable), ...]`` or ``None`` when there are none;
+        ``render`` a draw list (JSON text) or RGBA bytes (then ``render_w``/``render_h``), or ``None`` when the
+        payload did not change since the last one sent; ``hud`` the HUD as JSON text, or ``None`` when it did not
+        change; ``extra`` ``None``, or a dict of what this tick had beyond that (``events`` when there were any,
+        ``urgent`` when one of them is not one of the frequent kinds, ``inference``, ``checkpoint``, ``interim``
+        with ``interim_label``/``interim_sha256``, ``bundle`` with ``filename``/``sha256``, ``error``, ``ended``).
+        """
+        start = time.perf_counter()
+        out = self._timed_tick(now_ms, local_input, () if incoming is None else incoming, away)
+        render = out["render"]
+        if render is not None:
+            if self._last_render is not None and render == self._last_render:
+                render = None  # the page already shows it
+            else:
+                self._last_render = render
+        elif away:
+            self._last_render = None  # a page back from hidden gets the next payload whatever it holds
+        hud = out["hud"]
+        hud_json = None
+        if hud != self._last_hud:
+            self._last_hud = hud
+            hud_json = json.dumps(hud, separators=(",", ":"))
+        extra: dict[str, Any] | None = None
+        events = out["events"]
+        if events or out.get("inference") or out.get("checkpoint") is not None or out.get("bundle") is not None \
+                or out.get("interim") is not None or out.get("error") is not None or out["ended"]:
+            extra = {k: v for k, v in out.items()
+                     if v is not None and v is not False and k not in ("frame", "messages", "render", "render_w",
+                                                                         "render_h", "render_kind", "hud")}
+            if events:
+                extra["urgent"] = any(e["type"] not in _FREQUENT_EVENTS for e in events)
+            else:
+                extra.pop("events", None)
+            if not out.get("inference"):
+                extra.pop("inference", None)
+        self._record_parts((time.perf_counter() - start) * 1000.0)
+        python_ms = (time.perf_counter() - start) * 1000.0  # recording the parts included
+        return [python_ms, out["frame"], out["messages"] or None, render,
+                out.get("render_w"), out.get("render_h"), hud_json, extra]
+
     def _tick(self, now_ms: float, local_input: int, incoming: Iterable[Any], away: bool) -> dict[str, Any]:
         away = bool(away)
+        clock = time.perf_counter
+        times = self._part_times  # this tick's parts (ms), recorded by the caller
         if self._last_now is not None and len(self._ticks) < _MAX_SAMPLES:
             self._ticks.append(now_ms - self._last_now)
         self._last_now = now_ms
@@ -242,14 +319,37 @@ class Bridge:
             local_input = int(local_input) if 0 <= int(local_input) < count else self.session.defaults[self.seat]
             if self._left:
                 packets = self._apply_left(now_ms, packets)
+            timer = self.game_timer
+            step0, snap0, steps0 = (timer.step_ms, timer.snapshot_ms, timer.steps) if timer else (0.0, 0.0, 0)
+            t = clock()
             result = self.session.tick(now_ms, local_input, packets, away)
+            session_ms = (clock() - t) * 1000.0
             result_messages, events = result.messages, result.events
+            if timer is not None:
+                env_step_ms, snapshot_ms = timer.step_ms - step0, timer.snapshot_ms - snap0
+                frames = timer.steps - steps0
+                # The env's measured wall time per simulated frame on this tick (step only; snapshots are in
+                # ``snapshot_ms``), or None when the tick simulated no frame.
+                env_step_per_frame_ms = env_step_ms / frames if frames else None  # noqa: F841 - for the session
+                times.update(session=session_ms - env_step_ms - snapshot_ms, env_step=env_step_ms,
+                             snapshot=snapshot_ms)
+            else:
+                times["session"] = session_ms
         messages = self._route_out(result_messages)
-        inference = self._tick_hosted(now_ms, messages) if self.hosted else []
+        if self.hosted:
+            t = clock()
+            inference = self._tick_hosted(now_ms, messages)
+            times["hosted"] = (clock() - t) * 1000.0
+        else:
+            inference = []
         summary = self._absorb(events)
+        t = clock()
         interim = self._interim(events)
+        t2 = clock()
         # The page keeps no per-frame records once they are encoded (the score above read them first).
         self.exporter.update(self.session.log, release=True)
+        t3 = clock()
+        times["checkpoint"], times["export"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
         if self.session.frame != before:
             self._dirty = True
             self._interrupted = False
@@ -259,7 +359,9 @@ class Bridge:
                 self._checkpoint_at = now_ms
             due = now_ms - self._checkpoint_at >= every
         if (went_away or summary["episode_ended"] or due) and not self.session.ended:
+            t = clock()
             checkpoint = self.exporter.checkpoint(self.session.log)
+            times["checkpoint"] += (clock() - t) * 1000.0
             self._checkpoint_at = now_ms
         out: dict[str, Any] = {
             "frame": self.session.frame,
@@ -273,7 +375,9 @@ class Bridge:
         }
         if interim is not None:
             out["interim"], out["interim_label"], out["interim_sha256"] = interim
+        t = clock()
         self._render_into(out, now_ms)
+        times["render"] = (clock() - t) * 1000.0
         if self.session.ended and not out["ended"]:  # the env raised while rendering: say goodbye now
             self._flush(out, now_ms)
         return self._finish(out)
@@ -305,7 +409,9 @@ class Bridge:
             out["error"] = dict(self.session.error)
             self._error_shown = True
         if self.session.ended and not self._bundle_sent and all(h.ended for h in self.hosted.values()):
+            t = time.perf_counter()
             out["bundle"], out["filename"], out["sha256"] = self.bundle()
+            self._part_times["export"] = self._part_times.get("export", 0.0) + (time.perf_counter() - t) * 1000.0
             self._bundle_sent = True
         return out
 
@@ -585,8 +691,27 @@ class Bridge:
             "download": self.download,
             "filename": self.filename,
             "bundle_sha256": self._bundle_sha,
+            "tick_parts_ms": self.tick_parts_ms((measured or {}).get("tick_parts_js")),
             **{k: v for k, v in (measured or {}).items() if k in _MEASURED},
         }
+
+    def tick_parts_ms(self, measured: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Where the ticks went (documented in ``docs/bridge.md``): ``ticks``, and per part its ``total_ms``,
+        ``mean_ms`` (per tick), ``max_ms`` and per-tick ``p50``/``p95``/``p99``. The Python parts are
+        :data:`TICK_PARTS`; ``measured`` adds the worker's own (``convert``, ``post``, ``status``) as it gives them,
+        and its ``clock_resolution_ms``. ``env_step_per_frame_ms`` is the env's mean step time per simulated frame."""
+        timer = self.game_timer
+        parts: dict[str, Any] = self.tick_parts.summary()
+        out: dict[str, Any] = {"ticks": self.tick_parts.ticks, "parts": parts,
+                               "frames_stepped": timer.steps if timer else None,
+                               "env_step_per_frame_ms": (round(timer.step_ms / timer.steps, 4)
+                                                         if timer and timer.steps else None)}
+        for name, value in (measured or {}).items():
+            if name == "parts" and isinstance(value, Mapping):
+                parts.update({str(k): v for k, v in value.items() if k not in parts})
+            elif name != "parts":
+                out[str(name)] = value
+        return out
 
     def status_json(self, measured: str | None = None) -> str:
         """:meth:`status` as JSON text; ``measured`` is the worker's measurements as JSON text."""
@@ -652,6 +777,14 @@ class Bridge:
     def set_download(self, state: str) -> None:
         """The page reports the download's progress (``started``, ``done``, ``uploaded``...) for :meth:`status`."""
         self.download = str(state)
+
+
+def _timer_for(game: Any) -> GameTimer | None:
+    """A timer on ``game``'s step and snapshots, or ``None`` for a game whose methods cannot be wrapped."""
+    try:
+        return instrument(game)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _hosted_seat(study: Mapping[str, Any], spec: Mapping[str, Any], config: SessionConfig, away: Any) -> HostedSeat:

@@ -133,7 +133,14 @@ def test_seat_figures_combine_the_bundle_and_the_page():
     status_rows = [[i * 8 * period, i * 8, i * 8, i * 8, min(i * 8, 88) * 50.0 + max(0, i * 8 - 88) * 3.0, 50.0]
                    for i in range(1, 38)]
     page = {"status": status_rows, "long": [[10.0, 60.0], [5000.0, 80.0]]}
-    status = {"tick_cost_ms": {"count": 300, "mean": 4.0, "max": 50.0}, "outcome": "complete", "stalls": 1}
+    part = lambda p50, mean: {"count": 300, "p50": p50, "mean_ms": mean}  # noqa: E731
+    status = {"tick_cost_ms": {"count": 300, "mean": 4.0, "max": 50.0, "p50": 3.05, "p95": 3.1, "p99": 50.0},
+              "outcome": "complete", "stalls": 1,
+              "tick_parts_ms": {"ticks": 300, "env_step_per_frame_ms": 0.9, "clock_resolution_ms": 0.1,
+                                "parts": {"env_step": part(0.9, 1.0), "session": part(0.5, 0.6),
+                                          "convert": part(0.2, 0.25)}},
+              "main_thread_ms": {"per_tick_mean_ms": 0.8, "per_frame": {"p50": 0.7, "p95": 1.5}}}
+    page["main"] = {"message_ms": 150.0, "messages": 400, "raf_ms": 90.0, "rafs": 290}
     out = seat_figures(bundle, page, status, fps=30, warmup_s=3.0)
     assert out["seat"] == 1 and out["confirmed_frames"] == 300
     assert out["rollback_depth_histogram"] == {"2": 1, "8": 1} and out["resimulated_frames"] == 10
@@ -141,8 +148,21 @@ def test_seat_figures_combine_the_bundle_and_the_page():
     assert out["fps_held"] == pytest.approx(209 / ((299 * period + 400 - 3000) / 1000), abs=0.01)
     assert out["long_tasks"] == {"count": 1, "max_ms": 80.0, "total_ms": 80.0, "boot_count": 1}
     assert out["tick_ms"]["max"] == 50.0 and out["tick_ms"]["mean"] == 4.0
-    assert out["tick_ms"]["p50"] == out["tick_ms"]["p99"] == 3.0 and out["tick_ms"]["ticks"] == 208  # warm-up left out
+    # The percentiles are the worker's own, over every tick.
+    assert (out["tick_ms"]["p50"], out["tick_ms"]["p95"], out["tick_ms"]["p99"]) == (3.05, 3.1, 50.0)
+    assert out["tick_ms"]["ticks"] == 300 and "windows" not in out["tick_ms"]["method"]
+    assert out["tick_parts_ms"]["p50"] == {"env_step": 0.9, "session": 0.5, "convert": 0.2}
+    assert out["tick_parts_ms"]["mean"]["convert"] == 0.25 and out["tick_parts_ms"]["env_step_per_frame_ms"] == 0.9
+    assert out["worker_overhead_ms"] == {"p50": pytest.approx(2.15), "mean": pytest.approx(3.0)}
+    main_thread = out["main_thread_ms"]
+    assert (main_thread["p50"], main_thread["p95"], main_thread["per_tick_mean"]) == (0.7, 1.5, 0.8)
+    assert main_thread["recorded_per_tick_mean"] == pytest.approx(240 / 300)
+    assert out["status_messages"] == len(status_rows)
     assert out["tick_ms_per_simulated_frame"] == pytest.approx(1200 / 310, abs=0.01)
+    # A page that reports no parts (an older page): the figures say so instead of failing.
+    bare = seat_figures(bundle, page | {"main": {}}, {"tick_cost_ms": {"count": 0}}, fps=30, warmup_s=3.0)
+    assert bare["worker_overhead_ms"] == {"p50": None, "mean": None}
+    assert bare["main_thread_ms"]["p50"] is None and bare["main_thread_ms"]["recorded_per_tick_mean"] is None
     # Steady part: frames 88 -> 296 advanced, 208 ticks at 3 ms each.
     assert out["steady_tick_ms_per_frame"] == pytest.approx(3.0, abs=0.01)
 

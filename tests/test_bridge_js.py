@@ -12,6 +12,7 @@ from server_support import run_node_module
 SCRIPT = """
 import { Conditioner, parseConditions, prng } from "./js_bridge/conditioner.mjs";
 import { keyMap } from "./js_bridge/input.mjs";
+import { Meter } from "./js_bridge/meter.mjs";
 
 const SPEC = JSON.parse(process.argv[1]);  // /study.json page_config.network_conditions, as the server serves it
 
@@ -27,7 +28,12 @@ async function run(conditions, n, reliable = false) {
 const lossy = parseConditions(new URLSearchParams("loss=0.3&duplicate=0.1&seed=9"), SPEC);
 let invalid = null;
 try { parseConditions({ loss: 2 }, SPEC); } catch (e) { invalid = e.message; }
+const meter = new Meter();
+for (const v of [0, 0, 0, 0, 0, 0, 0.013, 0.5, 1.234, 25.0, -0.01]) meter.add(v);
+const metered = { summary: meter.summary(), p70: meter.percentile(0.7), p90: meter.percentile(0.9) };
+meter.reset();
 const out = {
+  metered, emptied: meter.summary(),
   prng: [prng(3)(), prng(3)()],
   none: parseConditions(new URLSearchParams(""), SPEC),
   lossy: lossy,
@@ -76,3 +82,16 @@ def test_key_maps_come_from_the_study_or_the_action_names(result):
     assert result["derived"] == {"ArrowUp": 1, "KeyW": 1, "ArrowRight": 2, "KeyD": 2, "ArrowDown": 3, "KeyS": 3,
                                  "ArrowLeft": 4, "KeyA": 4}
     assert result["given"] == {"KeyJ": 4}
+
+
+def test_the_meter_keeps_a_bucketed_distribution_like_the_python_one(result):
+    from pyodide_runtime.tick_parts import Histogram
+
+    h = Histogram()
+    for v in [0, 0, 0, 0, 0, 0, 0.013, 0.5, 1.234, 25.0, -0.01]:
+        h.add(v)
+    js = result["metered"]["summary"]
+    assert js == {**h.summary(), "total_ms": js["total_ms"]} and abs(js["total_ms"] - h.total) < 1e-3
+    assert js["p50"] == 0 and js["p95"] == js["max_ms"] == 25.0, "zeros (and jitter below zero) count as 0"
+    assert (result["metered"]["p70"], result["metered"]["p90"]) == (h.percentile(0.7), h.percentile(0.9)) == (0.02, 1.24)
+    assert result["emptied"]["count"] == 0 and result["emptied"]["p50"] is None

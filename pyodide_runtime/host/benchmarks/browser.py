@@ -220,6 +220,13 @@ def _play(pw: Any, root: Path, assets: Path | None, fps: int, seconds: float, ex
             "fps_configured": fps, "frames": total, "first_frame_s": round(first_frame_s, 2), "timings_ms": timings,
             "fps_held": round((f1 - f0) / wall, 1),
             "worker_tick_ms": [st.get("tick_cost_ms") for st in statuses],
+            # Where the ticks went (median and mean per tick of each part) and the main thread's time per tick.
+            "tick_parts_ms": [{k: {"p50": v.get("p50"), "mean": v.get("mean_ms")}
+                              for k, v in ((st.get("tick_parts_ms") or {}).get("parts") or {}).items()}
+                             for st in statuses],
+            "main_thread_ms": [{"p50": (m.get("per_frame") or {}).get("p50"), "p95": (m.get("per_frame") or {}).get("p95"),
+                                "per_tick_mean": m.get("per_tick_mean_ms")}
+                               for m in (st.get("main_thread_ms") or {} for st in statuses)],
             "long_tasks_boot": [{"count": len(x["long"]) - len(st), "max_ms": round(max(
                 (d for start, d in x["long"] if start < t), default=0.0), 1)} for x, st, t in zip(bench, steady, steady_from)],
             "long_tasks": [{"count": len(st), "max_ms": round(max(st, default=0.0), 1)} for st in steady],

@@ -37,10 +37,18 @@ from pyodide_runtime.host.benchmarks import study_stats as S
 
 __all__ = ["prepare_study", "study_run", "toml_dumps"]
 
-#: Recorded in every page before its scripts run: long tasks, and every status message the worker posts
-#: (its cumulative tick counters, frame and confirmed frames), with the page's clock.
+#: Recorded in every page before its scripts run: long tasks, every status message the worker posts (its cumulative
+#: tick counters, frame and confirmed frames) with the page's clock, and the main thread's time in the page's
+#: handlers of the worker's messages and in its animation-frame callbacks (drawing), whatever the page's code.
 _RECORDER = """
-window.__study = { long: [], status: [] };
+window.__study = { long: [], status: [], main: { message_ms: 0, messages: 0, raf_ms: 0, rafs: 0 } };
+{
+  const main = window.__study.main, raf = window.requestAnimationFrame.bind(window);
+  window.requestAnimationFrame = (cb) => raf((ts) => {
+    const t = performance.now();
+    try { cb(ts); } finally { main.raf_ms += performance.now() - t; main.rafs++; }
+  });
+}
 try {
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) window.__study.long.push([e.startTime, e.duration]);
@@ -59,6 +67,14 @@ if (window.Worker) {
                                     (c.mean || 0) * (c.count || 0), c.max || 0]);
       });
     }
+    set onmessage(fn) {
+      const main = window.__study.main;
+      super.onmessage = typeof fn !== "function" ? fn : (e) => {
+        const t = performance.now();
+        try { return fn.call(this, e); } finally { main.message_ms += performance.now() - t; main.messages++; }
+      };
+    }
+    get onmessage() { return super.onmessage; }
   };
 }
 """
@@ -218,6 +234,9 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
     steady_ms = sum(t * m for t, m in windows)
     advanced = (max((r[1] or 0) for r in steady_rows) - (b[1] or 0)) if steady_rows else 0
     cost = status.get("tick_cost_ms") or {}
+    parts = _tick_parts(status.get("tick_parts_ms") or {})
+    env_p50 = parts["p50"].get("env_step")
+    env_mean = parts["mean"].get("env_step")
     stats = local.get("stats") or {}
     simulated = stats.get("frames_simulated") or (len(confirmed) + sum(depths))
     steady_t0 = min((r[0] for r in steady_rows), default=math.inf)
@@ -231,13 +250,27 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
         "steady": {"frames": held["frames"], "seconds": held["seconds"], "warmup_s": warmup_s},
         "tick_ms": {
             "mean": round(cost.get("mean") or 0.0, 2), "max": round(cost.get("max") or 0.0, 2),
-            **S.tick_distribution(windows),
-            "whole_session": {k: cost.get(k) for k in ("p50", "p95", "p99")},
-            "method": "worker tick cost (Python tick plus conversions); p50/p95/p99 are tick-weighted means of the "
-                      "windows between successive status messages (8 ticks, or 1 for a tick with an event), steady "
-                      "part only; whole_session holds the worker's own percentiles of every tick (0.05 ms buckets, "
-                      "the first tick that builds the game included); mean and max are exact over the whole session",
+            "p50": cost.get("p50"), "p95": cost.get("p95"), "p99": cost.get("p99"), "ticks": cost.get("count") or 0,
+            "method": "worker tick cost (the Python tick plus the JS<->Python conversions), every tick of the session "
+                      "(the first one, which builds the game, included): p50/p95/p99 are the worker's own "
+                      "percentiles (upper bounds of 0.05 ms buckets), mean and max are exact",
         },
+        # Where a tick goes: each part's median and mean per tick (status tick_parts_ms, docs/bridge.md).
+        "tick_parts_ms": {**parts, "clock_resolution_ms": (status.get("tick_parts_ms") or {}).get("clock_resolution_ms"),
+                          "method": "per part, the median (p50, upper bounds of 0.01 ms buckets) and mean of its time "
+                                    "per tick, every tick of the session; a clock of 0.1 ms resolution (a page that "
+                                    "is not cross-origin isolated) makes medians of parts under it 0 or 0.1: read "
+                                    "the means for those"},
+        # The worker's overhead above the env: the tick's median minus the env step's median (and the same with
+        # means, which a coarse clock does not round to its resolution).
+        "worker_overhead_ms": {
+            "p50": round(cost["p50"] - env_p50, 3) if cost.get("p50") is not None and env_p50 is not None else None,
+            "mean": (round((cost.get("mean") or 0.0) - env_mean, 3) if cost.get("count") and env_mean is not None
+                     else None),
+        },
+        "main_thread_ms": _main_thread(status.get("main_thread_ms") or {}, page.get("main") or {},
+                                       cost.get("count") or 0),
+        "status_messages": len(rows),
         "tick_interval_ms": local.get("tick_intervals"),
         # All the worker's tick time over all frames it simulated (first simulations and resimulations); this
         # includes the first tick, which builds the game (and verifies its snapshots).
@@ -261,6 +294,30 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
         "loopback_rtt_ms": status.get("rtt_ms"),  # the page's own probe: the path before the conditioner
         "transport": status.get("transport"),
         "policies": [_policy_figures(p) for p in (local.get("extra") or {}).get("policies") or ()],
+    }
+
+
+def _tick_parts(parts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each part's per-tick median and mean from the status's ``tick_parts_ms``."""
+    named = parts.get("parts") or {}
+    return {"p50": {k: v.get("p50") for k, v in named.items()},
+            "mean": {k: v.get("mean_ms") for k, v in named.items()},
+            "env_step_per_frame_ms": parts.get("env_step_per_frame_ms")}
+
+
+def _main_thread(own: dict[str, Any], recorded: dict[str, Any], ticks: int) -> dict[str, Any]:
+    """The main thread's time per tick: the page's own measure (``main_thread_ms`` in its status) and the
+    recorder's (its handlers of the worker's messages plus its animation-frame callbacks, per worker tick)."""
+    per_frame = own.get("per_frame") or {}
+    total = (recorded.get("message_ms") or 0.0) + (recorded.get("raf_ms") or 0.0)
+    return {
+        "p50": per_frame.get("p50"), "p95": per_frame.get("p95"), "per_tick_mean": own.get("per_tick_mean_ms"),
+        "recorded_per_tick_mean": round(total / ticks, 4) if ticks and recorded else None,
+        "recorded": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in recorded.items()},
+        "method": "p50/p95: per painted frame, its drawing plus the page's handling of the worker's messages since "
+                  "the previous paint (the page's main_thread_ms); per_tick_mean: all of that over the worker's "
+                  "ticks; recorded_per_tick_mean: the bench recorder's time in the page's worker-message handler "
+                  "and animation-frame callbacks, over the worker's ticks",
     }
 
 
@@ -498,7 +555,8 @@ def run_study(args: Any) -> int:
     results["machine_after"] = machine()
     table = [{"rtt_ms": r["rtt_ms"], "jitter_ms": r["jitter_ms"], "seat": s["seat"], "fps_held": s["fps_held"],
               "tick_p50": s["tick_ms"]["p50"], "tick_p95": s["tick_ms"]["p95"], "tick_p99": s["tick_ms"]["p99"],
-              "tick_max": s["tick_ms"]["max"], "rollbacks": s["rollbacks"], "max_depth": s["max_rollback_depth"],
+              "tick_max": s["tick_ms"]["max"], "overhead_p50": s["worker_overhead_ms"]["p50"],
+              "main_p50": s["main_thread_ms"]["p50"], "rollbacks": s["rollbacks"], "max_depth": s["max_rollback_depth"],
               "resim_per_s": s["resimulated_per_s"], "stalls_100ms": s["stalls"]["count"],
               "long_tasks": s["long_tasks"]["count"], "identical": r["identical"]}
              for r in results["runs"] for s in r["seats"]]

@@ -7,10 +7,11 @@ Everything here works on plain numbers, so the unit tests check it on synthetic 
 - :func:`fps_held` is confirmed frames per second of wall time over the steady part of a run, from the export's
   ``diagnostics/frames.csv`` ``confirmed_ms`` column (the worker's clock when each frame was confirmed);
 - :func:`stalls` finds gaps longer than a threshold between two frames' first simulations (``first_ms``);
-- :func:`tick_windows` turns the worker's cumulative tick counters, as seen in successive status messages, into a
-  tick-weighted distribution: the worker exposes only ``count``, ``mean`` and ``max`` of its tick cost, not each
-  tick, so each tick is given the mean of the status window it falls in (a window is one status message to the
-  next: 8 ticks, or 1 when the tick had an event such as a rollback);
+- :func:`tick_windows` turns the worker's cumulative tick counters, as seen in successive status messages, into
+  ``(ticks, mean ms)`` windows (a window is one status message to the next); the study run sums them over the
+  steady part for its worker time per frame of play. Tick percentiles come from the worker's own histogram
+  (``tick_cost_ms``), not from these windows; :func:`tick_distribution` (tick-weighted window means) is kept for
+  callers that only have the counters;
 - :func:`percentiles` and :func:`histogram`.
 """
 
