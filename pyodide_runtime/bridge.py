@@ -33,8 +33,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import statistics
 import time
 from array import array
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -58,6 +60,8 @@ __all__ = ["Bridge", "session_id_for_room", "recover_bundle", "study_session_con
 
 #: Keep at most this many tick intervals and RTT samples for the diagnostics.
 _MAX_SAMPLES = 200_000
+#: Frames whose cost the adaptive input delay's median is taken over (about a second at 30 fps).
+_FRAME_COST_WINDOW = 32
 #: The study server's ``peer-left`` reasons that mean the seat will never come back, and how ``end_reason`` says
 #: it. ``disconnected`` is not one of them: that seat may reconnect within the server's grace period.
 _GONE_FOR_GOOD = {"left": "left the study page", "expired": "did not reconnect within the server's grace period"}
@@ -155,6 +159,8 @@ class Bridge:
         self.tick_parts = TickParts(TICK_PARTS)
         self._part_times: dict[str, float] = {}
         self._last_render: Any = None
+        #: Recent wall times (ms) of one simulated frame (step and snapshot), for the adaptive input delay.
+        self._frame_costs: deque[float] = deque(maxlen=_FRAME_COST_WINDOW)
         self._last_hud: dict[str, Any] | None = None
         policies = policy_seats(study)
         self.router = SeatRouter(self.config.players, policies)
@@ -328,9 +334,8 @@ class Bridge:
             if timer is not None:
                 env_step_ms, snapshot_ms = timer.step_ms - step0, timer.snapshot_ms - snap0
                 frames = timer.steps - steps0
-                # The env's measured wall time per simulated frame on this tick (step only; snapshots are in
-                # ``snapshot_ms``), or None when the tick simulated no frame.
-                env_step_per_frame_ms = env_step_ms / frames if frames else None  # noqa: F841 - for the session
+                if frames and self.config.adaptive_delay:
+                    self._note_frame_cost((env_step_ms + snapshot_ms) / frames)
                 times.update(session=session_ms - env_step_ms - snapshot_ms, env_step=env_step_ms,
                              snapshot=snapshot_ms)
             else:
@@ -381,6 +386,14 @@ class Bridge:
         if self.session.ended and not out["ended"]:  # the env raised while rendering: say goodbye now
             self._flush(out, now_ms)
         return self._finish(out)
+
+    def _note_frame_cost(self, ms: float) -> None:
+        """Tell the session the median cost of one simulated frame, about once a second of ticks (the adaptive
+        input delay weighs it against the frame period)."""
+        costs = self._frame_costs
+        costs.append(ms)
+        if len(costs) == _FRAME_COST_WINDOW // 4 or self.session.frame % _FRAME_COST_WINDOW == 0:
+            self.session.note_frame_cost(statistics.median(costs))
 
     def _interim(self, events: list[Any]) -> tuple[bytes, str, str] | None:
         """The interim bundle when ``events`` confirm the end of an episode that more episodes follow: every

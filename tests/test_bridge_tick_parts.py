@@ -221,3 +221,27 @@ def test_instrument_times_a_game_once():
     with pytest.raises(ValueError):
         instrument(g)
     assert type(g).step is not g.step, "the class is left alone"
+
+
+def test_the_page_reports_its_frame_cost_to_the_adaptive_delay(tmp_path):
+    """With adaptive_delay the bridge tells its session the median measured cost of a simulated frame (step and
+    snapshot), which the delay controller weighs (how the cost moves the delay: tests/test_adaptive_delay.py).
+    Without adaptive_delay nothing is noted."""
+    heavy_env, light_env = tmp_path / "heavy_env.py", tmp_path / "light_env.py"
+    heavy_env.write_text(SLOW_ENV.replace(f"{STEP_WORK_MS} / 1000", "20.0 / 1000"))
+    light_env.write_text(SLOW_ENV.replace(f"{STEP_WORK_MS} / 1000", "0.0"))
+
+    def sessions(env, adaptive: bool = True) -> list:
+        desc = study(f"{env}:make_env", max_steps=60)
+        if adaptive:
+            desc["config"]["session"].update(adaptive_delay=True, input_delay=1, min_input_delay=1,
+                                             max_input_delay=6)
+        bridges, _ = run_pair(desc, compact=True, link=LinkSpec(latency_ms=40, jitter_ms=20))
+        return [b.session for b in bridges]
+
+    for heavy, light in zip(sessions(heavy_env), sessions(light_env)):
+        assert heavy.stats["frame_cost_ms"] >= 20.0, "the heavy env's measured frame cost reached the session"
+        assert heavy._delay.frame_cost_ms == heavy.stats["frame_cost_ms"]
+        assert light.stats["frame_cost_ms"] < 20.0
+        assert heavy.stats["input_delay_changes"] > 0
+    assert all("frame_cost_ms" not in s.stats for s in sessions(light_env, adaptive=False))
