@@ -53,7 +53,8 @@ class SessionConfig:
     away_silence_timeout_ms: int = 120_000
     #: Confirmed-frame state hashes are exchanged (and, when sampled, full records hashed) every this many frames.
     hash_interval: int = 30
-    #: ``"sampled"`` or ``"full"``: what the confirmed-frame hash chain covers (see :mod:`pyodide_runtime.framelog`).
+    #: ``"sampled"``, ``"full"`` or ``"bytes"``: what the confirmed-frame hash chain covers and how (see
+    #: :mod:`pyodide_runtime.framelog`; ``"bytes"`` suits large numeric observations).
     frame_hash: str = "sampled"
     #: Most frames simulated by one tick call (bounds the cost of a catch-up).
     max_frames_per_tick: int = 8
@@ -80,7 +81,7 @@ class SessionConfig:
             if f.name == "prediction":
                 require(f.name, isinstance(value, str) and value in PREDICTIONS, f"must be one of {PREDICTIONS}")
             elif f.name == "frame_hash":
-                require(f.name, value in ("sampled", "full"), "must be 'sampled' or 'full'")
+                require(f.name, value in ("sampled", "full", "bytes"), "must be 'sampled', 'full' or 'bytes'")
             else:
                 require(f.name, type(value) is int, "must be an int")
         require("players", 1 <= self.players <= 8, "must be between 1 and 8")

@@ -53,6 +53,8 @@ class Checkpoint:
     tail_diag_csv: str = ""
     away: list[dict[str, Any]] = field(default_factory=list)
     diagnostics: dict[str, Any] | None = None
+    #: The encoder's observation layouts so far (``frame_hash = "bytes"`` only).
+    layouts: dict[str, list[list[Any]]] | None = None
 
     @classmethod
     def from_log(
@@ -74,6 +76,8 @@ class Checkpoint:
                 enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"],
                                                e["terminated"], e["truncated"]] for e in since.episodes}
                 enc.last_hash = since.last_hash
+                if enc.layouts is not None and since.layouts:
+                    enc.layouts = {k: [list(run) for run in v] for k, v in since.layouts.items()}
                 enc.away.feed(confirmed_since(log, 0)[:since.frame_end])
         frame_start = since.frame_end if since is not None else 0
         starts_start = since.starts_end if since is not None else 0
@@ -96,6 +100,7 @@ class Checkpoint:
             tail_diag_csv=diag_frame_text(tail, confirmed, rendered),
             away=enc.away.spans(tail),
             diagnostics=_compact(diagnostics) if diagnostics is not None else None,
+            layouts=None if enc.layouts is None else {k: [list(r) for r in v] for k, v in enc.layouts.items()},
         )
 
     def to_bytes(self) -> bytes:
@@ -155,6 +160,8 @@ def recover(data: bytes | str | Sequence[bytes]) -> bytes:
     enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"], e["terminated"],
                                    e["truncated"]] for e in last.episodes}
     enc.last_hash = last.last_hash
+    if enc.layouts is not None and last.layouts:
+        enc.layouts = {k: [list(run) for run in v] for k, v in last.layouts.items()}
     enc.frames_done, enc.starts_done = frames, starts
     diag_data = next((cp.diagnostics for cp in reversed(used) if cp.diagnostics is not None), None)
     diag = Diagnostics.from_dict(diag_data) if diag_data is not None else Diagnostics()

@@ -361,11 +361,14 @@ class _Checker:
                              for r in rows if r[rh["info"]] != ""}
                     log.add_episode_start(EpisodeStart(int(ep), int(first[rh["seed"]]),
                                                        int(first[rh["start_frame"]]), obs, infos))
-            for g, rows in groups:
-                log.add(_record(FrameRecord, rows, h, seats, blobs))
+            records = [_record(FrameRecord, rows, h, seats, blobs) for _g, rows in groups]
         except (ValueError, KeyError, IndexError) as exc:
             self.problem(f"state-hash chain: rows cannot be rebuilt ({exc})")
             return
+        if log.hash_mode == "bytes" and not self.raw_observations(records, log.sample_every):
+            return
+        for rec in records:
+            log.add(rec)
         log.promote(len(groups), 0.0)
         bad = 0
         for rec, (g, rows) in zip(log.confirmed, groups):
@@ -379,6 +382,39 @@ class _Checker:
         last = log.confirmed[-1].state_hash if log.confirmed else None
         if groups and self.meta.get("final_state_hash") != last:
             self.problem("metadata.json: final_state_hash is not the last frame's recomputed hash")
+
+
+    def raw_observations(self, records: list[Any], every: int) -> bool:
+        """``frame_hash = "bytes"``: rebuild, at every hash point, the arrays the chain hashed by their bytes
+        (dtype and shape from ``observation_layouts`` in the metadata, values from the rows)."""
+        from pyodide_runtime.arrayhash import rebuild
+        from pyodide_runtime.framelog import is_hash_point
+
+        self.r.checks.append("observation_bytes")
+        layouts = self.meta.get("observation_layouts")
+        if not isinstance(layouts, dict) or not all(isinstance(v, list) for v in layouts.values()):
+            self.problem("metadata.json: frame_hash is 'bytes' but canonical.observation_layouts is missing or "
+                         "malformed, so the observations' hashed bytes cannot be rebuilt and the chain not checked")
+            return False
+        bad = 0
+        for rec in records:
+            g = rec.global_frame
+            if not is_hash_point(g, rec.episode_over, every):
+                continue
+            for agent, value in rec.observations.items():
+                shape = None
+                for run in layouts.get(agent, ()):
+                    if isinstance(run, list) and len(run) == 2 and isinstance(run[0], int) and run[0] <= g:
+                        shape = run[1]
+                try:
+                    rec.observations[agent] = rebuild(value, shape)
+                except (ValueError, TypeError) as exc:
+                    bad += 1
+                    if bad <= _MAX_PER_KIND:
+                        self.problem(f"frames.csv global_frame {g}: the observation of {agent} cannot be rebuilt as "
+                                     f"the array its state_hash covers ({exc}); it or observation_layouts was "
+                                     "changed")
+        return True
 
 
 def _group(rows: list[list[str]], col: int) -> list[tuple[str, list[list[str]]]]:
