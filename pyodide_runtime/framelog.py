@@ -20,6 +20,7 @@ input and away flag, packed big-endian with ``struct``. What follows depends on 
   :mod:`pyodide_runtime.arrayhash`: numeric numpy arrays contribute a dtype/shape header and their raw
   little-endian C-order bytes instead of a JSON list of every element. Meant for large numeric observations
   (images, grids), where encoding them as JSON dominates the cost; ``hash_interval = 1`` hashes every frame.
+  Episode starts hash their reset observations in the same framing.
 
 The game's own snapshot is not hashed: ``get_state`` results need not be canonically encodable. The state is
 covered through the observations, rewards and flags the records hold.
@@ -258,8 +259,16 @@ class FrameLog:
         while starts and starts[0].start_frame == self.confirmed_count and starts[0].start_frame <= count:
             start = starts.pop(0)
             start.confirmed_ms = now_ms
-            payload = {"episode_start": start.canonical()}
-            self._chain = hashlib.sha256(self._chain + canonical_bytes(payload)).digest()
+            if self.hash_mode == "bytes":
+                # the reset's observations in the byte framing too, after the rest of the start
+                rest = start.canonical()
+                observations = rest.pop("observations")
+                h = hashlib.sha256(self._chain + canonical_bytes({"episode_start": rest}))
+                feed(h, observations)
+                self._chain = h.digest()
+            else:
+                payload = {"episode_start": start.canonical()}
+                self._chain = hashlib.sha256(self._chain + canonical_bytes(payload)).digest()
             self.episode_starts.append(start)
 
     # -- queries ----------------------------------------------------------------------------------------------

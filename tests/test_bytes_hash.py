@@ -167,10 +167,9 @@ def test_the_mode_and_layouts_are_in_the_metadata(played):
     meta = json.loads(unzip(played[1][0])["metadata.json"])["canonical"]
     assert meta["config"]["frame_hash"] == "bytes" and meta["config"]["hash_interval"] == 10
     layouts = meta["observation_layouts"]
-    assert set(layouts) == {"p0", "p1"}
-    first, shape = layouts["p0"][0]
-    assert first == 9  # the first hash point
-    assert shape == ["dict", {"heat": ["ndarray", "<f4", [6]], "image": ["ndarray", "|u1", [8, 8, 3]]}]
+    want = ["dict", {"heat": ["ndarray", "<f4", [6]], "image": ["ndarray", "|u1", [8, 8, 3]]}]
+    # one entry per agent: the first hash point (frame 9), and the first reset (episode 0)
+    assert layouts == {"frames": {"p0": [[9, want]], "p1": [[9, want]]}, "resets": {"p0": [[0, want]], "p1": [[0, want]]}}
 
 
 def test_validate_recomputes_the_bytes_chain(played):
@@ -226,7 +225,7 @@ def test_a_tampered_observation_fails_validate_with_a_clear_message(played):
 def test_a_tampered_layout_or_a_missing_one_fails_validate(played):
     files = unzip(played[1][0])
     meta = json.loads(files["metadata.json"])
-    meta["canonical"]["observation_layouts"]["p0"][0][1][1]["image"][1] = "|i1"
+    meta["canonical"]["observation_layouts"]["frames"]["p0"][0][1][1]["image"][1] = "|i1"
     res = validate(_repack({**files, "metadata.json": json.dumps(meta).encode()}))
     assert any("state_hash of global_frame 9 does not match" in p for p in res.problems), res.problems
     del meta["canonical"]["observation_layouts"]
@@ -240,7 +239,7 @@ def test_verify_re_runs_a_bytes_mode_bundle(played):
     assert result.frames == 80
     files = unzip(played[1][0])
     meta = json.loads(files["metadata.json"])
-    meta["canonical"]["observation_layouts"]["p1"][0][1][1]["heat"][2] = [3, 2]
+    meta["canonical"]["observation_layouts"]["frames"]["p1"][0][1][1]["heat"][2] = [3, 2]
     bad = verify_files({**files, "metadata.json": json.dumps(meta).encode()}, env=ENV)
     assert bad.status == "diverged" and bad.divergence.column == "observation_layouts"
 
@@ -260,3 +259,39 @@ def test_checkpoint_recovery_keeps_the_layouts(played):
     assert meta["observation_layouts"] == json.loads(unzip(bundles[0])["metadata.json"])["canonical"][
         "observation_layouts"]
     assert validate(recover(stored)).ok
+
+
+def test_a_tampered_reset_observation_fails_validate(played):
+    import csv
+    import io
+
+    from pyodide_runtime.export.cells import quote
+
+    files = unzip(played[1][0])
+    lines = files["resets.csv"].decode().split("\n")
+    header = lines[0].split(",")
+    rows = list(csv.reader(io.StringIO("\n".join(lines[1:]))))
+    i = next(k for k, r in enumerate(rows) if r[header.index("episode")] == "1" and r[header.index("agent")] == "p0")
+    obs = json.loads(rows[i][header.index("observation")])
+    obs["heat"][2] = obs["heat"][2] * 2 if obs["heat"][2] else 1.0
+    rows[i][header.index("observation")] = canonical_json(obs)
+    lines[1 + i] = ",".join(quote(c) for c in rows[i])
+    res = validate(_repack({**files, "resets.csv": "\n".join(lines).encode()}))
+    assert not res.ok
+    # episode 1 starts at frame 40: the chain breaks there
+    assert any("state_hash of global_frame 40 does not match" in p for p in res.problems), res.problems
+
+
+def test_episode_starts_hash_their_observations_by_bytes():
+    from pyodide_runtime.framelog import EpisodeStart
+
+    def chain(obs) -> str:
+        log = FrameLog("bytes", 3)
+        log.add_episode_start(EpisodeStart(0, 7, 0, {"a": obs}, {"a": {}}))
+        log.add(_record(0, np.zeros(2, np.uint8)))
+        log.promote(1, 0.0)
+        return log.confirmed[0].state_hash
+
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert chain(img) == chain(np.asfortranarray(img))
+    assert chain(img) != chain(img.astype(np.int16)) != chain(img.reshape(4, 3))

@@ -84,9 +84,11 @@ class TableEncoder:
         self.starts_done = 0
         self.last_hash: str | None = None
         cfg = context.config
-        #: With ``frame_hash = "bytes"``: per agent, ``[global_frame, layout]`` wherever the layout of its
-        #: observation at a hash point changed (see :func:`observation_layouts`); ``None`` in the other modes.
-        self.layouts: dict[str, list[list[Any]]] | None = {} if cfg.get("frame_hash") == "bytes" else None
+        #: With ``frame_hash = "bytes"``: ``{"frames": {agent: [[global_frame, layout], ...]}, "resets": {agent:
+        #: [[episode, layout], ...]}}``, an entry wherever the layout (:func:`pyodide_runtime.arrayhash.layout`) of
+        #: an agent's observation at a hash point, or at a reset, changed; ``None`` in the other modes.
+        self.layouts: dict[str, dict[str, list[list[Any]]]] | None = (
+            {"frames": {}, "resets": {}} if cfg.get("frame_hash") == "bytes" else None)
         self._hash_every = int(cfg.get("hash_interval") or 30)
 
     # -- cells --------------------------------------------------------------------------------------------------
@@ -175,13 +177,15 @@ class TableEncoder:
         new_resets = "".join(self.reset_lines(s) for s in starts)
         for s in starts:
             self.episodes[s.episode] = [s.seed, s.start_frame, 0, False, False, False]
+            if self.layouts is not None:
+                self._note_layouts(self.layouts["resets"], s.episode, s.observations)
         chunk = []
         episodes = self.episodes
         layouts = self.layouts
         for rec in records:
             chunk.append(self.frame_lines(rec))
             if layouts is not None and is_hash_point(rec.global_frame, rec.episode_over, self._hash_every):
-                self._note_layouts(rec)
+                self._note_layouts(layouts["frames"], rec.global_frame, rec.observations)
             tally = episodes.get(rec.episode)
             if tally is None:  # a record without a confirmed start: cannot happen with FrameLog, kept honest
                 tally = episodes[rec.episode] = [None, rec.global_frame - rec.frame, 0, False, False, False]
@@ -204,17 +208,18 @@ class TableEncoder:
         self.frames_done += len(records)
         return new_frames, new_resets
 
-    def _note_layouts(self, rec: Any) -> None:
-        layouts = self.layouts
-        assert layouts is not None
-        for agent, obs in _mapping(rec.observations).items():
+    @staticmethod
+    def _note_layouts(layouts: dict[str, list[list[Any]]], at: int, observations: Any) -> None:
+        if observations is None:
+            return
+        for agent, obs in _mapping(observations).items():
             shape = layout(obs)
             runs = layouts.get(agent)
             if runs is None:
                 if shape is not None:
-                    layouts[agent] = [[rec.global_frame, shape]]
+                    layouts[agent] = [[at, shape]]
             elif runs[-1][1] != shape:
-                runs.append([rec.global_frame, shape])
+                runs.append([at, shape])
 
     def frames_since(self, frames: int) -> str:
         """Encoded frame rows from confirmed frame ``frames`` on (a point where an update started)."""
