@@ -14,7 +14,9 @@ What is checked:
   the record lists the questions, and any practice bundle as a bundle of its own. A bundle with only these
   entries (no game part) is valid as ``participant-only``;
 - the state-hash chain, recomputed from the exported rows with :class:`pyodide_runtime.framelog.FrameLog` itself
-  (the rows hold every chained field exactly, so the whole chain is reproducible).
+  (the rows hold every chained field exactly, so the whole chain is reproducible). With ``frame_hash = "bytes"``
+  the arrays hashed by their bytes are first rebuilt from the rows and ``observation_layouts`` (dtype, shape) in
+  the metadata; a missing layout, or a value that does not fit its layout, is reported.
 
 :func:`validate` raises :class:`~pyodide_runtime.export.bundle.BundleError` only when the bundle cannot be read.
 """
