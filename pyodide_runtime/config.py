@@ -53,7 +53,8 @@ class SessionConfig:
     away_silence_timeout_ms: int = 120_000
     #: Confirmed-frame state hashes are exchanged (and, when sampled, full records hashed) every this many frames.
     hash_interval: int = 30
-    #: ``"sampled"`` or ``"full"``: what the confirmed-frame hash chain covers (see :mod:`pyodide_runtime.framelog`).
+    #: ``"sampled"``, ``"full"`` or ``"bytes"``: what the confirmed-frame hash chain covers and how (see
+    #: :mod:`pyodide_runtime.framelog`; ``"bytes"`` suits large numeric observations).
     frame_hash: str = "sampled"
     #: Most frames simulated by one tick call (bounds the cost of a catch-up).
     max_frames_per_tick: int = 8
@@ -88,7 +89,7 @@ class SessionConfig:
             if f.name == "prediction":
                 require(f.name, isinstance(value, str) and value in PREDICTIONS, f"must be one of {PREDICTIONS}")
             elif f.name == "frame_hash":
-                require(f.name, value in ("sampled", "full"), "must be 'sampled' or 'full'")
+                require(f.name, value in ("sampled", "full", "bytes"), "must be 'sampled', 'full' or 'bytes'")
             elif f.name == "adaptive_delay":
                 require(f.name, type(value) is bool, "must be true or false")
             else:

@@ -15,6 +15,12 @@ input and away flag, packed big-endian with ``struct``. What follows depends on 
   frame. Any input divergence changes every later hash and a diverging game shows up in the next sampled
   record, while play pays for one canonical encoding per ``sample_every`` frames. Exports are compared in full
   afterwards.
+- ``"bytes"``: like ``"sampled"`` (the same hash points), but at a hash point the payload is the canonical
+  encoding of the record without its observations, followed by the observations in the byte framing of
+  :mod:`pyodide_runtime.arrayhash`: numeric numpy arrays contribute a dtype/shape header and their raw
+  little-endian C-order bytes instead of a JSON list of every element. Meant for large numeric observations
+  (images, grids), where encoding them as JSON dominates the cost; ``hash_interval = 1`` hashes every frame.
+  Episode starts hash their reset observations in the same framing.
 
 The game's own snapshot is not hashed: ``get_state`` results need not be canonically encodable. The state is
 covered through the observations, rewards and flags the records hold.
@@ -40,11 +46,12 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from pyodide_runtime.arrayhash import feed
 from pyodide_runtime.canonical import canonical_bytes
 
-__all__ = ["FrameRecord", "EpisodeStart", "FrameLog", "CANONICAL_FIELDS", "DIAGNOSTIC_FIELDS", "HASH_MODES"]
+__all__ = ["FrameRecord", "EpisodeStart", "FrameLog", "is_hash_point", "CANONICAL_FIELDS", "DIAGNOSTIC_FIELDS", "HASH_MODES"]
 
-HASH_MODES = ("sampled", "full")
+HASH_MODES = ("sampled", "full", "bytes")
 # Per-frame chain key: global frame, episode, frame, episode_over, then each seat's input and away flag.
 _KEY_STRUCTS: dict[int, struct.Struct] = {}
 
@@ -61,7 +68,13 @@ CANONICAL_FIELDS = (
     "global_frame", "episode", "frame", "inputs", "away", "actions", "observations", "rewards",
     "terminated", "truncated", "infos", "episode_over",
 )
+_NOT_OBSERVATIONS = tuple(name for name in CANONICAL_FIELDS if name != "observations")
 DIAGNOSTIC_FIELDS = ("speculative", "resimulated", "first_ms", "confirmed_ms", "desynced", "state_hash")
+
+
+def is_hash_point(global_frame: int, episode_over: bool, every: int) -> bool:
+    """Whether a frame is a hash point: every ``every``-th frame and every episode's last frame."""
+    return episode_over or (global_frame + 1) % every == 0
 
 
 class FrameRecord:
@@ -207,6 +220,7 @@ class FrameLog:
         if not spec or spec[0].global_frame >= count:
             return []
         full = self.hash_mode == "full"
+        raw = self.hash_mode == "bytes"
         every = self.sample_every
         sha256 = hashlib.sha256
         packer, width = self._packer
@@ -223,9 +237,15 @@ class FrameLog:
                 packer = _key_struct(width)
                 self._packer = (packer, width)
             key = packer.pack(g, rec.episode, rec.frame, rec.episode_over, *inputs, *rec.away)
-            if full or rec.episode_over or (g + 1) % every == 0:
-                key += canonical_bytes(rec.canonical())
-            self._chain = chain = sha256(chain + key).digest()
+            if raw and (rec.episode_over or (g + 1) % every == 0):
+                h = sha256(chain + key)
+                h.update(canonical_bytes({name: getattr(rec, name) for name in _NOT_OBSERVATIONS}))
+                feed(h, rec.observations)
+                self._chain = chain = h.digest()
+            else:
+                if full or (not raw and (rec.episode_over or (g + 1) % every == 0)):
+                    key += canonical_bytes(rec.canonical())
+                self._chain = chain = sha256(chain + key).digest()
             rec.state_hash = chain.hex()
             confirmed.append(rec)
             if starts:
@@ -239,8 +259,16 @@ class FrameLog:
         while starts and starts[0].start_frame == self.confirmed_count and starts[0].start_frame <= count:
             start = starts.pop(0)
             start.confirmed_ms = now_ms
-            payload = {"episode_start": start.canonical()}
-            self._chain = hashlib.sha256(self._chain + canonical_bytes(payload)).digest()
+            if self.hash_mode == "bytes":
+                # the reset's observations in the byte framing too, after the rest of the start
+                rest = start.canonical()
+                observations = rest.pop("observations")
+                h = hashlib.sha256(self._chain + canonical_bytes({"episode_start": rest}))
+                feed(h, observations)
+                self._chain = h.digest()
+            else:
+                payload = {"episode_start": start.canonical()}
+                self._chain = hashlib.sha256(self._chain + canonical_bytes(payload)).digest()
             self.episode_starts.append(start)
 
     # -- queries ----------------------------------------------------------------------------------------------

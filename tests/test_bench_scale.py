@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pyodide_runtime.host.benchmarks.scale import OBS_SIZES, PLAYERS, WINDOWS, PayloadEnv
+from pyodide_runtime.host.benchmarks.scale import OBS_HASHES, OBS_SIZES, PLAYERS, WINDOWS, PayloadEnv
 from pyodide_runtime.host.cli import main
 
 
@@ -14,12 +14,17 @@ def test_bench_scale_writes_every_sweep_with_sane_figures(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["suite"] == "scale" and data["machine"]["cpus"] >= 1 and "load_1min" in data["machine"]
     assert [r["max_prediction"] for r in data["window"]] == list(WINDOWS)
-    assert [r["obs_bytes"] for r in data["obs"]] == list(OBS_SIZES.values())
+    assert [(r["obs_bytes"], r["frame_hash"]) for r in data["obs"]] == [
+        (size, mode) for size in OBS_SIZES.values() for mode in OBS_HASHES]
+    assert "bytes" in OBS_HASHES
     assert [r["players"] for r in data["players"]] == list(PLAYERS)
     for row in data["window"] + data["obs"] + data["players"]:
         # Both are timed: their relation is the benchmark's to report, not this test's to assert on a busy machine.
         assert 0 < row["bare_step_us"] < 1e6 and 0 < row["engine_frame_us"] < 1e6
         assert abs(row["engine_ratio"] - row["engine_frame_us"] / row["bare_step_us"]) <= 0.01 * row["engine_ratio"]
+        assert 0 < row["kept_step_us"] < 1e6
+        assert (abs(row["engine_kept_ratio"] - row["engine_frame_us"] / row["kept_step_us"])
+                <= 0.01 * row["engine_kept_ratio"])
         assert row["bytes_per_s_per_peer"] > 0
     # 150 ms latency is beyond the 2-frame input delay: the window sweep must actually roll back
     assert all(r["rollbacks"] > 0 for r in data["window"])

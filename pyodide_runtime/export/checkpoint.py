@@ -53,6 +53,8 @@ class Checkpoint:
     tail_diag_csv: str = ""
     away: list[dict[str, Any]] = field(default_factory=list)
     diagnostics: dict[str, Any] | None = None
+    #: The encoder's observation layouts so far (``frame_hash = "bytes"`` only).
+    layouts: dict[str, dict[str, list[list[Any]]]] | None = None
 
     @classmethod
     def from_log(
@@ -74,6 +76,8 @@ class Checkpoint:
                 enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"],
                                                e["terminated"], e["truncated"]] for e in since.episodes}
                 enc.last_hash = since.last_hash
+                if enc.layouts is not None and since.layouts:
+                    enc.layouts = _copy_layouts(since.layouts)
                 enc.away.feed(confirmed_since(log, 0)[:since.frame_end])
         frame_start = since.frame_end if since is not None else 0
         starts_start = since.starts_end if since is not None else 0
@@ -96,6 +100,7 @@ class Checkpoint:
             tail_diag_csv=diag_frame_text(tail, confirmed, rendered),
             away=enc.away.spans(tail),
             diagnostics=_compact(diagnostics) if diagnostics is not None else None,
+            layouts=_copy_layouts(enc.layouts),
         )
 
     def to_bytes(self) -> bytes:
@@ -131,6 +136,14 @@ class Checkpoint:
         return out
 
 
+def _copy_layouts(layouts: Any) -> Any:
+    # the encoder keeps extending its own lists: a checkpoint holds a copy
+    if layouts is None:
+        return None
+    return {part: {agent: [list(run) for run in runs] for agent, runs in by_agent.items()}
+            for part, by_agent in layouts.items()}
+
+
 def _compact(diagnostics: Diagnostics) -> dict[str, Any]:
     # Keep each checkpoint small: rendered frames already travel in diag_csv, tick intervals as their summary.
     data = diagnostics.to_dict()
@@ -155,6 +168,8 @@ def recover(data: bytes | str | Sequence[bytes]) -> bytes:
     enc.episodes = {e["episode"]: [e["seed"], e["start_frame"], e["frames"], e["ended"], e["terminated"],
                                    e["truncated"]] for e in last.episodes}
     enc.last_hash = last.last_hash
+    if enc.layouts is not None and last.layouts:
+        enc.layouts = _copy_layouts(last.layouts)
     enc.frames_done, enc.starts_done = frames, starts
     diag_data = next((cp.diagnostics for cp in reversed(used) if cp.diagnostics is not None), None)
     diag = Diagnostics.from_dict(diag_data) if diag_data is not None else Diagnostics()

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from pyodide_runtime.arrayhash import layout
 from pyodide_runtime.canonical import digest, json_file
 from pyodide_runtime.export import schema
 from pyodide_runtime.export.cells import json_cell, quote, row, scalar_cell
 from pyodide_runtime.export.context import Diagnostics, ExportContext, _as_dict
 from pyodide_runtime.export.textstore import TextStore
+from pyodide_runtime.framelog import is_hash_point
 
 __all__ = [
     "AwayTracker", "TableEncoder", "build_files", "assemble_files", "canonical_metadata", "diag_frame_text",
@@ -81,6 +83,13 @@ class TableEncoder:
         self.frames_done = 0
         self.starts_done = 0
         self.last_hash: str | None = None
+        cfg = context.config
+        #: With ``frame_hash = "bytes"``: ``{"frames": {agent: [[global_frame, layout], ...]}, "resets": {agent:
+        #: [[episode, layout], ...]}}``, an entry wherever the layout (:func:`pyodide_runtime.arrayhash.layout`) of
+        #: an agent's observation at a hash point, or at a reset, changed; ``None`` in the other modes.
+        self.layouts: dict[str, dict[str, list[list[Any]]]] | None = (
+            {"frames": {}, "resets": {}} if cfg.get("frame_hash") == "bytes" else None)
+        self._hash_every = int(cfg.get("hash_interval") or 30)
 
     # -- cells --------------------------------------------------------------------------------------------------
     def _json(self, value: Any, inline: bool = False) -> str:
@@ -168,10 +177,15 @@ class TableEncoder:
         new_resets = "".join(self.reset_lines(s) for s in starts)
         for s in starts:
             self.episodes[s.episode] = [s.seed, s.start_frame, 0, False, False, False]
+            if self.layouts is not None:
+                self._note_layouts(self.layouts["resets"], s.episode, s.observations)
         chunk = []
         episodes = self.episodes
+        layouts = self.layouts
         for rec in records:
             chunk.append(self.frame_lines(rec))
+            if layouts is not None and is_hash_point(rec.global_frame, rec.episode_over, self._hash_every):
+                self._note_layouts(layouts["frames"], rec.global_frame, rec.observations)
             tally = episodes.get(rec.episode)
             if tally is None:  # a record without a confirmed start: cannot happen with FrameLog, kept honest
                 tally = episodes[rec.episode] = [None, rec.global_frame - rec.frame, 0, False, False, False]
@@ -193,6 +207,19 @@ class TableEncoder:
         self.starts_done += len(starts)
         self.frames_done += len(records)
         return new_frames, new_resets
+
+    @staticmethod
+    def _note_layouts(layouts: dict[str, list[list[Any]]], at: int, observations: Any) -> None:
+        if observations is None:
+            return
+        for agent, obs in _mapping(observations).items():
+            shape = layout(obs)
+            runs = layouts.get(agent)
+            if runs is None:
+                if shape is not None:
+                    layouts[agent] = [[at, shape]]
+            elif runs[-1][1] != shape:
+                runs.append([at, shape])
 
     def frames_since(self, frames: int) -> str:
         """Encoded frame rows from confirmed frame ``frames`` on (a point where an update started)."""
@@ -287,6 +314,8 @@ def canonical_metadata(ctx: ExportContext, enc: TableEncoder, confirmed_frames: 
         "status": status,
         "status_reason": reason,
         "inline_limit": ctx.inline_limit,
+        # frame_hash "bytes": the dtype and shape of the arrays hashed by their bytes, so validators rebuild them
+        **({"observation_layouts": enc.layouts} if enc.layouts is not None else {}),
     }
 
 

@@ -14,7 +14,9 @@ What is checked:
   the record lists the questions, and any practice bundle as a bundle of its own. A bundle with only these
   entries (no game part) is valid as ``participant-only``;
 - the state-hash chain, recomputed from the exported rows with :class:`pyodide_runtime.framelog.FrameLog` itself
-  (the rows hold every chained field exactly, so the whole chain is reproducible).
+  (the rows hold every chained field exactly, so the whole chain is reproducible). With ``frame_hash = "bytes"``
+  the arrays hashed by their bytes are first rebuilt from the rows and ``observation_layouts`` (dtype, shape) in
+  the metadata; a missing layout, or a value that does not fit its layout, is reported.
 
 :func:`validate` raises :class:`~pyodide_runtime.export.bundle.BundleError` only when the bundle cannot be read.
 """
@@ -350,6 +352,7 @@ class _Checker:
         seats = list(self.meta.get("seats") or [])
         resets = self.tables.get(schema.RESETS.path)
         blobs = self.blobs
+        starts = []
         try:
             if resets is not None:
                 rh = {name: i for i, name in enumerate(resets.header)}
@@ -359,13 +362,18 @@ class _Checker:
                            for r in rows if r[rh["observation"]] != ""}
                     infos = {r[rh["agent"]]: parse_cell("json", r[rh["info"]], blobs)
                              for r in rows if r[rh["info"]] != ""}
-                    log.add_episode_start(EpisodeStart(int(ep), int(first[rh["seed"]]),
-                                                       int(first[rh["start_frame"]]), obs, infos))
-            for g, rows in groups:
-                log.add(_record(FrameRecord, rows, h, seats, blobs))
+                    starts.append(EpisodeStart(int(ep), int(first[rh["seed"]]), int(first[rh["start_frame"]]),
+                                               obs, infos))
+            records = [_record(FrameRecord, rows, h, seats, blobs) for _g, rows in groups]
         except (ValueError, KeyError, IndexError) as exc:
             self.problem(f"state-hash chain: rows cannot be rebuilt ({exc})")
             return
+        if log.hash_mode == "bytes" and not self.raw_observations(starts, records, log.sample_every):
+            return
+        for start in starts:
+            log.add_episode_start(start)
+        for rec in records:
+            log.add(rec)
         log.promote(len(groups), 0.0)
         bad = 0
         for rec, (g, rows) in zip(log.confirmed, groups):
@@ -379,6 +387,46 @@ class _Checker:
         last = log.confirmed[-1].state_hash if log.confirmed else None
         if groups and self.meta.get("final_state_hash") != last:
             self.problem("metadata.json: final_state_hash is not the last frame's recomputed hash")
+
+
+    def raw_observations(self, starts: list[Any], records: list[Any], every: int) -> bool:
+        """``frame_hash = "bytes"``: rebuild the arrays the chain hashed by their bytes, in the reset observations
+        and at every hash point (dtype and shape from ``observation_layouts`` in the metadata, values from the
+        rows). Returns ``False`` when the layouts are missing, so the chain cannot be checked."""
+        from pyodide_runtime.framelog import is_hash_point
+
+        self.r.checks.append("observation_bytes")
+        layouts = self.meta.get("observation_layouts")
+        if not isinstance(layouts, dict) or not all(
+                isinstance(layouts.get(part), dict) and all(isinstance(v, list) for v in layouts[part].values())
+                for part in ("frames", "resets")):
+            self.problem("metadata.json: frame_hash is 'bytes' but canonical.observation_layouts is missing or "
+                         "malformed, so the observations' hashed bytes cannot be rebuilt and the chain not checked")
+            return False
+        self._bad_layouts = 0
+        for start in starts:
+            self._rebuild(start.observations, layouts["resets"], start.episode, f"resets.csv episode {start.episode}")
+        for rec in records:
+            g = rec.global_frame
+            if is_hash_point(g, rec.episode_over, every):
+                self._rebuild(rec.observations, layouts["frames"], g, f"frames.csv global_frame {g}")
+        return True
+
+    def _rebuild(self, observations: dict[str, Any], layouts: dict[str, list[Any]], at: int, where: str) -> None:
+        from pyodide_runtime.arrayhash import rebuild
+
+        for agent, value in observations.items():
+            shape = None
+            for run in layouts.get(agent, ()):
+                if isinstance(run, list) and len(run) == 2 and isinstance(run[0], int) and run[0] <= at:
+                    shape = run[1]
+            try:
+                observations[agent] = rebuild(value, shape)
+            except (ValueError, TypeError) as exc:
+                self._bad_layouts += 1
+                if self._bad_layouts <= _MAX_PER_KIND:
+                    self.problem(f"{where}: the observation of {agent} cannot be rebuilt as the array its state_hash "
+                                 f"covers ({exc}); it or metadata.json observation_layouts was changed")
 
 
 def _group(rows: list[list[str]], col: int) -> list[tuple[str, list[list[str]]]]:

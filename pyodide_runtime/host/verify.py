@@ -580,6 +580,12 @@ def verify_files(
     for key, have in (("confirmed_frames", n), ("final_state_hash", enc.last_hash)):
         if key in canon and canon[key] != have:
             cmp.add(Divergence("metadata.json", key, _show(str(canon[key])), _show(str(have))))
+    if enc.layouts is not None or "observation_layouts" in canon:
+        # frame_hash "bytes": the arrays' dtypes and shapes (the rows hold only their values) must be the re-run's
+        have_layouts = json.loads(json.dumps(enc.layouts)) if enc.layouts is not None else None
+        if canon.get("observation_layouts") != have_layouts:
+            cmp.add(Divergence("metadata.json", "observation_layouts", _show(str(canon.get("observation_layouts"))),
+                               _show(str(have_layouts))))
     seeds = [int(r[run_episodes.index("seed")]) for r in wanted_episodes]
     recorded_seeds = (canon.get("seeds") or {}).get("episodes")
     if recorded_seeds is not None and list(recorded_seeds) != seeds:

@@ -4,12 +4,14 @@ the number of players (CPython, simulated network, medians over repeats).
 - ``window``: Coin Chase, 2 players, 150 ms one-way latency (beyond the 2-frame input delay, so frames are
   predicted and rolled back), ``max_prediction`` 2, 4, 8 and 16;
 - ``obs``: a two-player env whose observation is a numpy ``uint8`` array of 16 B, 10 KB or 100 KB per agent,
-  perfect network (the cost of carrying large observations through records, hashing and snapshots);
+  perfect network (the cost of carrying large observations through records, hashing and snapshots), once per
+  hash mode in :data:`OBS_HASHES` (``frame_hash`` ``"sampled"``, the default, and ``"bytes"``);
 - ``players``: Coin Chase with 2, 3 and 4 players, 50 ms latency.
 
-Every row has ``bare_step_us`` (the env alone, same config), ``engine_frame_us`` (the session's ``tick`` time per
-simulated frame and peer) and their ratio, plus rollbacks, resimulated frames, stall ticks and bytes sent per
-peer per second.
+Every row has ``bare_step_us`` (the env alone, same config), ``kept_step_us`` (the same loop keeping every step's
+output, as any recording engine must: the floor for an engine that keeps records), ``engine_frame_us`` (the
+session's ``tick`` time per simulated frame and peer), ``engine_ratio`` (engine / bare) and ``engine_kept_ratio``
+(engine / kept), plus rollbacks, resimulated frames, stall ticks and bytes sent per peer per second.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import Any
 
 from pyodide_runtime.host.benchmarks.core import _bare_step_us, _engine
 
-__all__ = ["PayloadEnv", "bench_scale", "WINDOWS", "OBS_SIZES", "PLAYERS"]
+__all__ = ["PayloadEnv", "bench_scale", "WINDOWS", "OBS_SIZES", "OBS_HASHES", "PLAYERS"]
 
 WINDOWS = (2, 4, 8, 16)
 OBS_SIZES = {"small": 16, "10KB": 10 * 1024, "100KB": 100 * 1024}
 PLAYERS = (2, 3, 4)
+#: Hash modes of the observation-size sweep.
+OBS_HASHES = ("sampled", "bytes")
 
 
 class PayloadEnv:
@@ -113,16 +117,18 @@ def _payload(obs_bytes: int) -> tuple[Callable[[], Any], Callable[..., Any], Cal
 def _row(setup: tuple[Callable[[], Any], Callable[..., Any], Callable[[], Any]], players: int, frames: int,
          repeats: int, latency_ms: float, **options: Any) -> dict[str, Any]:
     bare_env, bare_actions, make_game = setup
-    bare, engine, runs = [], [], []
+    bare, kept, engine, runs = [], [], [], []
     for r in range(repeats):
         bare.append(_bare_step_us(bare_env, bare_actions, frames))
+        kept.append(_bare_step_us(bare_env, bare_actions, frames, keep=True))
         run = _engine(make_game, players, frames, latency_ms, seed=20 + r, **options)
         engine.append(run["tick_s"] / run["simulated"] * 1e6)
         runs.append(run)
     last = runs[len(runs) // 2]
-    b, e = statistics.median(bare), statistics.median(engine)
+    b, k, e = statistics.median(bare), statistics.median(kept), statistics.median(engine)
     return {
-        "bare_step_us": round(b, 2), "engine_frame_us": round(e, 2), "engine_ratio": round(e / b, 3),
+        "bare_step_us": round(b, 2), "kept_step_us": round(k, 2), "engine_frame_us": round(e, 2),
+        "engine_ratio": round(e / b, 3), "engine_kept_ratio": round(e / k, 3),
         "latency_ms": latency_ms, "rollbacks": last["rollbacks"], "resimulated_frames": last["resimulated"],
         "stall_ticks": last["stall_ticks"],
         "bytes_per_s_per_peer": round(last["bytes_sent"] / players / max(last["virtual_s"], 1e-9)),
@@ -130,7 +136,8 @@ def _row(setup: tuple[Callable[[], Any], Callable[..., Any], Callable[[], Any]],
 
 
 def bench_scale(frames: int = 600, repeats: int = 5, *, windows: tuple[int, ...] = WINDOWS,
-                obs_sizes: dict[str, int] | None = None, players: tuple[int, ...] = PLAYERS) -> dict[str, Any]:
+                obs_sizes: dict[str, int] | None = None, players: tuple[int, ...] = PLAYERS,
+                obs_hashes: tuple[str, ...] = OBS_HASHES) -> dict[str, Any]:
     """Run the three sweeps; returns ``{"window": [...], "obs": [...], "players": [...]}``."""
     obs_sizes = OBS_SIZES if obs_sizes is None else obs_sizes
     out: dict[str, Any] = {"window": [], "obs": [], "players": []}
@@ -138,7 +145,9 @@ def bench_scale(frames: int = 600, repeats: int = 5, *, windows: tuple[int, ...]
         out["window"].append({"max_prediction": w, **_row(_coin_chase(2), 2, frames, repeats, 150.0,
                                                             max_prediction=w)})
     for name, size in obs_sizes.items():
-        out["obs"].append({"obs": name, "obs_bytes": size, **_row(_payload(size), 2, frames, repeats, 0.0)})
+        for mode in obs_hashes:
+            out["obs"].append({"obs": name, "obs_bytes": size, "frame_hash": mode,
+                               **_row(_payload(size), 2, frames, repeats, 0.0, frame_hash=mode)})
     for n in players:
         out["players"].append({"players": n, **_row(_coin_chase(n), n, frames, repeats, 50.0)})
     return out
@@ -164,10 +173,10 @@ def run(args: Any) -> int:
     results: dict[str, Any] = {"suite": "scale", "machine": machine(), "frames": args.frames, "repeats": args.repeats}
     results.update(bench_scale(args.frames, args.repeats))
     results["machine_after"] = machine()
-    cols = ["bare_step_us", "engine_frame_us", "engine_ratio", "rollbacks", "resimulated_frames", "stall_ticks",
-            "bytes_per_s_per_peer"]
+    cols = ["bare_step_us", "kept_step_us", "engine_frame_us", "engine_ratio", "engine_kept_ratio", "rollbacks",
+            "resimulated_frames", "stall_ticks", "bytes_per_s_per_peer"]
     print_table("prediction window (Coin Chase, 150 ms latency)", results["window"], ["max_prediction", *cols])
-    print_table("observation size (numpy uint8 per agent, perfect network)", results["obs"], ["obs", *cols])
+    print_table("observation size (numpy uint8 per agent, perfect network)", results["obs"], ["obs", "frame_hash", *cols])
     print_table("players (Coin Chase, 50 ms latency)", results["players"], ["players", *cols])
     write_results(args.json, results)
     return 0
