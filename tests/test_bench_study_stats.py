@@ -167,6 +167,20 @@ def test_seat_figures_combine_the_bundle_and_the_page():
     assert out["steady_tick_ms_per_frame"] == pytest.approx(3.0, abs=0.01)
 
 
+def test_seat_figures_say_which_input_delay_held_for_how_many_frames():
+    from pyodide_runtime.host.benchmarks.study import _input_delay
+
+    config = {"input_delay": 2, "adaptive_delay": True}
+    changes = [{"frame": 40, "delay": 3, "rtt_ms": 95.0}, {"frame": 70, "delay": 4, "rtt_ms": 130.0},
+               {"frame": 250, "delay": 3, "rtt_ms": 90.0}]
+    out = _input_delay({"canonical": {"config": config}}, {"input_delay": 3, "input_delays": changes}, 300)
+    assert out["adaptive"] and out["start"] == 2 and out["final"] == 3 and out["changes"] == 3
+    assert out["frames_at"] == {"2": 40, "3": 30 + 50, "4": 180}
+    assert sum(out["frames_at"].values()) == 300 and out["history"] == changes
+    fixed = _input_delay({"canonical": {"config": {"input_delay": 2}}}, {}, 300)
+    assert fixed == {"adaptive": False, "start": 2, "final": 2, "frames_at": {"2": 300}}
+
+
 def test_without_a_study_bench_browser_runs_the_default_suite_as_before(monkeypatch, tmp_path):
     from types import SimpleNamespace
 

@@ -279,6 +279,7 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
         # Steady part: worker tick time per frame of play (its resimulations included).
         "steady_tick_ms_per_frame": round(steady_ms / advanced, 2) if advanced > 0 else None,
         "frames_simulated": simulated,
+        "input_delay": _input_delay(bundle["meta"], stats, len(frames)),
         "rollbacks": len(depths),
         "rollback_depth_histogram": S.histogram(depths),
         "max_rollback_depth": max(depths, default=0),
@@ -295,6 +296,25 @@ def seat_figures(bundle: dict[str, Any], page: dict[str, Any], status: dict[str,
         "transport": status.get("transport"),
         "policies": [_policy_figures(p) for p in (local.get("extra") or {}).get("policies") or ()],
     }
+
+
+def _input_delay(meta: dict[str, Any], stats: dict[str, Any], frames: int) -> dict[str, Any]:
+    """The input delay this seat played with: the configured start, and with ``adaptive_delay`` every change and
+    how many frames each delay held for (from the session's ``input_delays`` diagnostics)."""
+    config = (meta.get("canonical") or {}).get("config") or {}
+    start = config.get("input_delay")
+    changes = stats.get("input_delays")
+    if not config.get("adaptive_delay") or changes is None:
+        return {"adaptive": False, "start": start, "final": start, "frames_at": {str(start): frames}}
+    held: dict[str, int] = {}
+    at, delay = 0, start
+    for change in changes:
+        held[str(delay)] = held.get(str(delay), 0) + max(0, min(change["frame"], frames) - at)
+        at, delay = max(at, min(change["frame"], frames)), change["delay"]
+    held[str(delay)] = held.get(str(delay), 0) + max(0, frames - at)
+    return {"adaptive": True, "start": start, "final": stats.get("input_delay"), "changes": len(changes),
+            "frames_at": {k: v for k, v in sorted(held.items(), key=lambda kv: int(kv[0])) if v},
+            "history": [dict(c) for c in changes]}
 
 
 def _tick_parts(parts: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -556,7 +576,8 @@ def run_study(args: Any) -> int:
     table = [{"rtt_ms": r["rtt_ms"], "jitter_ms": r["jitter_ms"], "seat": s["seat"], "fps_held": s["fps_held"],
               "tick_p50": s["tick_ms"]["p50"], "tick_p95": s["tick_ms"]["p95"], "tick_p99": s["tick_ms"]["p99"],
               "tick_max": s["tick_ms"]["max"], "overhead_p50": s["worker_overhead_ms"]["p50"],
-              "main_p50": s["main_thread_ms"]["p50"], "rollbacks": s["rollbacks"], "max_depth": s["max_rollback_depth"],
+              "main_p50": s["main_thread_ms"]["p50"], "delay": s["input_delay"]["final"],
+              "rollbacks": s["rollbacks"], "max_depth": s["max_rollback_depth"],
               "resim_per_s": s["resimulated_per_s"], "stalls_100ms": s["stalls"]["count"],
               "long_tasks": s["long_tasks"]["count"], "identical": r["identical"]}
              for r in results["runs"] for s in r["seats"]]
