@@ -84,6 +84,11 @@ async function init(msg) {
   bridgeModule.load_env_for_page(env.spec);
   timings.env_ms = performance.now() - envStart;
   prepareGame(msg.study, timings);
+  // Keep this visit's bytecode for the next one now, before any session starts: the collection is synchronous
+  // Python work, which must never land in a tick of play.
+  if (timings.bytecode && timings.bytecode.restored === 0) {
+    storeBytecode(py, msg.assetsURL).then((n) => (timings.bytecode.stored = n));
+  }
   const wheel = await wheelAnswer;
   timings.assets = assetTransfers(msg.assetsURL);
   setup.page = { ...msg.page, wheel_sha256: wheel, pyodide_version: facts.pyodide, packages };
@@ -91,10 +96,6 @@ async function init(msg) {
   isReady = true;
   readyResolve();
   if (pendingStart) start(pendingStart);
-  // Keep this visit's bytecode for the next one (after the first tick when the game has already started).
-  if (timings.bytecode && timings.bytecode.restored === 0) {
-    setTimeout(() => storeBytecode(py, msg.assetsURL).then((n) => (timings.bytecode.stored = n)), 0);
-  }
 }
 
 /** Build the game (the env, its bots, the snapshot verification) before the seat is known, so that the session

@@ -114,6 +114,22 @@ def test_controller_raises_fast_and_lowers_slowly_one_frame_at_a_time():
     assert changes == [None] * 4 + [5] + [None] * 4 + [4] + [None, None]
 
 
+def test_the_start_is_not_measured_and_the_cost_weighs_the_tail_not_the_single_worst():
+    c = DelayController(2, 1, 8, FRAME_MS, warmup=20)
+    c.sent(40, 0.0)
+    for i in range(1, 21):
+        c.acked(1, i, 700.0)  # the partner's first ticks: slow acks of the first 20 frames' inputs
+    assert c.target() == 2 and c.rtt_ms is None  # not measured
+    c.sent(80, 1000.0)
+    for i in range(41, 80):
+        c.acked(1, i, 1100.0)  # 100 ms round trips once both run
+    assert c.target() == 3 and c.rtt_ms == 100.0
+    # one stray 600 ms ack among 60 samples is not the tail a heavy env must absorb (the 97th percentile is)
+    samples = [100.0] * 59 + [600.0]
+    assert _controller(samples, cost=11.0).target() == 3
+    assert _controller([100.0] * 56 + [600.0] * 4, cost=11.0).target() == frames_needed(600.0, FRAME_MS) - 2
+
+
 def test_pauses_and_repeated_acks_are_not_measured():
     c = DelayController(2, 1, 8, FRAME_MS)
     c.sent(10, 0.0)

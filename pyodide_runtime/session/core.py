@@ -159,7 +159,7 @@ class Session:
         self._delay_changes: list[dict[str, Any]] = []
         if config.adaptive_delay:
             self._delay = DelayController(config.input_delay, config.min_input_delay, config.max_input_delay,
-                                          config.frame_ms, lower_after=2 * config.fps)
+                                          config.frame_ms, lower_after=2 * config.fps, warmup=2 * config.fps)
             self.stats["input_delay"] = config.input_delay
             self.stats["input_delay_changes"] = 0
         self.log = FrameLog(config.frame_hash, config.hash_interval)

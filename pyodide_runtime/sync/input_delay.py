@@ -7,11 +7,14 @@ partners receive it before they simulate its frame (no prediction, no rollback);
 
 * ``need(rtt) = ceil((rtt / 2 + frame_ms) / frame_ms)`` frames for a high percentile of the recent round trips:
   half a round trip to reach the partner, one frame for the partner's tick to read it; then
-* at least ``need(worst recent rtt) - depth`` frames, where ``depth`` is the deepest rollback whose
+* at least ``need(tail rtt) - depth`` frames (the tail: the 97th percentile of the recent round trips), where ``depth`` is the deepest rollback whose
   resimulation still fits in one frame with the frame itself (``depth * cost + cost <= frame_ms``, ``cost`` the
   frame cost the page reports): a heavy env covers more of the jitter tail, since its rollbacks cost more;
 * clamped to ``[min_input_delay, max_input_delay]``, raised by one frame as soon as the choice is higher, lowered
   by one frame only after it has stayed lower for ``lower_after`` frames.
+
+Acks of the inputs of the first ``warmup`` frames are not measured: they time the partner's start (its first
+ticks, its page settling), not the network.
 
 Exactness does not depend on any of this: inputs are committed per frame and final. Raising the delay commits
 the current input for the frame it skips as well; lowering it drops the input sampled for a frame that is
@@ -27,6 +30,8 @@ __all__ = ["DelayController", "frames_needed"]
 
 #: Acks needed before the first change.
 MIN_SAMPLES = 8
+#: Percentile of the recent round trips that the frame cost weighs (the tail a heavy env must absorb).
+TAIL = 0.97
 #: Send times kept (frames): an ack of an older frame measures nothing useful (bounded memory in long sessions).
 SENT_KEPT = 4096
 
@@ -40,11 +45,11 @@ class DelayController:
     """Measures round trips from acks and chooses this peer's input delay (see the module docstring)."""
 
     __slots__ = ("delay", "low", "high", "frame_ms", "percentile", "lower_after", "frame_cost_ms", "_samples",
-                 "_sent_at", "_sent_base", "_acked", "_since", "_target", "_dirty", "_below", "rtt_ms")
+                 "_sent_at", "_sent_base", "_acked", "_since", "_target", "_dirty", "_below", "rtt_ms", "warmup")
 
     def __init__(
         self, start: int, low: int, high: int, frame_ms: float, *, window: int = 60, percentile: float = 0.9,
-        lower_after: int = 60,
+        lower_after: int = 60, warmup: int = 0,
     ) -> None:
         if not low <= start <= high:
             raise ValueError(f"start delay {start} outside [{low}, {high}]")
@@ -53,6 +58,8 @@ class DelayController:
         self.frame_ms = frame_ms
         self.percentile = percentile
         self.lower_after = lower_after
+        #: Inputs of frames before this are not measured (the session's start).
+        self.warmup = warmup
         #: The median wall time of one simulated frame, as the page reports it (0 until it does).
         self.frame_cost_ms = 0.0
         #: The smoothed round trip (the percentile of the window) behind the current choice, or ``None``.
@@ -84,7 +91,7 @@ class DelayController:
             return
         self._acked[seat] = ack
         sent = self._sent_at[index]
-        if sent >= self._since:
+        if sent >= self._since and ack > self.warmup:
             self._samples.append(now_ms - sent)
             self._dirty = True
 
@@ -113,7 +120,8 @@ class DelayController:
                 cost = self.frame_cost_ms
                 if cost > 0:
                     fits = max(0, math.floor(self.frame_ms / cost + 1e-9) - 1)  # rollback depth that fits a frame
-                    want = max(want, frames_needed(ordered[-1], self.frame_ms) - fits)
+                    tail = ordered[min(len(ordered) - 1, int(TAIL * len(ordered)))]
+                    want = max(want, frames_needed(tail, self.frame_ms) - fits)
                 self._target = min(self.high, max(self.low, want))
         return self._target
 
