@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 from pyodide_runtime.host.benchmarks.scale import OBS_HASHES, OBS_SIZES, PLAYERS, WINDOWS, PayloadEnv
@@ -46,3 +48,26 @@ def test_payload_env_observation_has_the_requested_size_and_restores():
     again = env.step({"p0": 2, "p1": 0})
     assert all((a == b).all() for a, b in zip(first[0].values(), again[0].values()))
     assert first[1] == again[1]
+
+
+
+def _hash_mode_rows(data: dict) -> list[str]:
+    """The rows docs/performance.md shows for the observation sweep by hash mode."""
+    rows = []
+    for o in data["obs"]:
+        size = f"{o['obs_bytes'] // 1024} KiB" if o["obs_bytes"] >= 1024 else f"{o['obs_bytes']} B"
+        rows.append(f"| {size} | `{o['frame_hash']}` | {o['bare_step_us']:.1f} µs | {o['kept_step_us']:.1f} µs | "
+                    f"{o['engine_frame_us']:.1f} µs | {o['engine_ratio']:.1f}× | {o['engine_kept_ratio']:.2f}× |")
+    return rows
+
+
+def test_the_hash_mode_table_in_the_docs_is_the_result_file():
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "benchmarks" / "results" / "scale-hash-modes.json").read_text())
+    assert {o["frame_hash"] for o in data["obs"]} == {"sampled", "bytes"}
+    text = " ".join((root / "docs" / "performance.md").read_text().split())  # line breaks inside a sentence
+    for row in _hash_mode_rows(data):
+        assert row in text, row
+    assert f"load {data['machine']['load_1min']:.1f} before, {data['machine_after']['load_1min']:.1f} after" in text

@@ -201,14 +201,9 @@ def test_without_a_study_bench_browser_runs_the_default_suite_as_before(monkeypa
     assert '"suite": "browser"' in out.read_text() and '"seconds": 20.0' in out.read_text()
 
 
-def test_the_heavy_env_table_in_the_docs_is_the_result_file():
-    import json
-
-    root = Path(__file__).resolve().parents[1]
-    data = json.loads((root / "benchmarks" / "results" / "browser-heavy.json").read_text())
-    text = (root / "docs" / "performance.md").read_text()
-    section = text.split("## Heavy envs at real latency", 1)[1]
-    assert data["machine"]["load_1min"] is not None and data["machine_after"]["load_1min"] is not None
+def _heavy_rows(data: dict, adaptive: bool) -> list[str]:
+    """The rows docs/performance.md shows for a heavy-env result file (the adaptive table adds the delays)."""
+    rows = []
     for run in data["runs"]:
         assert run["identical"] is True and run["valid"] == [True, True]
         for i, s in enumerate(run["seats"]):
@@ -217,11 +212,70 @@ def test_the_heavy_env_table_in_the_docs_is_the_result_file():
             stall = f"{st['count']} ({st['max_ms']:.1f} ms)" if st["count"] else "0"
             longs = f"{lt['count']} ({lt['max_ms']:.0f} ms)" if lt["count"] else "0"
             exports = " identical, valid |" if i == 0 else " |"
-            row = (f"| {run['rtt_ms']:g} ± {sum(run['jitter_ms']):g} | {s['seat']} | {s['fps_held']:.2f} | "
-                   f"{t['p50']:.2f} / {t['p95']:.2f} / {t['p99']:.2f} / {t['max']:.1f} | "
-                   f"{s['steady_tick_ms_per_frame']:.2f} | {s['rollbacks']} ({depths}) | "
-                   f"{s['resimulated_per_s']:.2f} | {stall} | {longs} |{exports}")
+            delays = ""
+            if adaptive:
+                held = ", ".join(f"{k}: {v}" for k, v in s["input_delay"]["frames_at"].items())
+                delays = f" {s['input_delay']['final']} ({held}) |"
+            rows.append(f"| {run['rtt_ms']:g} ± {sum(run['jitter_ms']):g} | {s['seat']} | {s['fps_held']:.2f} | "
+                        f"{t['p50']:.2f} / {t['p95']:.2f} / {t['p99']:.2f} / {t['max']:.1f} | "
+                        f"{s['steady_tick_ms_per_frame']:.2f} | {s['rollbacks']} ({depths}) | "
+                        f"{s['resimulated_per_s']:.2f} | {stall} | {longs} |{delays}{exports}")
+    return rows
+
+
+def test_the_heavy_env_tables_in_the_docs_are_the_result_files():
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "performance.md").read_text()
+    section = text.split("## Heavy envs at real latency", 1)[1]
+    for name, adaptive in (("browser-heavy.json", False), ("browser-heavy-adaptive.json", True)):
+        data = json.loads((root / "benchmarks" / "results" / name).read_text())
+        assert data["machine"]["load_1min"] is not None and data["machine_after"]["load_1min"] is not None
+        assert all(s["input_delay"]["adaptive"] is adaptive for run in data["runs"] for s in run["seats"])
+        for row in _heavy_rows(data, adaptive):
             assert row in section, row
+        assert f"load {data['machine']['load_1min']:.2f} before" in section
+    data = json.loads((root / "benchmarks" / "results" / "browser-heavy.json").read_text())
     f = data["step_floor"]["step_ms"]
     assert f"p50 {f['p50']} ms, p95 {f['p95']} ms, p99 {f['p99']} ms, max {f['max']} ms ({f['count']} steps" in section
-    assert f"load {data['machine']['load_1min']:.2f} before" in section
+
+
+PART_LABELS = {"session": "session (engine, without the env)", "env_step": "env step", "snapshot": "snapshots",
+               "export": "export encoding", "checkpoint": "checkpoints", "render": "render payload",
+               "bridge": "rest of the bridge (HUD, events, routing)", "convert": "JS↔Python conversions",
+               "post": "posting to the main thread and transport", "status": "status"}
+
+
+def _tick_part_rows(data: dict) -> list[str]:
+    """The rows docs/performance.md shows for a study run's tick parts (one run, a column per seat)."""
+    (run,) = data["runs"]
+    seats = run["seats"]
+
+    def cells(f) -> str:
+        return " | ".join(f(x) for x in seats)
+
+    rows = [f"| {label} | " + cells(lambda x, n=name: f"{x['tick_parts_ms']['p50'][n]:.2f} / "
+                                                   f"{x['tick_parts_ms']['mean'][n]:.3f}") + " |"
+            for name, label in PART_LABELS.items()]
+    rows.append("| **worker tick** p50 / p95 / p99 | " + cells(
+        lambda x: f"{x['tick_ms']['p50']:.2f} / {x['tick_ms']['p95']:.2f} / {x['tick_ms']['p99']:.2f}") + " |")
+    rows.append("| **worker overhead above the env step** p50 / mean | " + cells(
+        lambda x: f"{x['worker_overhead_ms']['p50']:.2f} / {x['worker_overhead_ms']['mean']:.3f}") + " |")
+    rows.append("| **main thread per painted frame** p50 / p95 | " + cells(
+        lambda x: f"{x['main_thread_ms']['p50']:.2f} / {x['main_thread_ms']['p95']:.2f}") + " |")
+    return rows
+
+
+def test_the_tick_parts_table_in_the_docs_is_the_result_file():
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "benchmarks" / "results" / "browser-coin-chase.json").read_text())
+    (run,) = data["runs"]
+    assert run["identical"] is True and run["valid"] == [True, True]
+    section = (root / "docs" / "performance.md").read_text().split("## The page's own cost per tick", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    for row in _tick_part_rows(data):
+        assert row in section, row
+    assert f"load {data['machine']['load_1min']:.1f} before, {data['machine_after']['load_1min']:.1f} after" in section

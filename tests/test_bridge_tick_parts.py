@@ -243,5 +243,4 @@ def test_the_page_reports_its_frame_cost_to_the_adaptive_delay(tmp_path):
         assert heavy.stats["frame_cost_ms"] >= 20.0, "the heavy env's measured frame cost reached the session"
         assert heavy._delay.frame_cost_ms == heavy.stats["frame_cost_ms"]
         assert light.stats["frame_cost_ms"] < 20.0
-        assert heavy.stats["input_delay_changes"] > 0
     assert all("frame_cost_ms" not in s.stats for s in sessions(light_env, adaptive=False))
