@@ -169,7 +169,7 @@ def test_seeded_sweep_of_many_short_scenarios():
             low_delay = rng.randint(0, delay)
             cfg = dataclasses.replace(cfg, adaptive_delay=True, min_input_delay=low_delay,
                                       max_input_delay=delay + rng.randint(1, 5))
-            length = rng.randint(40, 60)
+            length = rng.randint(100, 130)  # past the two seconds the adaptive delay does not measure
         make = tiny_grid_factory(length=length, players=players)
         result = run_peers(make, cfg, link=link, seed=i, policy=random_policy(i, (1, rng.randint(1, 5))))
         # each scenario's network faults happened (latency applies to every packet by construction): the loss,
