@@ -25,10 +25,12 @@ def study(episodes: int = 2, max_steps: int = 60, **session) -> dict:
 
 
 def run_pair(desc: dict, *, link: LinkSpec = LinkSpec(), away: tuple[float, float] | None = None,
-             max_ms: float = 60_000.0, tick_ms: float = 1000 / 30):
-    """Two bridges ticking at ``tick_ms``; seat 1 is hidden (ticks at 1 Hz) during ``away``."""
-    bridges = [Bridge(json.dumps(desc), s, room="room-token", participant=f"p{s}", page={"user_agent": "test"})
-               for s in range(2)]
+             max_ms: float = 60_000.0, tick_ms: float = 1000 / 30, bridges: list[Bridge] | None = None):
+    """Two bridges (built from ``desc`` unless given) ticking at ``tick_ms``; seat 1 is hidden (ticks at 1 Hz)
+    during ``away``."""
+    if bridges is None:
+        bridges = [Bridge(json.dumps(desc), s, room="room-token", participant=f"p{s}", page={"user_agent": "test"})
+                   for s in range(2)]
     net = Network(seed=3, default=link)
     rng = random.Random(11)
     inputs = [0, 0]

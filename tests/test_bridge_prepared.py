@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
 from pyodide_runtime.bridge import Bridge, prepare_game
 from pyodide_runtime.host.compare import compare
 from pyodide_runtime.host.testing import LinkSpec
-from pyodide_runtime.host.testing.netsim import Network
 
-from test_bridge import study
+from test_bridge import run_pair, study
 
 
 def play(bridges: list[Bridge]) -> list[bytes]:
     """Tick two bridges over a lossy, late network with random inputs until both ended; their bundles."""
-    net = Network(seed=3, default=LinkSpec(latency_ms=60, jitter_ms=10, loss=0.1))
-    rng = random.Random(11)
-    inputs = [0, 0]
-    bundles: list[bytes | None] = [None, None]
-    next_tick = [0.0, 7.0]
-    now = 0.0
-    while now < 60_000 and not all(b.session.ended for b in bridges):
-        seat = 0 if next_tick[0] <= next_tick[1] else 1
-        now = next_tick[seat]
-        if rng.random() < 0.2:
-            inputs[seat] = rng.randrange(5)
-        out = bridges[seat].tick(now, inputs[seat], net.deliver(now, seat), False)
-        for to, data, _reliable in out["messages"]:
-            net.send(now, seat, to, data)
-        if out["bundle"] is not None:
-            bundles[seat] = out["bundle"]
-        next_tick[seat] = now + 1000 / 30
+    _, outs = run_pair({}, link=LinkSpec(latency_ms=60, jitter_ms=10, loss=0.1), bridges=bridges)
+    bundles = [next((o["bundle"] for o in outs[seat] if o["bundle"] is not None), None) for seat in range(2)]
     assert all(b is not None for b in bundles), "both sessions must end with a bundle"
     return bundles  # type: ignore[return-value]
 
